@@ -1,0 +1,413 @@
+"""The ``codec`` command line: parsing and printing only; the work lives in the package.
+
+Errors a user can cause (``CodecError``) are printed as one line and give a non-zero exit status;
+in a batch the good files are still processed and the failures are listed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from codec.errors import CodecError
+
+EXIT_FAILED_FILES = 1
+EXIT_ERROR = 2
+TOKEN_SUFFIX = ".tok"
+SAMPLES_DIR = Path(__file__).parent / "samples"
+T = TypeVar("T")
+
+
+def _batches(items: Sequence[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def _output_path(source: Path, root: Path | None, output: Path, suffix: str, single: bool) -> Path:
+    """Where the result for ``source`` goes: ``output`` itself for one file named like a result,
+    else ``output / <path relative to its input folder>`` with ``suffix``."""
+    if single and output.suffix and not output.is_dir():
+        return output
+    relative = source.relative_to(root) if root is not None else Path(source.name)
+    return output / relative.with_suffix(suffix)
+
+
+def _expand(inputs: Sequence[str], find: Callable[[Path], list[Path]]) -> list[tuple[Path, Path | None]]:
+    """``(file, folder it came from or None)`` for every input; raises ``CodecError`` for a missing one."""
+    found: list[tuple[Path, Path | None]] = []
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_dir():
+            found += [(f, path) for f in find(path)]
+        elif path.exists():
+            found.append((path, None))
+        else:
+            raise CodecError("no such file or folder", path)
+    return found
+
+
+def _progress(total: int, unit: str, quiet: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit=unit, disable=quiet or total <= 1, file=sys.stderr)
+
+
+def _report(failures: list[tuple[Path, str]], done: int, what: str) -> int:
+    print(f"{done} {what}, {len(failures)} failed", file=sys.stderr)
+    for path, reason in failures:
+        print(f"  failed: {path}: {reason}", file=sys.stderr)
+    return EXIT_FAILED_FILES if failures else 0
+
+
+def _load_model(args: argparse.Namespace) -> Any:
+    import torch
+
+    from codec.pretrained import load_codec
+
+    dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[args.dtype]
+    return load_codec(args.model, device=args.device, dtype=dtype)
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    """``codec encode``: audio files or folders -> ``.tok`` files."""
+    from codec.audio import find_audio_files, read_audio, resample, to_mono
+
+    files = _expand(args.inputs, lambda folder: find_audio_files([folder], recursive=args.recursive))
+    if not files:
+        raise CodecError("no audio files found in the inputs")
+    model = _load_model(args)
+    output = Path(args.output)
+    single = len(files) == 1
+    jobs = [(src, _output_path(src, root, output, TOKEN_SUFFIX, single)) for src, root in files]
+    if not args.overwrite:
+        jobs = [(src, dst) for src, dst in jobs if not dst.exists()]
+    failures: list[tuple[Path, str]] = []
+    done = 0
+    with _progress(len(jobs), "file", args.quiet) as bar:
+        for batch in _batches(jobs, args.batch_size):
+            clips, ready = [], []
+            for src, dst in batch:
+                try:
+                    audio, rate = read_audio(src)
+                    clips.append(resample(to_mono(audio), rate, model.sample_rate))
+                    ready.append((src, dst))
+                except CodecError as error:
+                    failures.append((src, error.reason))
+            if clips:
+                tokens = model.encode(clips, model.sample_rate, n_codebooks=args.n_codebooks)
+                for (src, dst), item in zip(ready, tokens.items(), strict=False):
+                    try:
+                        item.save(dst)
+                        done += 1
+                    except CodecError as error:
+                        failures.append((src, error.reason))
+            bar.update(len(batch))
+    return _report(failures, done, "encoded")
+
+
+def _token_model_name(token_file: Path) -> str:
+    from codec.tokens import Tokens
+
+    return Tokens.load(token_file).model_name
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    """``codec decode``: ``.tok`` files or folders -> audio files."""
+    from codec.audio import write_audio
+    from codec.tokens import Tokens
+
+    files = _expand(args.inputs, lambda folder: sorted(folder.rglob(f"*{TOKEN_SUFFIX}")))
+    if not files:
+        raise CodecError("no token files found in the inputs")
+    if args.model is None:
+        from codec.pretrained import shipped_models
+
+        args.model = _token_model_name(files[0][0])
+        if args.model not in shipped_models():
+            raise CodecError(f"made by model {args.model!r}, which is not shipped: pass --model", files[0][0])
+    model = _load_model(args)
+    output = Path(args.output)
+    single = len(files) == 1
+    suffix = f".{args.format}"
+    jobs = [(src, _output_path(src, root, output, suffix, single)) for src, root in files]
+    if not args.overwrite:
+        jobs = [(src, dst) for src, dst in jobs if not dst.exists()]
+    failures: list[tuple[Path, str]] = []
+    done = 0
+    with _progress(len(jobs), "file", args.quiet) as bar:
+        for batch in _batches(jobs, args.batch_size):
+            loaded, ready = [], []
+            for src, dst in batch:
+                try:
+                    tokens = Tokens.load(src)
+                    model.check_tokens(tokens, src)
+                    loaded.append(tokens)
+                    ready.append((src, dst))
+                except CodecError as error:
+                    failures.append((src, error.reason))
+            if loaded:
+                for (src, dst), audio in zip(ready, model.decode(Tokens.cat(loaded)), strict=False):
+                    try:
+                        write_audio(dst, audio.numpy(), model.sample_rate)
+                        done += 1
+                    except CodecError as error:
+                        failures.append((src, error.reason))
+            bar.update(len(batch))
+    return _report(failures, done, "decoded")
+
+
+def _is_token_file(path: Path) -> bool:
+    from codec.tokens import MAGIC
+
+    if not path.is_file():
+        return False
+    with path.open("rb") as handle:
+        return handle.read(len(MAGIC)) == MAGIC
+
+
+def model_info(model: Any) -> dict[str, Any]:
+    """Rates, sizes and parameter counts of a loaded codec."""
+    return {
+        "name": model.name,
+        "sample_rate": model.sample_rate,
+        "hop_length": model.hop_length,
+        "frame_rate": model.frame_rate,
+        "n_codebooks": model.n_codebooks,
+        "codebook_size": model.codebook_size,
+        "bitrate": {n: model.bitrate(n) for n in range(1, model.n_codebooks + 1)},
+        "causal": model.causal,
+        "parameters": {
+            "encoder": sum(p.numel() for p in model.encoder.parameters()),
+            "quantizer": sum(p.numel() for p in model.quantizer.parameters()),
+            "decoder": sum(p.numel() for p in model.decoder.parameters()),
+            "total": model.num_parameters(),
+        },
+        "fingerprint": model.fingerprint(),
+    }
+
+
+def token_info(path: Path) -> dict[str, Any]:
+    """What a ``.tok`` file says about itself."""
+    from codec.tokens import Tokens
+
+    tokens = Tokens.load(path)
+    return {
+        "file": str(path),
+        "model_name": tokens.model_name,
+        "fingerprint": tokens.fingerprint,
+        "sample_rate": tokens.sample_rate,
+        "frame_rate": tokens.frame_rate,
+        "n_codebooks": tokens.n_codebooks,
+        "codebook_size": tokens.codebook_size,
+        "frames": int(tokens.code_lengths[0]),
+        "seconds": int(tokens.audio_lengths[0]) / tokens.sample_rate,
+        "bitrate": tokens.bitrate,
+        "file_bytes": path.stat().st_size,
+    }
+
+
+def _print_info(info: dict[str, Any], indent: str = "") -> None:
+    for key, value in info.items():
+        if isinstance(value, dict):
+            print(f"{indent}{key}:")
+            _print_info(value, indent + "  ")
+        elif isinstance(value, float):
+            print(f"{indent}{key}: {value:g}")
+        else:
+            print(f"{indent}{key}: {value}")
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """``codec info``: a token file or a model."""
+    target = Path(args.target)
+    if _is_token_file(target):
+        info = token_info(target)
+    else:
+        args.model = args.target
+        info = model_info(_load_model(args))
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        _print_info(info)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``codec export``: training checkpoint -> pretrained folder."""
+    from codec.pretrained import load_checkpoint, save_pretrained
+
+    codec = load_checkpoint(Path(args.checkpoint))
+    if args.name:
+        codec.name = codec.config["name"] = args.name
+    folder = save_pretrained(codec, args.output, half=args.half)
+    size = sum(f.stat().st_size for f in folder.iterdir())
+    print(f"exported {codec.name} ({codec.num_parameters():,} parameters, {size / 1e6:.1f} MB) to {folder}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``codec demo``: round-trip the shipped speech samples and print rate, tokens and quality."""
+    import time
+
+    from codec.audio import read_audio, resample, to_mono, write_audio
+    from codec.metrics import missing_packages, quality
+
+    model = _load_model(args)
+    samples = [Path(p) for p in args.samples] if args.samples else sorted(SAMPLES_DIR.glob("*.flac"))
+    if not samples:
+        raise CodecError("no samples given and none shipped", SAMPLES_DIR)
+    output = Path(args.output)
+    print(
+        f"model {model.name}: {model.sample_rate} Hz, {model.frame_rate:g} frames/s, "
+        f"{model.n_codebooks} x {model.codebook_size} codes, {model.bitrate():g} bit/s"
+    )
+    for sample in samples:
+        audio, rate = read_audio(sample)
+        reference = resample(to_mono(audio), rate, model.sample_rate)
+        seconds = len(reference) / model.sample_rate
+        start = time.perf_counter()
+        tokens = model.encode(reference, model.sample_rate)
+        encoded = time.perf_counter()
+        reconstruction = model.decode(tokens)[0].numpy()
+        decoded = time.perf_counter()
+        token_path = output / f"{sample.stem}.tok"
+        tokens.save(token_path)
+        write_audio(output / f"{sample.stem}.wav", reconstruction, model.sample_rate)
+        scores = quality(reference, reconstruction, model.sample_rate)
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items() if v is not None)
+        print(
+            f"{sample.name}: {seconds:.2f} s -> {int(tokens.code_lengths[0]) * tokens.n_codebooks} tokens, "
+            f"{token_path.stat().st_size} bytes ({token_path.stat().st_size * 8 / seconds:.0f} bit/s with header); "
+            f"encode {seconds / (encoded - start):.0f}x, decode {seconds / (decoded - encoded):.0f}x real time"
+        )
+        print(f"  {shown}")
+    if missing_packages():
+        print(f"(install {', '.join(missing_packages())} for PESQ/STOI: pip install '.[eval]')")
+    print(f"tokens and reconstructions written to {output}/")
+    return 0
+
+
+def _add_model_options(parser: argparse.ArgumentParser, default: str | None = "default") -> None:
+    parser.add_argument(
+        "--model",
+        default=default,
+        help="shipped model name, pretrained folder, training checkpoint or cached hub id"
+        + (f" (default: {default})" if default else " (default: the model named in the token file)"),
+    )
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")
+    parser.add_argument(
+        "--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="weight type (default: float32)"
+    )
+
+
+def _add_batch_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch-size", type=int, default=8, help="files per model call (default: 8)")
+    parser.add_argument("--overwrite", action="store_true", help="redo outputs that already exist (default: skip)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``codec`` and its sub-commands."""
+    parser = argparse.ArgumentParser(
+        prog="codec",
+        description="Neural audio codec and speech tokenizer: audio <-> discrete tokens.",
+        epilog="Run 'codec COMMAND --help' for the options of a command.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    encode = commands.add_parser(
+        "encode",
+        help="audio files or folders -> token files (.tok)",
+        description="Encode audio (any format soundfile reads, any rate, any channel count) into .tok files. "
+        "A folder is searched recursively and its layout is mirrored under OUTPUT.",
+    )
+    encode.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files and/or folders")
+    encode.add_argument("-o", "--output", required=True, help="output folder, or a .tok path for a single input")
+    encode.add_argument("--n-codebooks", type=int, default=None, help="codebooks to keep (default: all)")
+    encode.add_argument("--no-recursive", dest="recursive", action="store_false", help="do not descend into folders")
+    _add_model_options(encode)
+    _add_batch_options(encode)
+    encode.set_defaults(run=cmd_encode)
+
+    decode = commands.add_parser(
+        "decode",
+        help="token files or folders -> audio files",
+        description="Decode .tok files into audio at the model's sample rate, trimmed to the original length.",
+    )
+    decode.add_argument("inputs", nargs="+", metavar="INPUT", help=".tok files and/or folders")
+    decode.add_argument("-o", "--output", required=True, help="output folder, or an audio path for a single input")
+    decode.add_argument(
+        "--format", default="wav", choices=["wav", "flac"], help="audio format in folders (default: wav)"
+    )
+    _add_model_options(decode, default=None)
+    _add_batch_options(decode)
+    decode.set_defaults(run=cmd_decode)
+
+    info = commands.add_parser(
+        "info",
+        help="describe a model or a token file",
+        description="Print rates, bitrate, codebooks and parameter counts of a model, or the header of a .tok file.",
+    )
+    info.add_argument("target", nargs="?", default="default", help="model (name, folder, checkpoint) or .tok file")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    _add_model_options(info)
+    info.set_defaults(run=cmd_info)
+
+    export = commands.add_parser(
+        "export",
+        help="training checkpoint -> pretrained folder",
+        description="Write the generator of a 'codec train' checkpoint as config.json + model.safetensors.",
+    )
+    export.add_argument("checkpoint", help="a .ckpt written by 'codec train'")
+    export.add_argument("-o", "--output", required=True, help="output folder")
+    export.add_argument("--name", default=None, help="model name written into token files (default: the recipe's)")
+    export.add_argument("--half", action="store_true", help="store float16 weights (half the size)")
+    export.set_defaults(run=cmd_export)
+
+    demo = commands.add_parser(
+        "demo",
+        help="encode + decode the shipped speech samples and print bitrate, tokens and PESQ/STOI",
+        description="Round-trip the speech samples shipped with the package (or --samples) through a model, "
+        "write the .tok files and reconstructions, and print bitrate, token count, speed and quality.",
+    )
+    demo.add_argument("--samples", nargs="+", default=None, help="audio files to use instead of the shipped ones")
+    demo.add_argument(
+        "-o", "--output", default="demo_output", help="folder for tokens and audio (default: demo_output)"
+    )
+    _add_model_options(demo)
+    demo.set_defaults(run=cmd_demo)
+
+    commands.add_parser(
+        "train",
+        add_help=False,
+        help="train with a YAML recipe (LightningCLI; 'codec train --help')",
+        description="LightningCLI: codec train fit --config recipes/X.yaml [--trainer.max_steps N] [--ckpt_path last]",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``codec`` command; returns the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] == "train":
+        from codec.recipe_cli import run_training
+
+        run_training(args_list[1:])
+        return 0
+    args = build_parser().parse_args(args_list)
+    try:
+        return args.run(args)
+    except CodecError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

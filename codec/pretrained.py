@@ -1,0 +1,193 @@
+"""Pretrained model folders (``config.json`` + ``model.safetensors``) and the shipped models.
+
+``load_codec`` takes a shipped name (``"default"``), a local folder, a Lightning checkpoint, or a
+hub id that is already in the local Hugging Face cache; nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from codec.errors import CodecError
+from codec.model import Codec, weights_digest
+
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+FORMAT_VERSION = 1
+ALIASES = {"default": "speech16k-vq"}
+
+
+def shipped_models() -> list[str]:
+    """Names of the models inside the package (aliases first)."""
+    names = sorted(p.name for p in PRETRAINED_DIR.glob("*") if (p / CONFIG_FILE).is_file())
+    return [alias for alias, target in ALIASES.items() if target in names] + names
+
+
+def save_pretrained(codec: Codec, folder: str | Path, half: bool = False) -> Path:
+    """Write ``codec`` as ``folder/config.json`` + ``folder/model.safetensors``, atomically.
+
+    Args:
+        half: store weights as float16 (half the size; loaded back as float32).
+
+    Returns:
+        The folder.
+    """
+    folder = Path(folder)
+    state = {k: v.detach().cpu().contiguous() for k, v in codec.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    fingerprint = weights_digest(codec.config, state)
+    config = {"format_version": FORMAT_VERSION, "fingerprint": fingerprint, **codec.config}
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        save_file(state, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(folder, old)
+            os.replace(staging, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def _read_config(folder: Path) -> dict[str, Any]:
+    path = folder / CONFIG_FILE
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CodecError(f"no {CONFIG_FILE} (not a pretrained model folder)", folder) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CodecError(f"damaged config: {error}", path) from None
+    if not isinstance(config, dict):
+        raise CodecError("damaged config: not a JSON object", path)
+    version = config.pop("format_version", None)
+    if version != FORMAT_VERSION:
+        raise CodecError(f"unsupported model format version {version!r}", path)
+    return config
+
+
+def _build(config: dict[str, Any], source: Path) -> Codec:
+    try:
+        return Codec.from_config(config)
+    except (TypeError, ValueError, KeyError) as error:
+        raise CodecError(f"invalid model config: {error}", source) from None
+
+
+def _load_state(codec: Codec, state: dict[str, torch.Tensor], source: Path) -> None:
+    expected = codec.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CodecError(
+            f"weights do not match the config ({len(missing)} missing, {len(unexpected)} unexpected, "
+            f"e.g. {(missing + unexpected)[0]})",
+            source,
+        )
+    for key, value in state.items():
+        if value.shape != expected[key].shape:
+            raise CodecError(
+                f"weight {key} has shape {tuple(value.shape)}, the config needs {tuple(expected[key].shape)}", source
+            )
+    codec.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+
+
+def load_folder(folder: Path) -> Codec:
+    """Load a pretrained folder; raises ``CodecError`` naming what is wrong with it."""
+    config = _read_config(folder)
+    fingerprint = config.pop("fingerprint", None)
+    codec = _build(config, folder)
+    weights = folder / WEIGHTS_FILE
+    if not weights.is_file():
+        raise CodecError(f"no {WEIGHTS_FILE}", folder)
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CodecError(f"damaged weights: {error}", weights) from None
+    _load_state(codec, state, weights)
+    codec.set_fingerprint(fingerprint or weights_digest(codec.config, state))
+    return codec
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a Lightning checkpoint of ``CodecModule`` safely (tensors and plain data only)."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for damaged or foreign files
+        raise CodecError(f"not a readable checkpoint: {str(error).splitlines()[0]}", path) from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CodecError("not a Lightning checkpoint (no state_dict)", path)
+    codec_config = checkpoint.get("hyper_parameters", {}).get("codec")
+    if not isinstance(codec_config, dict):
+        raise CodecError("not a codec training checkpoint (no codec config in its hyper-parameters)", path)
+    return checkpoint
+
+
+def load_checkpoint(path: Path) -> Codec:
+    """The generator of a ``codec train`` checkpoint (discriminators and optimizer state dropped)."""
+    checkpoint = read_checkpoint(path)
+    codec = _build(dict(checkpoint["hyper_parameters"]["codec"]), path)
+    state = {k[len("codec.") :]: v for k, v in checkpoint["state_dict"].items() if k.startswith("codec.")}
+    _load_state(codec, state, path)
+    return codec
+
+
+def _hub_folder(repo_id: str) -> Path | None:
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        return None
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # not in the local cache, or not a valid id: reported by the caller
+        return None
+
+
+def load_codec(
+    name_or_path: str | Path = "default", device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> Codec:
+    """Load a codec for inference (eval mode).
+
+    Args:
+        name_or_path: a shipped model name (see ``shipped_models()``; ``"default"`` is the speech
+            tokenizer), a folder with ``config.json`` + ``model.safetensors``, a ``.ckpt`` of
+            ``codec train``, or a hub id ``org/name`` already in the local Hugging Face cache.
+        device: where to put the weights.
+        dtype: weight type (float32, float16, bfloat16).
+
+    Raises:
+        CodecError: unknown name, missing or damaged files, weights that do not fit the config.
+    """
+    key = str(name_or_path)
+    shipped = PRETRAINED_DIR / ALIASES.get(key, key)
+    path = Path(key).expanduser()
+    if "/" not in key and (shipped / CONFIG_FILE).is_file():
+        codec = load_folder(shipped)
+    elif path.is_dir():
+        codec = load_folder(path)
+    elif path.is_file():
+        codec = load_checkpoint(path)
+    else:
+        hub = _hub_folder(key) if key.count("/") == 1 and not key.startswith((".", "/")) else None
+        if hub is None:
+            known = ", ".join(shipped_models()) or "none"
+            raise CodecError(
+                f"no such model: not a shipped name ({known}), a folder, a checkpoint, or a cached hub id", key
+            )
+        codec = load_folder(hub)
+    return codec.to(device=device, dtype=dtype).eval()

@@ -1,0 +1,82 @@
+"""One codebook: vector-quantize-pytorch's ``VectorQuantize`` with the codec papers' settings.
+
+Dead-code restart is tied to the batch: vector-quantize-pytorch compares an EMA of per-batch code
+counts with an absolute threshold, so a 4096-entry codebook fed 800 vectors a batch would see every
+code as "dead" (each is used 0.2 times a batch on average) — the WavTokenizer bug. Here the
+threshold is a fraction of the uniform usage ``n_vectors / K`` of the current batch, and a restarted
+code starts at the uniform usage so it is not expired again at once.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from vector_quantize_pytorch import VectorQuantize
+
+
+class Codebook(nn.Module):
+    """A single VQ codebook over ``(B, D, T)`` latents.
+
+    Args:
+        dim: latent channels.
+        codebook_size: number of codes ``K``.
+        codebook_dim: factorized lookup dimension (DAC uses 8); equal to ``dim`` for none.
+        cosine: L2-normalized codes and cosine-similarity lookup.
+        decay: EMA decay of the codebook.
+        kmeans_init: initialize the codes by k-means on the first batch.
+        dead_code_ratio: restart codes whose EMA usage is below this fraction of uniform usage.
+        commitment_weight: weight of the commitment loss.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        codebook_size: int,
+        codebook_dim: int = 8,
+        cosine: bool = True,
+        decay: float = 0.99,
+        kmeans_init: bool = False,
+        kmeans_iters: int = 10,
+        dead_code_ratio: float = 0.03,
+        commitment_weight: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.codebook_size = codebook_size
+        self.dead_code_ratio = dead_code_ratio
+        self.vq = VectorQuantize(
+            dim=dim,
+            codebook_size=codebook_size,
+            codebook_dim=codebook_dim,
+            use_cosine_sim=cosine,
+            decay=decay,
+            kmeans_init=kmeans_init,
+            kmeans_iters=kmeans_iters,
+            threshold_ema_dead_code=dead_code_ratio if dead_code_ratio > 0 else 0,
+            commitment_weight=commitment_weight,
+            rotation_trick=False,
+            channel_last=True,
+        )
+
+    def forward(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(B, D, T)`` -> quantized ``(B, D, T)``, codes ``(B, T)``, scalar commitment loss."""
+        x = latent.transpose(1, 2)
+        if self.training and self.dead_code_ratio > 0:
+            uniform = x.shape[0] * x.shape[1] / self.codebook_size
+            self.vq._codebook.threshold_ema_dead_code = self.dead_code_ratio * uniform
+            self.vq._codebook.reset_cluster_size = uniform
+        if self.training:
+            quantized, codes, loss = self.vq(x)
+            return quantized.transpose(1, 2), codes, loss
+        codebook = self.vq._codebook
+        initialized = bool(codebook.initted)
+        # Eval never initializes (k-means) or updates a codebook: mark it initialized for the call.
+        codebook.initted.fill_(True)
+        try:
+            _, codes, loss = self.vq(x)
+        finally:
+            codebook.initted.fill_(initialized)
+        return self.decode(codes), codes, loss
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """``(B, T)`` codes -> ``(B, D, T)`` latents."""
+        return self.vq.get_output_from_indices(codes).transpose(1, 2)

@@ -1,0 +1,153 @@
+"""STFT, mel and inverse-STFT helpers shared by encoders, decoder heads and losses.
+
+The inverse STFT uses the FFT for speed, and can switch to real-valued matrix products
+(``use_fft=False``) that export to ONNX (the complex iSTFT of the reference vocoders does not);
+the overlap-add is a ``fold`` in both.
+"""
+
+from __future__ import annotations
+
+import librosa
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class MelSpectrogram(nn.Module):
+    """Log-mel spectrogram from ``torch.stft`` and ``librosa.filters.mel``.
+
+    Args:
+        sample_rate: audio rate in Hz.
+        n_fft: FFT size (also the Hann window length).
+        hop_length: hop in samples.
+        n_mels: mel bands.
+        power: 1 for magnitude, 2 for power.
+        log: return ``log(clamp(mel, 1e-5))`` when True.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int,
+        n_fft: int = 1024,
+        hop_length: int = 256,
+        n_mels: int = 100,
+        f_min: float = 0.0,
+        f_max: float | None = None,
+        power: float = 1.0,
+        log: bool = True,
+    ) -> None:
+        super().__init__()
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.power = power
+        self.log = log
+        mel = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=f_min, fmax=f_max)
+        self.register_buffer("mel_basis", torch.from_numpy(mel).float(), persistent=False)
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        """``(B, 1, N)`` or ``(B, N)`` audio -> ``(B, n_mels, N // hop + 1)``."""
+        audio = audio.reshape(-1, audio.shape[-1])
+        spec = torch.stft(
+            audio.float(),
+            self.n_fft,
+            self.hop_length,
+            window=self.window,
+            center=True,
+            pad_mode="reflect",
+            return_complex=True,
+        )
+        mag = spec.abs()
+        if self.power != 1.0:
+            mag = mag.pow(self.power)
+        mel = self.mel_basis @ mag
+        return torch.log(mel.clamp(min=1e-5)) if self.log else mel
+
+
+class InverseSTFT(nn.Module):
+    """Inverse STFT with "same" padding.
+
+    ``T`` frames become exactly ``T * hop_length`` samples: the overlap-added signal is trimmed by
+    ``(n_fft - hop_length) // 2`` on both sides (the Vocos "same" convention), and normalized by the
+    overlap-added squared window.
+
+    Args:
+        n_fft: FFT size; frames carry ``n_fft // 2 + 1`` bins.
+        hop_length: hop in samples; ``n_fft - hop_length`` must be even.
+
+    Attributes:
+        use_fft: ``torch.fft.irfft`` (fast) when True; a real-valued inverse DFT as one matrix
+            product (no complex tensors, exportable) when False. Both give the same samples to
+            float rounding.
+    """
+
+    def __init__(self, n_fft: int, hop_length: int) -> None:
+        super().__init__()
+        if (n_fft - hop_length) % 2:
+            raise ValueError(f"n_fft - hop_length must be even, got {n_fft} and {hop_length}")
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.pad = (n_fft - hop_length) // 2
+        self.use_fft = True
+        n_freq = n_fft // 2 + 1
+        k = torch.arange(n_freq, dtype=torch.float64)[:, None]
+        n = torch.arange(n_fft, dtype=torch.float64)[None, :]
+        angle = 2 * torch.pi * k * n / n_fft
+        # Weights of a Hermitian-symmetric inverse DFT: DC and Nyquist once, other bins twice.
+        scale = torch.full((n_freq, 1), 2.0, dtype=torch.float64)
+        scale[0] = 1.0
+        if n_fft % 2 == 0:
+            scale[-1] = 1.0
+        window = torch.hann_window(n_fft, dtype=torch.float64)
+        cos_basis = scale * torch.cos(angle) * window / n_fft
+        sin_basis = -scale * torch.sin(angle) * window / n_fft
+        self.register_buffer("basis", torch.cat([cos_basis, sin_basis]).float(), persistent=False)
+        self.register_buffer("window", window.float(), persistent=False)
+        self.register_buffer("window_sq", (window**2).float(), persistent=False)
+
+    def _overlap_add(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(B, n_fft, T)`` -> ``(B, (T - 1) * hop + n_fft)``."""
+        n_frames = frames.shape[-1]
+        length = (n_frames - 1) * self.hop_length + self.n_fft
+        out = F.fold(
+            frames.unsqueeze(2).flatten(1, 2),
+            output_size=(1, length),
+            kernel_size=(1, self.n_fft),
+            stride=(1, self.hop_length),
+        )
+        return out.reshape(frames.shape[0], length)
+
+    def forward(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
+        """``(B, n_fft // 2 + 1, T)`` real and imaginary parts -> ``(B, T * hop_length)`` audio."""
+        if self.use_fft:
+            frames = torch.fft.irfft(torch.complex(real, imag), n=self.n_fft, dim=1) * self.window[:, None]
+        else:
+            frames = (torch.cat([real, imag], dim=1).transpose(1, 2) @ self.basis).transpose(1, 2)
+        audio = self._overlap_add(frames)
+        envelope = self._overlap_add(self.window_sq[None, :, None].expand(1, -1, frames.shape[-1]))
+        end = audio.shape[-1] - self.pad
+        return audio[:, self.pad : end] / envelope[:, self.pad : end].clamp(min=1e-11)
+
+
+def compressed_stft(audio: torch.Tensor, n_fft: int, hop_length: int, exponent: float = 0.3) -> torch.Tensor:
+    """Power-law compressed complex STFT as real channels.
+
+    Args:
+        audio: ``(B, 1, N)`` with ``N`` a multiple of ``hop_length``.
+    Returns:
+        ``(B, 2 * (n_fft // 2 + 1), N // hop_length)``: compressed magnitude times cos and sin of
+        the phase, frames centred at ``t * hop_length``.
+    """
+    window = torch.hann_window(n_fft, device=audio.device, dtype=audio.dtype)
+    spec = torch.stft(
+        audio.reshape(-1, audio.shape[-1]),
+        n_fft,
+        hop_length,
+        window=window,
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
+    )[..., :-1]
+    mag = spec.abs().clamp(min=1e-7)
+    scaled = spec * (mag.pow(exponent) / mag)
+    return torch.cat([scaled.real, scaled.imag], dim=1)

@@ -1,0 +1,224 @@
+"""The LightningModule that trains a ``Codec``: GAN training with manual optimization."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from lightning import LightningModule
+from torch import nn
+
+from codec.discriminators import Discriminators
+from codec.losses import (
+    MultiScaleMelLoss,
+    discriminator_loss,
+    feature_matching_loss,
+    generator_adversarial_loss,
+)
+from codec.model import Codec
+from codec.stats import CodeHistogram
+
+
+def warmup_cosine(warmup_steps: int, total_steps: int, final_ratio: float) -> Any:
+    """A ``LambdaLR`` factor: linear warm-up, then cosine decay to ``final_ratio`` at ``total_steps``."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if total_steps <= warmup_steps:
+            return 1.0
+        progress = min(1.0, (step - warmup_steps) / (total_steps - warmup_steps))
+        return final_ratio + (1 - final_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+class CodecModule(LightningModule):
+    """Trains a codec with multi-scale mel L1, commitment loss and (optionally) adversarial and
+    feature-matching losses from MPD / MRD / multi-band STFT discriminators.
+
+    The discriminators start after ``gan_start_step`` generator steps (warm-up on mel loss alone,
+    which is what a CPU can afford first). ``trainer.global_step`` counts generator steps only.
+
+    Args:
+        codec: the ``Codec`` config (``sample_rate``, ``encoder``, ``quantizer``, ``decoder``, ``name``).
+        discriminators: names from {"mpd", "mrd", "mbstft"}; empty for mel-only training.
+        discriminator_options: per-name keyword arguments for the discriminators.
+        mel_scales: ``(n_fft, hop, n_mels)`` per scale of the mel loss.
+        mel_weight, adversarial_weight, feature_weight, commitment_weight: loss weights.
+        adversarial_loss: "hinge" or "lsgan".
+        lr, discriminator_lr: AdamW learning rates; ``betas`` and ``weight_decay`` shared.
+        warmup_steps, total_steps, final_lr_ratio: warm-up + cosine schedule (``total_steps`` 0 =
+            constant after warm-up).
+        grad_clip, discriminator_grad_clip: gradient-norm clipping.
+        gan_start_step: generator steps before the discriminators join.
+        val_audio_items: validation items logged as audio and spectrogram images.
+        init_from: a pretrained model (shipped name or folder) whose weights start the generator,
+            e.g. to continue training a shipped model when no checkpoint is left; its config must
+            match ``codec``.
+    """
+
+    def __init__(
+        self,
+        codec: dict[str, Any],
+        discriminators: Sequence[str] = ("mpd", "mrd"),
+        discriminator_options: dict[str, dict[str, Any]] | None = None,
+        mel_scales: Sequence[Sequence[int]] = ((512, 128, 64), (1024, 256, 100), (2048, 512, 128)),
+        mel_weight: float = 45.0,
+        adversarial_weight: float = 1.0,
+        feature_weight: float = 2.0,
+        commitment_weight: float = 1.0,
+        adversarial_loss: str = "hinge",
+        lr: float = 5e-4,
+        discriminator_lr: float = 2e-4,
+        betas: Sequence[float] = (0.8, 0.9),
+        weight_decay: float = 0.01,
+        warmup_steps: int = 500,
+        total_steps: int = 0,
+        final_lr_ratio: float = 0.1,
+        grad_clip: float = 1000.0,
+        discriminator_grad_clip: float = 10.0,
+        gan_start_step: int = 0,
+        val_audio_items: int = 2,
+        init_from: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.codec = Codec.from_config(codec)
+        if init_from:
+            self._init_from(init_from)
+        self.discriminators = (
+            Discriminators(list(discriminators), discriminator_options or {}) if discriminators else None
+        )
+        self.mel_loss = MultiScaleMelLoss(self.codec.sample_rate, [tuple(s) for s in mel_scales])
+        self.histogram = CodeHistogram(self.codec.n_codebooks, self.codec.codebook_size)
+
+    def _init_from(self, name_or_path: str) -> None:
+        from codec.pretrained import load_codec
+
+        pretrained = load_codec(name_or_path)
+        if (
+            pretrained.config["encoder"] != self.codec.config["encoder"]
+            or pretrained.config["quantizer"] != self.codec.config["quantizer"]
+            or pretrained.config["decoder"] != self.codec.config["decoder"]
+        ):
+            raise ValueError(f"init_from {name_or_path!r}: its architecture differs from the recipe's codec")
+        self.codec.load_state_dict(pretrained.state_dict())
+
+    def on_fit_start(self) -> None:
+        data_rate = getattr(self.trainer.datamodule, "sample_rate", self.codec.sample_rate)
+        if data_rate != self.codec.sample_rate:
+            raise ValueError(f"data.sample_rate {data_rate} differs from the codec's {self.codec.sample_rate}")
+
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        betas = tuple(hp.betas)
+        schedule = warmup_cosine(hp.warmup_steps, hp.total_steps, hp.final_lr_ratio)
+        opt_g = torch.optim.AdamW(self.codec.parameters(), lr=hp.lr, betas=betas, weight_decay=hp.weight_decay)
+        sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, schedule)
+        if self.discriminators is None:
+            return [opt_g], [sched_g]
+        opt_d = torch.optim.AdamW(
+            self.discriminators.parameters(), lr=hp.discriminator_lr, betas=betas, weight_decay=hp.weight_decay
+        )
+        return [opt_g, opt_d], [sched_g, torch.optim.lr_scheduler.LambdaLR(opt_d, schedule)]
+
+    def _gan_active(self) -> bool:
+        return self.discriminators is not None and self.global_step >= self.hparams.gan_start_step
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        """One generator step (and one discriminator step once the GAN is active) on ``(B, 1, N)``."""
+        hp = self.hparams
+        audio = self.codec.pad_to_hop(batch)
+        optimizers = self.optimizers()
+        opt_g = optimizers[0] if isinstance(optimizers, list) else optimizers
+        out = self.codec(audio)
+        logs: dict[str, torch.Tensor] = {}
+
+        if self._gan_active():
+            # The raw optimizer, so that trainer.global_step counts generator steps only.
+            opt_d = self.optimizers(use_pl_optimizer=False)[1]
+            real_logits, _ = self.discriminators(audio)
+            fake_logits, _ = self.discriminators(out.audio.detach())
+            d_loss = discriminator_loss(real_logits, fake_logits, hp.adversarial_loss)
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(d_loss)
+            logs["train/grad_norm_d"] = nn.utils.clip_grad_norm_(
+                self.discriminators.parameters(), hp.discriminator_grad_clip
+            )
+            opt_d.step()
+            logs["train/loss_d"] = d_loss.detach()
+
+        mel = self.mel_loss(out.audio, audio)
+        g_loss = hp.mel_weight * mel + hp.commitment_weight * out.commit_loss
+        if self._gan_active():
+            with torch.no_grad():
+                _, real_features = self.discriminators(audio)
+            fake_logits, fake_features = self.discriminators(out.audio)
+            adversarial = generator_adversarial_loss(fake_logits, hp.adversarial_loss)
+            features = feature_matching_loss(real_features, fake_features)
+            g_loss = g_loss + hp.adversarial_weight * adversarial + hp.feature_weight * features
+            logs["train/loss_adv"] = adversarial.detach()
+            logs["train/loss_fm"] = features.detach()
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss)
+        logs["train/grad_norm_g"] = nn.utils.clip_grad_norm_(self.codec.parameters(), hp.grad_clip)
+        opt_g.step()
+        for scheduler in self._schedulers():
+            scheduler.step()
+
+        stats = CodeHistogram.batch_stats(out.codes, self.codec.codebook_size)
+        logs.update(
+            {
+                "train/loss_g": g_loss.detach(),
+                "train/loss_mel": mel.detach(),
+                "train/loss_commit": out.commit_loss.detach(),
+                "train/perplexity": stats["perplexity"],
+                "train/lr": torch.tensor(opt_g.param_groups[0]["lr"]),
+            }
+        )
+        self.log_dict(logs, prog_bar=False)
+        self.log("mel", mel.detach(), prog_bar=True)
+        return g_loss.detach()
+
+    def _schedulers(self) -> list[Any]:
+        schedulers = self.lr_schedulers()
+        if schedulers is None:
+            return []
+        return schedulers if isinstance(schedulers, list) else [schedulers]
+
+    def on_validation_epoch_start(self) -> None:
+        self.histogram.reset()
+
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        """Mel distance of the eval-mode round trip; code histograms for utilization."""
+        audio = self.codec.pad_to_hop(batch)
+        out = self.codec(audio)
+        mel = self.mel_loss(out.audio, audio)
+        self.histogram.update(out.codes)
+        self.log("val/mel_distance", mel, prog_bar=True, sync_dist=True, batch_size=audio.shape[0])
+        if batch_idx == 0:
+            self._log_examples(audio, out.audio)
+
+    def on_validation_epoch_end(self) -> None:
+        stats = self.histogram.compute()
+        for i in range(stats["utilization"].numel()):
+            self.log(f"val/utilization_q{i}", stats["utilization"][i], sync_dist=True)
+            self.log(f"val/perplexity_q{i}", stats["perplexity"][i], sync_dist=True)
+        self.log("val/utilization", stats["utilization"].mean(), sync_dist=True)
+
+    def _log_examples(self, audio: torch.Tensor, reconstruction: torch.Tensor) -> None:
+        experiment = getattr(self.logger, "experiment", None)
+        if not hasattr(experiment, "add_audio") or self.global_rank != 0:
+            return
+        from codec.plotting import spectrogram_image
+
+        for i in range(min(self.hparams.val_audio_items, audio.shape[0])):
+            for tag, signal in (("original", audio[i]), ("reconstruction", reconstruction[i])):
+                clip = signal.detach().float().cpu().clamp(-1, 1)
+                experiment.add_audio(f"val_{i}/{tag}", clip, self.global_step, self.codec.sample_rate)
+                image = spectrogram_image(clip[0].numpy())
+                experiment.add_image(f"val_{i}/{tag}_spectrogram", image, self.global_step, dataformats="HWC")
