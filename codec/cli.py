@@ -36,6 +36,21 @@ def _output_path(source: Path, root: Path | None, output: Path, suffix: str, sin
     return output / relative.with_suffix(suffix)
 
 
+def _plan(
+    files: Sequence[tuple[Path, Path | None]], output: Path, suffix: str, overwrite: bool
+) -> list[tuple[Path, Path]]:
+    """``(input, output)`` pairs. Inputs that would share an output (``a.wav`` and ``a.flac``) keep
+    their extension in the output name (``a.wav.tok``, ``a.flac.tok``); done outputs are skipped
+    unless ``overwrite``."""
+    single = len(files) == 1
+    jobs = [(src, _output_path(src, root, output, suffix, single)) for src, root in files]
+    counts: dict[Path, int] = {}
+    for _, dst in jobs:
+        counts[dst] = counts.get(dst, 0) + 1
+    jobs = [(src, dst.with_name(src.name + suffix) if counts[dst] > 1 else dst) for src, dst in jobs]
+    return jobs if overwrite else [(src, dst) for src, dst in jobs if not dst.exists()]
+
+
 def _expand(inputs: Sequence[str], find: Callable[[Path], list[Path]]) -> list[tuple[Path, Path | None]]:
     """``(file, folder it came from or None)`` for every input; raises ``CodecError`` for a missing one."""
     found: list[tuple[Path, Path | None]] = []
@@ -63,7 +78,8 @@ def _report(failures: list[tuple[Path, str]], done: int, what: str) -> int:
     return EXIT_FAILED_FILES if failures else 0
 
 
-def _load_model(args: argparse.Namespace) -> Any:
+def load_model_from_args(args: argparse.Namespace) -> Any:
+    """The model named by ``--model``, ``--device`` and ``--dtype``."""
     import torch
 
     from codec.pretrained import load_codec
@@ -73,18 +89,27 @@ def _load_model(args: argparse.Namespace) -> Any:
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
-    """``codec encode``: audio files or folders -> ``.tok`` files."""
+    """``codec encode``: audio files or folders -> ``.tok`` files (range-coded with ``--entropy``)."""
     from codec.audio import find_audio_files, read_audio, resample, to_mono
+    from codec.entropy import CODE_STATS_FILE, require_constriction
 
     files = _expand(args.inputs, lambda folder: find_audio_files([folder], recursive=args.recursive))
     if not files:
         raise CodecError("no audio files found in the inputs")
-    model = _load_model(args)
-    output = Path(args.output)
-    single = len(files) == 1
-    jobs = [(src, _output_path(src, root, output, TOKEN_SUFFIX, single)) for src, root in files]
-    if not args.overwrite:
-        jobs = [(src, dst) for src, dst in jobs if not dst.exists()]
+    model = load_model_from_args(args)
+    code_stats = None
+    if args.entropy:
+        require_constriction()
+        code_stats = getattr(model, "code_stats", None)
+        if code_stats is None:
+            raise CodecError(
+                f"--entropy needs the model's code statistics, and model {model.name} has none "
+                f"(no {CODE_STATS_FILE}; make one with codec.entropy.fit_code_stats and save_code_stats)",
+                args.model,
+            )
+    if args.n_codebooks is not None and not 1 <= args.n_codebooks <= model.n_codebooks:
+        raise CodecError(f"--n-codebooks must be in 1..{model.n_codebooks} for this model, got {args.n_codebooks}")
+    jobs = _plan(files, Path(args.output), TOKEN_SUFFIX, args.overwrite)
     failures: list[tuple[Path, str]] = []
     done = 0
     with _progress(len(jobs), "file", args.quiet) as bar:
@@ -101,7 +126,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
                 tokens = model.encode(clips, model.sample_rate, n_codebooks=args.n_codebooks)
                 for (src, dst), item in zip(ready, tokens.items(), strict=False):
                     try:
-                        item.save(dst)
+                        item.save(dst, code_stats=code_stats)
                         done += 1
                     except CodecError as error:
                         failures.append((src, error.reason))
@@ -110,9 +135,9 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def _token_model_name(token_file: Path) -> str:
-    from codec.tokens import Tokens
+    from codec.tokens import read_header
 
-    return Tokens.load(token_file).model_name
+    return read_header(token_file)["model_name"]
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
@@ -129,28 +154,23 @@ def cmd_decode(args: argparse.Namespace) -> int:
         args.model = _token_model_name(files[0][0])
         if args.model not in shipped_models():
             raise CodecError(f"made by model {args.model!r}, which is not shipped: pass --model", files[0][0])
-    model = _load_model(args)
-    output = Path(args.output)
-    single = len(files) == 1
-    suffix = f".{args.format}"
-    jobs = [(src, _output_path(src, root, output, suffix, single)) for src, root in files]
-    if not args.overwrite:
-        jobs = [(src, dst) for src, dst in jobs if not dst.exists()]
+    model = load_model_from_args(args)
+    jobs = _plan(files, Path(args.output), f".{args.format}", args.overwrite)
     failures: list[tuple[Path, str]] = []
     done = 0
     with _progress(len(jobs), "file", args.quiet) as bar:
         for batch in _batches(jobs, args.batch_size):
-            loaded, ready = [], []
+            groups: dict[int, list[tuple[Path, Path, Tokens]]] = {}
             for src, dst in batch:
                 try:
-                    tokens = Tokens.load(src)
+                    tokens = Tokens.load(src, code_stats=model.code_stats)
                     model.check_tokens(tokens, src)
-                    loaded.append(tokens)
-                    ready.append((src, dst))
+                    groups.setdefault(tokens.n_codebooks, []).append((src, dst, tokens))
                 except CodecError as error:
                     failures.append((src, error.reason))
-            if loaded:
-                for (src, dst), audio in zip(ready, model.decode(Tokens.cat(loaded)), strict=False):
+            for group in groups.values():
+                decoded = model.decode(Tokens.cat([tokens for _, _, tokens in group]))
+                for (src, dst, _), audio in zip(group, decoded, strict=True):
                     try:
                         write_audio(dst, audio.numpy(), model.sample_rate)
                         done += 1
@@ -191,21 +211,34 @@ def model_info(model: Any) -> dict[str, Any]:
 
 
 def token_info(path: Path) -> dict[str, Any]:
-    """What a ``.tok`` file says about itself."""
-    from codec.tokens import Tokens
+    """What a ``.tok`` file says about itself (a range-coded one is checked but not decoded).
 
-    tokens = Tokens.load(path)
+    ``bitrate`` is the nominal rate ``frame_rate * Q * log2(K)``; ``payload_bitrate`` is the
+    measured one, payload bits per second of audio (``None`` for an empty clip).
+    """
+    import math
+
+    from codec.tokens import payload_length, read_header
+
+    header = read_header(path)
+    frame_rate = header["sample_rate"] / header["hop_length"]
+    seconds = header["num_samples"] / header["sample_rate"]
+    payload_bits = 8 * payload_length(header)
     return {
         "file": str(path),
-        "model_name": tokens.model_name,
-        "fingerprint": tokens.fingerprint,
-        "sample_rate": tokens.sample_rate,
-        "frame_rate": tokens.frame_rate,
-        "n_codebooks": tokens.n_codebooks,
-        "codebook_size": tokens.codebook_size,
-        "frames": int(tokens.code_lengths[0]),
-        "seconds": int(tokens.audio_lengths[0]) / tokens.sample_rate,
-        "bitrate": tokens.bitrate,
+        "model_name": header["model_name"],
+        "fingerprint": header["fingerprint"],
+        "format_version": header["format_version"],
+        "coding": header.get("coding", "packed"),
+        "sample_rate": header["sample_rate"],
+        "frame_rate": frame_rate,
+        "n_codebooks": header["n_codebooks"],
+        "codebook_size": header["codebook_size"],
+        "frames": header["num_frames"],
+        "seconds": seconds,
+        "bitrate": frame_rate * header["n_codebooks"] * math.log2(header["codebook_size"]),
+        "payload_bitrate": payload_bits / seconds if seconds else None,
+        "payload_bytes": payload_bits // 8,
         "file_bytes": path.stat().st_size,
     }
 
@@ -228,7 +261,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         info = token_info(target)
     else:
         args.model = args.target
-        info = model_info(_load_model(args))
+        info = model_info(load_model_from_args(args))
     if args.json:
         print(json.dumps(info, indent=2))
     else:
@@ -256,7 +289,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from codec.audio import read_audio, resample, to_mono, write_audio
     from codec.metrics import missing_packages, quality
 
-    model = _load_model(args)
+    model = load_model_from_args(args)
     samples = [Path(p) for p in args.samples] if args.samples else sorted(SAMPLES_DIR.glob("*.flac"))
     if not samples:
         raise CodecError("no samples given and none shipped", SAMPLES_DIR)
@@ -291,7 +324,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_model_options(parser: argparse.ArgumentParser, default: str | None = "default") -> None:
+def add_model_options(parser: argparse.ArgumentParser, default: str | None = "default") -> None:
+    """``--model``, ``--device`` and ``--dtype`` options."""
     parser.add_argument(
         "--model",
         default=default,
@@ -329,7 +363,12 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("-o", "--output", required=True, help="output folder, or a .tok path for a single input")
     encode.add_argument("--n-codebooks", type=int, default=None, help="codebooks to keep (default: all)")
     encode.add_argument("--no-recursive", dest="recursive", action="store_false", help="do not descend into folders")
-    _add_model_options(encode)
+    encode.add_argument(
+        "--entropy",
+        action="store_true",
+        help="range-code the tokens with the model's code statistics (code_stats.json; needs constriction)",
+    )
+    add_model_options(encode)
     _add_batch_options(encode)
     encode.set_defaults(run=cmd_encode)
 
@@ -343,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument(
         "--format", default="wav", choices=["wav", "flac"], help="audio format in folders (default: wav)"
     )
-    _add_model_options(decode, default=None)
+    add_model_options(decode, default=None)
     _add_batch_options(decode)
     decode.set_defaults(run=cmd_decode)
 
@@ -354,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("target", nargs="?", default="default", help="model (name, folder, checkpoint) or .tok file")
     info.add_argument("--json", action="store_true", help="print JSON")
-    _add_model_options(info)
+    add_model_options(info)
     info.set_defaults(run=cmd_info)
 
     export = commands.add_parser(
@@ -378,8 +417,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "-o", "--output", default="demo_output", help="folder for tokens and audio (default: demo_output)"
     )
-    _add_model_options(demo)
+    add_model_options(demo)
     demo.set_defaults(run=cmd_demo)
+
+    from codec.eval_cli import add_eval_parser
+
+    add_eval_parser(commands)
 
     commands.add_parser(
         "train",

@@ -62,6 +62,7 @@ class VocosDecoder(nn.Module):
     ) -> None:
         super().__init__()
         self.hop_length = hop_length
+        self.causal = causal
         self.embed = PaddedConv1d(input_dim, dim, 7, causal=causal, norm=False)
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.blocks = nn.Sequential(

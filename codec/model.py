@@ -13,18 +13,22 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from codec.audio import read_audio, write_audio
+from codec.chunking import DEFAULT_CHUNK_SECONDS, decode_chunked, encode_chunked
 from codec.decoders import DECODERS
 from codec.encoders import ENCODERS
 from codec.errors import CodecError
 from codec.inputs import AudioLike, prepare_batch
 from codec.quantizers import QUANTIZERS, Quantizer
 from codec.tokens import Tokens, check_compatible
+
+if TYPE_CHECKING:
+    from codec.entropy import CodeStats
 
 
 def _build(registry: dict[str, type[nn.Module]], spec: dict[str, Any], kind: str, **extra: Any) -> nn.Module:
@@ -93,6 +97,7 @@ class Codec(nn.Module):
         self.decoder = _build(
             DECODERS, decoder, "decoder", input_dim=self.encoder.dim, hop_length=self.encoder.hop_length
         )
+        self.code_stats: CodeStats | None = None
         self._fingerprint: str | None = None
         self._fingerprint_fixed = False
         self._fingerprint_versions: tuple[int, ...] = ()
@@ -213,6 +218,7 @@ class Codec(nn.Module):
         audio: AudioLike | Sequence[AudioLike],
         sample_rate: int,
         n_codebooks: int | None = None,
+        chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS,
     ) -> Tokens:
         """Audio -> tokens, always in eval mode.
 
@@ -221,13 +227,16 @@ class Codec(nn.Module):
                 of different lengths (numpy or torch). Channels are averaged; any rate is resampled.
             sample_rate: rate of ``audio`` in Hz.
             n_codebooks: codebooks to keep (default all).
+            chunk_seconds: longer inputs are encoded in chunks of this length with receptive-field
+                context on both sides, in bounded memory and with the same tokens
+                (``codec.chunking.encode_chunked``); ``None`` encodes everything at once.
 
         Returns:
             ``Tokens`` with codes ``(B, Q, T_max)`` and per-item frame and sample counts.
         """
         batch, lengths = prepare_batch(audio, sample_rate, self.sample_rate)
         with self._inference():
-            codes = self.encode_codes(batch.to(self.device, self.dtype), n_codebooks)
+            codes = encode_chunked(self, batch, chunk_seconds, n_codebooks)
         frames = torch.clamp((lengths + self.hop_length - 1) // self.hop_length, min=1)
         return Tokens(
             codes=codes.cpu(),
@@ -240,17 +249,21 @@ class Codec(nn.Module):
             fingerprint=self.fingerprint(),
         )
 
-    def decode(self, tokens: Tokens, path: str | Path | None = None) -> list[torch.Tensor]:
+    def decode(
+        self, tokens: Tokens, path: str | Path | None = None, chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS
+    ) -> list[torch.Tensor]:
         """Tokens -> one ``(N_i,)`` float32 CPU tensor per item at ``sample_rate``, trimmed to the
         original length.
+
+        Tokens longer than ``chunk_seconds`` are decoded in chunks with context, in bounded memory
+        and without seams (``codec.chunking.decode_chunked``); ``None`` decodes everything at once.
 
         Raises:
             CodecError: the tokens were made by another model (``path`` names their file).
         """
         self.check_tokens(tokens, path)
         with self._inference():
-            audio = self.decode_codes(tokens.codes.to(self.device))
-        audio = audio.float().cpu()[:, 0]
+            audio = decode_chunked(self, tokens.codes, chunk_seconds)[:, 0]
         return [audio[i, : int(n)].clone() for i, n in enumerate(tokens.audio_lengths)]
 
     def check_tokens(self, tokens: Tokens, path: str | Path | None = None) -> None:
@@ -274,5 +287,5 @@ class Codec(nn.Module):
 
     def decode_file(self, token_path: str | Path, audio_path: str | Path) -> None:
         """Decode a ``.tok`` file and write the audio atomically (format from the extension)."""
-        tokens = Tokens.load(token_path)
+        tokens = Tokens.load(token_path, code_stats=self.code_stats)
         write_audio(audio_path, self.decode(tokens, token_path)[0].numpy(), self.sample_rate)

@@ -1,5 +1,8 @@
 """Pretrained model folders (``config.json`` + ``model.safetensors``) and the shipped models.
 
+A folder may also hold ``code_stats.json``, the code statistics for entropy-coded token files
+(see :mod:`codec.entropy`); a loaded model carries them as ``model.code_stats`` (``None`` without).
+
 ``load_codec`` takes a shipped name (``"default"``), a local folder, a Lightning checkpoint, or a
 hub id that is already in the local Hugging Face cache; nothing here touches the network.
 """
@@ -17,6 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from codec.entropy import CODE_STATS_FILE, CodeStats, load_code_stats
 from codec.errors import CodecError
 from codec.model import Codec, weights_digest
 
@@ -36,6 +40,8 @@ def shipped_models() -> list[str]:
 def save_pretrained(codec: Codec, folder: str | Path, half: bool = False) -> Path:
     """Write ``codec`` as ``folder/config.json`` + ``folder/model.safetensors``, atomically.
 
+    A ``codec.code_stats`` that is not ``None`` is written too, as ``folder/code_stats.json``.
+
     Args:
         half: store weights as float16 (half the size; loaded back as float32).
 
@@ -53,6 +59,9 @@ def save_pretrained(codec: Codec, folder: str | Path, half: bool = False) -> Pat
     try:
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         save_file(state, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
+        code_stats: CodeStats | None = getattr(codec, "code_stats", None)
+        if code_stats is not None:
+            (staging / CODE_STATS_FILE).write_text(json.dumps(code_stats.to_json(), separators=(",", ":")) + "\n")
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -107,8 +116,23 @@ def _load_state(codec: Codec, state: dict[str, torch.Tensor], source: Path) -> N
     codec.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
 
 
+def _attach_code_stats(codec: Codec, folder: Path) -> None:
+    """Set ``codec.code_stats`` from ``folder/code_stats.json`` (``None`` when absent)."""
+    stats = load_code_stats(folder)
+    if stats is not None and (stats.n_codebooks, stats.codebook_size) != (codec.n_codebooks, codec.codebook_size):
+        raise CodecError(
+            f"code statistics for {stats.n_codebooks} x {stats.codebook_size} codes do not fit the model "
+            f"({codec.n_codebooks} x {codec.codebook_size})",
+            folder / CODE_STATS_FILE,
+        )
+    codec.code_stats = stats
+
+
 def load_folder(folder: Path) -> Codec:
-    """Load a pretrained folder; raises ``CodecError`` naming what is wrong with it."""
+    """Load a pretrained folder; raises ``CodecError`` naming what is wrong with it.
+
+    The model's ``code_stats`` attribute holds the folder's code statistics, or ``None``.
+    """
     config = _read_config(folder)
     fingerprint = config.pop("fingerprint", None)
     codec = _build(config, folder)
@@ -121,6 +145,7 @@ def load_folder(folder: Path) -> Codec:
         raise CodecError(f"damaged weights: {error}", weights) from None
     _load_state(codec, state, weights)
     codec.set_fingerprint(fingerprint or weights_digest(codec.config, state))
+    _attach_code_stats(codec, folder)
     return codec
 
 
@@ -144,6 +169,7 @@ def load_checkpoint(path: Path) -> Codec:
     codec = _build(dict(checkpoint["hyper_parameters"]["codec"]), path)
     state = {k[len("codec.") :]: v for k, v in checkpoint["state_dict"].items() if k.startswith("codec.")}
     _load_state(codec, state, path)
+    codec.code_stats = None
     return codec
 
 

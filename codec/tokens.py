@@ -8,10 +8,10 @@ unpickled. All integers in the fixed parts are little-endian.
 offset    size         content
 ========  ===========  ==========================================================================
 0         4            magic ``b"CTOK"`` (``43 54 4F 4B``)
-4         2            format version, uint16 (currently ``1``)
+4         2            format version, uint16: ``1`` or ``2`` (see "Version 2" below)
 6         4            ``H``: length in bytes of the JSON header, uint32
 10        H            header: one UTF-8 JSON object (see below)
-10+H      P            codes, bit-packed (see below); ``P = ceil(Q * T * b / 8)``
+10+H      P            codes: bit-packed (see below), ``P = ceil(Q * T * b / 8)``; or range-coded
 10+H+P    4            CRC-32 (zlib / IEEE 802.3 polynomial) of bytes ``[0, 10 + H + P)``, uint32
 ========  ===========  ==========================================================================
 
@@ -38,6 +38,31 @@ Codes payload: the ``Q x T`` code matrix is taken in row-major order (all ``T`` 
 bits are concatenated into bytes most significant bit first (as ``numpy.packbits`` does). The
 last byte is padded with zero bits. Example: ``K = 8`` (``b = 3``), codes ``[[1, 2], [7, 0]]`` give
 the bits ``001 010 111 000`` and the bytes ``2B 80``.
+
+Version 2 (optional entropy coding). The layout above is unchanged; the header gains:
+
+- ``coding`` (str, required in version 2): ``"packed"`` (the payload is the bit-packed codes
+  described above, exactly as in version 1) or ``"range"`` (the payload is range-coded).
+- ``stats_fingerprint`` (str, lower-case hex; required when ``coding`` is ``"range"``): the
+  fingerprint of the code statistics the payload was coded with (``CodeStats.fingerprint`` in
+  :mod:`codec.entropy`, normally the model's ``code_stats.json``).
+- ``payload_bytes`` (int >= 0, a multiple of 4; required when ``coding`` is ``"range"``): ``P``.
+
+A range-coded payload is a sequence of 32-bit words, each stored little-endian (``P = 4 * W``).
+They are the compressed output of one ``constriction.stream.queue.RangeEncoder`` (constriction's
+default range coder: 32-bit words, 64-bit state, 24-bit probability precision) fed
+codebook-major, in the same ``(Q, T)`` row-major order as the packed layout: the ``T`` codes of
+codebook 0, then those of codebook 1, ... Codebook ``q`` is coded with
+``constriction.stream.model.Categorical(p_q, perfect=False)`` where ``p_q`` is the float64 vector
+``(c_qk + s) / sum_j (c_qj + s)`` of the statistics' counts ``c`` and Laplace pseudo-count ``s``
+(``CodeStats.probabilities()``). A codebook of ``K = 1`` codes needs no bits and is not coded; an
+empty code matrix gives an empty payload. Coding is deterministic, and readers require the payload
+to be exactly the encoding of the codes it decodes to. Decoding needs the same statistics: a reader
+without them, or with statistics of another fingerprint, refuses the file.
+
+Writers emit version 1 for packed files (byte for byte what version-1 writers made, readable by
+them) and version 2 for range-coded files; readers accept both versions (a version-1 header has
+no ``coding`` field and is always packed).
 """
 
 from __future__ import annotations
@@ -51,7 +76,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -60,20 +85,33 @@ import torch.nn.functional as F
 from codec.audio import atomic_write_bytes
 from codec.errors import CodecError
 
+if TYPE_CHECKING:
+    from codec.entropy import CodeStats
+
 __all__ = [
+    "CODINGS",
+    "ENTROPY_FORMAT_VERSION",
     "FORMAT_VERSION",
     "MAGIC",
     "MAX_CODEBOOK_SIZE",
+    "SUPPORTED_FORMAT_VERSIONS",
     "Tokens",
     "check_compatible",
     "pack_codes",
+    "payload_length",
     "read_header",
     "unpack_codes",
 ]
 
 MAGIC = b"CTOK"
 FORMAT_VERSION = 1
+"""Version written for packed files (the original layout)."""
+ENTROPY_FORMAT_VERSION = 2
+"""Version written for range-coded files."""
+SUPPORTED_FORMAT_VERSIONS = (FORMAT_VERSION, ENTROPY_FORMAT_VERSION)
+CODINGS = ("packed", "range")
 MAX_CODEBOOK_SIZE = 2**32
+NEEDS_STATS = "entropy-coded: needs the model's code statistics"
 
 _PREFIX = struct.Struct("<4sHI")  # magic, format version, header length
 _CRC = struct.Struct("<I")
@@ -337,20 +375,26 @@ class Tokens:
 
     # ----------------------------------------------------------------- serialisation
 
-    def to_bytes(self, meta: dict[str, Any] | None = None) -> bytes:
+    def to_bytes(self, meta: dict[str, Any] | None = None, code_stats: CodeStats | None = None) -> bytes:
         """The ``.tok`` file contents (see the module docstring) for a batch of one.
 
         Args:
             meta: optional JSON-serialisable dict stored under the header's ``"meta"`` key.
+            code_stats: range-code the codes with these statistics (format version 2, see
+                :mod:`codec.entropy`); ``None`` (default) bit-packs them (format version 1).
 
         Raises:
-            ValueError: the batch does not hold exactly one item, or ``meta`` is not JSON data.
+            ValueError: the batch does not hold exactly one item, ``meta`` is not JSON data, or
+                ``code_stats`` does not fit the tokens (codebook size, fewer codebooks).
+            CodecError: ``code_stats`` is given but ``constriction`` is not installed.
         """
         if self.batch_size != 1:
             raise ValueError(f"only a batch of one can be saved, this one has {self.batch_size}; use items()")
         num_frames = int(self.code_lengths[0])
+        codes = self.codes[0, :, :num_frames].cpu().numpy()  # (Q, T), coded row-major
+        version = FORMAT_VERSION if code_stats is None else ENTROPY_FORMAT_VERSION
         header: dict[str, Any] = {
-            "format_version": FORMAT_VERSION,
+            "format_version": version,
             "model_name": self.model_name,
             "fingerprint": self.fingerprint,
             "sample_rate": self.sample_rate,
@@ -362,6 +406,18 @@ class Tokens:
             "num_frames": num_frames,
             "num_samples": int(self.audio_lengths[0]),
         }
+        if code_stats is None:
+            payload = pack_codes(codes, self.bits_per_code)
+        else:
+            from codec.entropy import range_encode
+
+            if code_stats.codebook_size != self.codebook_size:
+                raise ValueError(
+                    f"code statistics are for codebooks of {code_stats.codebook_size} codes, "
+                    f"the tokens have {self.codebook_size}"
+                )
+            payload = range_encode(codes, code_stats)
+            header.update(coding="range", stats_fingerprint=code_stats.fingerprint, payload_bytes=len(payload))
         if meta is not None:
             if not isinstance(meta, dict):
                 raise ValueError(f"meta must be a dict, got {type(meta).__name__}")
@@ -370,31 +426,36 @@ class Tokens:
             header_bytes = json.dumps(header, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
         except (TypeError, ValueError) as error:
             raise ValueError(f"meta must be JSON-serialisable: {error}") from None
-        codes = self.codes[0, :, :num_frames].cpu().numpy()  # (Q, T), packed row-major
-        body = (
-            _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header_bytes))
-            + header_bytes
-            + pack_codes(codes, self.bits_per_code)
-        )
+        body = _PREFIX.pack(MAGIC, version, len(header_bytes)) + header_bytes + payload
         return body + _CRC.pack(zlib.crc32(body))
 
-    def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> None:
+    def save(self, path: str | Path, meta: dict[str, Any] | None = None, code_stats: CodeStats | None = None) -> None:
         """Write a batch of one to a ``.tok`` file atomically (parent folders are created).
 
+        Args:
+            meta: see :meth:`to_bytes`.
+            code_stats: range-code the codes with these statistics (see :meth:`to_bytes`).
+
         Raises:
-            ValueError: the batch does not hold exactly one item, or ``meta`` is not JSON data.
-            CodecError: the file cannot be written.
+            ValueError: the batch does not hold exactly one item, ``meta`` is not JSON data, or
+                ``code_stats`` does not fit the tokens.
+            CodecError: the file cannot be written, or ``constriction`` is missing for range coding.
         """
-        atomic_write_bytes(path, self.to_bytes(meta))
+        atomic_write_bytes(path, self.to_bytes(meta, code_stats))
 
     @classmethod
-    def from_bytes(cls, data: bytes, name: str | Path = "<bytes>") -> Tokens:
+    def from_bytes(cls, data: bytes, name: str | Path = "<bytes>", code_stats: CodeStats | None = None) -> Tokens:
         """Parse ``.tok`` contents into a batch of one on the CPU.
 
+        Args:
+            code_stats: the model's code statistics, needed for range-coded (version 2) contents.
+
         Raises:
-            CodecError: naming ``name``, for any malformed, damaged or unsupported content.
+            CodecError: naming ``name``, for any malformed, damaged or unsupported content, and for
+                range-coded contents without ``code_stats`` or with statistics of another fingerprint.
         """
-        header, codes = _parse(data, name)
+        header, codes = _parse(data, name, code_stats)
+        assert codes is not None  # decode=True always yields codes
         return cls(
             codes=torch.from_numpy(codes.reshape(1, header["n_codebooks"], header["num_frames"])),
             code_lengths=torch.tensor([header["num_frames"]], dtype=torch.int64),
@@ -407,26 +468,41 @@ class Tokens:
         )
 
     @classmethod
-    def load(cls, path: str | Path) -> Tokens:
+    def load(cls, path: str | Path, code_stats: CodeStats | None = None) -> Tokens:
         """Read a ``.tok`` file into a batch of one on the CPU (codes ``(1, Q, T)``).
+
+        Args:
+            code_stats: the model's code statistics (``model.code_stats``), needed to read a
+                range-coded file; ignored for packed files.
 
         Raises:
             CodecError: naming the file, if it is missing, unreadable, not a token file, of an
-                unsupported version, truncated, damaged (checksum) or inconsistent.
+                unsupported version, truncated, damaged (checksum) or inconsistent; if it is
+                range-coded and ``code_stats`` is ``None`` ("entropy-coded: needs the model's code
+                statistics"), of another fingerprint, or ``constriction`` is not installed.
         """
-        return cls.from_bytes(_read_file(path), path)
+        return cls.from_bytes(_read_file(path), path, code_stats)
 
 
-def read_header(path: str | Path) -> dict[str, Any]:
+def read_header(path: str | Path, code_stats: CodeStats | None = None) -> dict[str, Any]:
     """The validated JSON header of a ``.tok`` file (including ``"meta"`` when present).
 
-    The whole file is checked as by :meth:`Tokens.load`.
+    The whole file is checked as by :meth:`Tokens.load`, except that the codes of a range-coded
+    file are only decoded (and checked) when ``code_stats`` is given: without them its header,
+    lengths and checksum are still checked.
 
     Raises:
         CodecError: as :meth:`Tokens.load`.
     """
-    header, _ = _parse(_read_file(path), path)
+    header, _ = _parse(_read_file(path), path, code_stats, decode=code_stats is not None)
     return header
+
+
+def payload_length(header: dict[str, Any]) -> int:
+    """``P``, the bytes of codes in a ``.tok`` file with this (validated) header."""
+    if header.get("coding") == "range":
+        return int(header["payload_bytes"])
+    return (header["n_codebooks"] * header["num_frames"] * header["bits_per_code"] + 7) // 8
 
 
 def check_compatible(
@@ -483,8 +559,13 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _parse(data: bytes, name: str | Path) -> tuple[dict[str, Any], np.ndarray]:
-    """Validate ``.tok`` contents; return the header and the flat ``(Q * T,)`` int64 codes."""
+def _parse(
+    data: bytes, name: str | Path, code_stats: CodeStats | None = None, decode: bool = True
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """Validate ``.tok`` contents; return the header and the flat ``(Q * T,)`` int64 codes.
+
+    With ``decode=False`` a range-coded payload without ``code_stats`` is not decoded (codes ``None``).
+    """
     if not data:
         raise CodecError("empty file (not a token file)", name)
     if len(data) < len(MAGIC):
@@ -496,8 +577,9 @@ def _parse(data: bytes, name: str | Path) -> tuple[dict[str, Any], np.ndarray]:
     if len(data) < _PREFIX.size:
         raise CodecError(f"truncated: file is only {len(data)} bytes long", name)
     _, version, header_length = _PREFIX.unpack_from(data)
-    if version != FORMAT_VERSION:
-        raise CodecError(f"unsupported format version {version} (this reader supports {FORMAT_VERSION})", name)
+    if version not in SUPPORTED_FORMAT_VERSIONS:
+        supported = " and ".join(map(str, SUPPORTED_FORMAT_VERSIONS))
+        raise CodecError(f"unsupported format version {version} (this reader supports {supported})", name)
     header_end = _PREFIX.size + header_length
     if len(data) < header_end:
         found = len(data) - _PREFIX.size
@@ -511,11 +593,11 @@ def _parse(data: bytes, name: str | Path) -> tuple[dict[str, Any], np.ndarray]:
     _check_header(header, version, name)
 
     count = header["n_codebooks"] * header["num_frames"]
-    payload_length = (count * header["bits_per_code"] + 7) // 8
-    payload_end = header_end + payload_length
+    payload_size = payload_length(header)
+    payload_end = header_end + payload_size
     if len(data) < payload_end:
         found = len(data) - header_end
-        raise CodecError(f"truncated: expected {payload_length} bytes of codes, found {found}", name)
+        raise CodecError(f"truncated: expected {payload_size} bytes of codes, found {found}", name)
     if len(data) < payload_end + _CRC.size:
         found = len(data) - payload_end
         raise CodecError(f"truncated: expected a {_CRC.size}-byte checksum, found {found} byte(s)", name)
@@ -526,6 +608,10 @@ def _parse(data: bytes, name: str | Path) -> tuple[dict[str, Any], np.ndarray]:
     if zlib.crc32(memoryview(data)[:payload_end]) != stored_crc:
         raise CodecError("checksum mismatch: file is damaged", name)
 
+    if header.get("coding") == "range":
+        if code_stats is None and not decode:
+            return header, None
+        return header, _range_decode(data[header_end:payload_end], header, code_stats, name)
     codes = unpack_codes(data[header_end:payload_end], count, header["bits_per_code"])
     if count:
         worst = int(codes.argmax())
@@ -537,6 +623,27 @@ def _parse(data: bytes, name: str | Path) -> tuple[dict[str, Any], np.ndarray]:
                 name,
             )
     return header, codes
+
+
+def _range_decode(payload: bytes, header: dict[str, Any], code_stats: CodeStats | None, name: str | Path) -> np.ndarray:
+    """Decode a range-coded payload with the statistics the header names."""
+    if code_stats is None:
+        raise CodecError(f"{NEEDS_STATS} (load it with the model that made it)", name)
+    if code_stats.fingerprint != header["stats_fingerprint"]:
+        raise CodecError(
+            f"entropy-coded with code statistics {header['stats_fingerprint']}, not with the given "
+            f"{code_stats.fingerprint}; decode with the model (and code_stats.json) that encoded it",
+            name,
+        )
+    if code_stats.codebook_size != header["codebook_size"] or code_stats.n_codebooks < header["n_codebooks"]:
+        raise CodecError(
+            f"code statistics for {code_stats.n_codebooks} x {code_stats.codebook_size} codes cannot decode "
+            f"{header['n_codebooks']} x {header['codebook_size']} codes",
+            name,
+        )
+    from codec.entropy import range_decode
+
+    return range_decode(payload, header["n_codebooks"], header["num_frames"], code_stats, name)
 
 
 def _check_header(header: dict[str, Any], version: int, name: str | Path) -> None:
@@ -593,3 +700,16 @@ def _check_header(header: dict[str, Any], version: int, name: str | Path) -> Non
         )
     if "meta" in header and not isinstance(header["meta"], dict):
         raise CodecError(f"damaged header: field 'meta' must be an object, got {header['meta']!r}", name)
+    if version == FORMAT_VERSION:
+        header.pop("coding", None)  # not a version-1 field: a version-1 file is always packed
+        return
+    coding = require("coding", "str")
+    if coding not in CODINGS:
+        raise CodecError(f"damaged header: unknown coding {coding!r} (known: {', '.join(CODINGS)})", name)
+    if coding == "range":
+        if not _HEX.fullmatch(require("stats_fingerprint", "str")):
+            raise CodecError(
+                f"damaged header: stats_fingerprint {header['stats_fingerprint']!r} is not lower-case hex", name
+            )
+        if require_int("payload_bytes", 0) % 4:
+            raise CodecError(f"damaged header: payload_bytes {header['payload_bytes']} is not a multiple of 4", name)

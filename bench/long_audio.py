@@ -1,0 +1,101 @@
+"""Encode and decode one long synthetic recording through ``Codec.encode`` / ``Codec.decode``.
+
+    python bench/long_audio.py [--minutes 60] [--chunk-seconds 30] [--model default] [--threads 2]
+
+Uses the shipped ``default`` model when present, else ``recipes/speech16k-vq.yaml`` with random
+weights (speed and memory do not depend on training). Prints the peak resident memory of the
+process (target: within 2 GB for an hour at 16 kHz), how much of it the encode + decode added
+over the loaded model and input, and x real time (audio seconds per wall-clock second; on a shared
+machine also per CPU second, which other processes do not distort).
+``--chunk-seconds 0`` runs the whole file at once (for comparison on short inputs; an hour would
+need tens of GB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from codec.model import Codec
+from codec.pretrained import load_codec, shipped_models
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def load_model(name: str) -> tuple[Codec, str]:
+    """The named shipped model, else the speech16k-vq recipe with random weights."""
+    if name in shipped_models():
+        return load_codec(name), name
+    recipe = yaml.safe_load((RECIPES / "speech16k-vq.yaml").read_text())["model"]["codec"]
+    torch.manual_seed(0)
+    return Codec(**recipe).eval(), "speech16k-vq (random weights)"
+
+
+def synthetic(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
+    """Speech-like test signal: gliding harmonic tones in syllable-rate bursts plus a little noise.
+
+    Generated a minute at a time into one float32 array, so building it needs no more memory than
+    the result.
+    """
+    rng = np.random.default_rng(seed)
+    total = int(seconds * rate)
+    audio = np.empty(total, dtype=np.float32)
+    block = 60 * rate
+    for start in range(0, total, block):
+        n = min(block, total - start)
+        t = (start + np.arange(n)) / rate
+        pitch = 140 + 40 * np.sin(2 * np.pi * 0.3 * t + rng.uniform(0, 6.3))
+        phase = 2 * np.pi * np.cumsum(pitch) / rate
+        voice = sum(np.sin(k * phase) / k for k in range(1, 6))
+        envelope = np.clip(np.sin(2 * np.pi * 4 * t), 0, None) ** 2
+        audio[start : start + n] = 0.1 * envelope * voice + 0.003 * rng.standard_normal(n)
+    return audio
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument("--chunk-seconds", type=float, default=30.0, help="0: whole file at once")
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    chunk = args.chunk_seconds or None
+
+    model, label = load_model(args.model)
+    seconds = args.minutes * 60
+    audio = synthetic(seconds, model.sample_rate)
+    model.encode(audio[: model.sample_rate], model.sample_rate, chunk_seconds=chunk)  # warm-up, receptive field
+    before = peak_rss_mb()
+    print(f"model {label}, {seconds / 60:.0f} min at {model.sample_rate} Hz, chunks of {chunk} s")
+    print(f"peak RSS before: {before:.0f} MB (model, input {audio.nbytes / 2**20:.0f} MB)")
+
+    start, cpu_start = time.perf_counter(), time.process_time()
+    tokens = model.encode(audio, model.sample_rate, chunk_seconds=chunk)
+    encoded = time.perf_counter()
+    clips = model.decode(tokens, chunk_seconds=chunk)
+    decoded, cpu = time.perf_counter(), time.process_time() - cpu_start
+    assert clips[0].shape[0] == audio.shape[0]
+
+    enc, dec = encoded - start, decoded - encoded
+    print(f"tokens {tuple(tokens.codes.shape)}, audio out {clips[0].shape[0]} samples")
+    print(f"encode {enc:.1f} s ({seconds / enc:.1f}x real time), decode {dec:.1f} s ({seconds / dec:.1f}x)")
+    print(f"encode + decode {enc + dec:.1f} s ({seconds / (enc + dec):.1f}x real time)")
+    print(f"CPU time {cpu:.1f} s over {args.threads} thread(s): {seconds / cpu:.1f}x real time per CPU second")
+    peak = peak_rss_mb()
+    print(f"peak RSS: {peak:.0f} MB ({peak - before:+.0f} MB during encode + decode); target within 2048 MB")
+
+
+if __name__ == "__main__":
+    main()

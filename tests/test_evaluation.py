@@ -1,0 +1,265 @@
+"""``codec eval``: the evaluation API, the classic-codec baselines and the command."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from codec.audio import write_audio
+from codec.baselines import (
+    Codec2Baseline,
+    LC3Baseline,
+    MuLawBaseline,
+    OpusBaseline,
+    SpeexBaseline,
+    mulaw_decode,
+    mulaw_encode,
+    parse_baseline,
+)
+from codec.data import synthesize_speechlike
+from codec.errors import CodecError
+from codec.eval_cli import add_eval_parser
+from codec.evaluation import EvalOptions, collect_items, evaluate, normalize_text, plot_quality
+from codec.metrics import quality
+from codec.model import Codec
+from codec.pretrained import load_codec, save_pretrained
+
+RATE = 16000
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialized tiny-vq model saved as a pretrained folder."""
+    torch.manual_seed(0)
+    config = yaml.safe_load((RECIPES / "tiny-vq.yaml").read_text())["model"]["codec"]
+    return save_pretrained(Codec(**config), tmp_path_factory.mktemp("model") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two 1.5 s speech-like wav files."""
+    folder = tmp_path_factory.mktemp("clips")
+    rng = np.random.default_rng(1)
+    for name in ("a.wav", "b.wav"):
+        write_audio(folder / name, synthesize_speechlike(rng, int(1.5 * RATE), RATE), RATE)
+    return folder
+
+
+def _eval_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="codec")
+    add_eval_parser(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def test_eval_command_model_vs_mulaw(model_dir: Path, clips: Path, tmp_path: Path, capsys) -> None:
+    """The table has both rows with sane values; mu-law beats a random model by far; the JSON holds every file."""
+    report = tmp_path / "out" / "eval.json"
+    args = _eval_parser().parse_args(
+        [
+            "eval",
+            str(clips),
+            "--model",
+            str(model_dir),
+            "--baseline",
+            "mulaw",
+            "--json",
+            str(report),
+            "--per-file",
+            "-q",
+        ]
+    )
+    assert args.run(args) == 0
+    table = capsys.readouterr().out
+    lines = table.splitlines()
+    assert lines[1].split() == ["system", "kbps", "PESQ-WB", "PESQ-NB", "STOI", "mel", "SI-SDR"]
+    rows = {line.split()[0]: line.split() for line in lines[2:4]}
+    assert set(rows) == {"tiny-vq", "mulaw"}
+    assert rows["mulaw"][1] == "64.00" and rows["tiny-vq"][1] == "0.30"
+    assert "utilization" in table and "entropy-coded bitrate" in table
+    assert table.count(str(clips / "a.wav")) == 2  # per-file rows: model and baseline
+
+    data = json.loads(report.read_text())
+    systems = {s["name"]: s for s in data["systems"]}
+    assert set(systems) == {"tiny-vq", "mulaw"}
+    files = {str(clips / "a.wav"), str(clips / "b.wav")}
+    for system in systems.values():
+        assert set(system["per_file"]) == files
+        for metrics in [system["mean"], *system["per_file"].values()]:
+            assert all(value is not None and math.isfinite(value) for value in metrics.values())
+            assert 0 <= metrics["stoi"] <= 1
+            assert 1 <= metrics["pesq_wb"] <= 4.65 and 1 <= metrics["pesq_nb"] <= 4.65
+            assert metrics["mel_distance"] >= 0
+    model, mulaw = systems["tiny-vq"]["mean"], systems["mulaw"]["mean"]
+    assert mulaw["pesq_wb"] > model["pesq_wb"] + 1.5
+    assert mulaw["stoi"] > model["stoi"] + 0.3
+    assert mulaw["si_sdr"] > 15
+    books = data["codebooks"]
+    assert books["frames"] == 2 * 75 and 0 < books["utilization"][0] <= 1
+    assert 0 < books["entropy_bitrate"] <= data["model"]["bitrate"] == 300
+
+
+def test_evaluate_api_skips_bad_files_and_reports_missing_tools(
+    model_dir: Path, clips: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unreadable file is skipped and listed; a baseline without its tool is reported, not run."""
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"not audio at all")
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    opus = parse_baseline("opus:6")
+    assert not opus.available() and opus.missing_tools() == ["opusenc", "opusdec"]
+    with pytest.raises(CodecError, match="unavailable"):
+        opus.roundtrip(np.zeros(RATE, np.float32), RATE)
+
+    model = load_codec(model_dir)
+    result = evaluate(model, [clips / "a.wav", broken], baselines=[MuLawBaseline(), opus], options=EvalOptions())
+    assert result.files == [str(clips / "a.wav")]
+    assert [key for key, _ in result.skipped] == [str(broken)]
+    assert [s.name for s in result.systems] == ["tiny-vq", "mulaw"]
+    assert "opusenc" in result.unavailable["opus:6"] and "opus-tools" in result.unavailable["opus:6"]
+    table = result.table()
+    assert "baseline opus:6 unavailable: opusenc, opusdec not found (apt-get install opus-tools)" in table
+    assert json.loads(result.to_json())["unavailable"] == result.unavailable
+
+    plot = tmp_path / "plots" / "quality.png"
+    plot_quality(result, plot)
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: None)
+    with pytest.raises(CodecError, match="pip install matplotlib"):
+        plot_quality(result, tmp_path / "none.png")
+    monkeypatch.undo()
+
+    with pytest.raises(CodecError, match="n_codebooks"):
+        evaluate(model, [clips / "a.wav"], options=EvalOptions(n_codebooks=2))
+    with pytest.raises(CodecError, match="could be read"):
+        evaluate(model, [broken])
+
+
+def test_optional_metric_without_its_package_is_a_note(model_dir: Path, clips: Path, monkeypatch) -> None:
+    """A metric whose package cannot be imported leaves its column empty and says so."""
+    import codec.evaluation as evaluation
+
+    real = evaluation._missing
+    monkeypatch.setattr(evaluation, "_missing", lambda *names: [n for n in names if n == "resemblyzer"] or real(*names))
+    result = evaluate(load_codec(model_dir), [clips / "b.wav"], options=EvalOptions(speaker_sim=True))
+    assert result.system("tiny-vq").mean["speaker_sim"] is None
+    assert any("resemblyzer" in note and "pip install resemblyzer" in note for note in result.notes)
+    assert " SPK" in result.table()
+
+
+def test_collect_items_from_a_manifest_by_split(clips: Path, tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.jsonl"
+    rows = [
+        {"path": str(clips / "a.wav"), "split": "test", "text": "hello there", "language": "en"},
+        {"path": str(clips / "b.wav"), "split": "train"},
+        {"path": "missing.wav", "split": "test", "language": "ru"},
+    ]
+    manifest.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    test = collect_items([manifest], split="test")
+    assert [item.path for item in test] == [clips / "a.wav", tmp_path / "missing.wav"]
+    assert test[0].text == "hello there" and test[0].english and not test[1].english
+    assert len(collect_items([manifest])) == 3
+    assert len(collect_items([manifest, clips], limit=2)) == 2
+    with pytest.raises(CodecError, match="split 'dev'"):
+        collect_items([manifest], split="dev")
+    with pytest.raises(CodecError, match="no such file"):
+        collect_items([tmp_path / "nowhere"])
+
+
+@pytest.mark.parametrize(
+    ("spec", "kind", "name", "bitrate"),
+    [
+        ("opus:6", OpusBaseline, "opus:6", 6000),
+        ("Opus:12.5", OpusBaseline, "opus:12.5", 12500),
+        ("codec2:3200", Codec2Baseline, "codec2:3200", 3200),
+        ("codec2:700c", Codec2Baseline, "codec2:700C", 700),
+        ("speex:0", SpeexBaseline, "speex:0", 3950),
+        ("speex:10", SpeexBaseline, "speex:10", 42200),
+        ("lc3:16", LC3Baseline, "lc3:16", 16000),
+        ("mulaw", MuLawBaseline, "mulaw", 64000),
+    ],
+)
+def test_parse_baseline(spec: str, kind: type, name: str, bitrate: float) -> None:
+    baseline = parse_baseline(spec)
+    assert isinstance(baseline, kind)
+    assert baseline.name == name and baseline.bitrate == bitrate
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "",
+        "mp3:128",
+        "opus",
+        "opus:abc",
+        "opus:2",
+        "opus:nan",
+        "codec2:999",
+        "speex:11",
+        "speex:1.5",
+        "lc3:8",
+        "mulaw:3",
+    ],
+)
+def test_parse_baseline_rejects(spec: str) -> None:
+    with pytest.raises(CodecError):
+        parse_baseline(spec)
+
+
+def test_bad_baseline_spec_is_a_usage_error(capsys) -> None:
+    with pytest.raises(SystemExit):
+        _eval_parser().parse_args(["eval", "x.wav", "--baseline", "codec2:999"])
+    assert "unknown codec2 mode" in capsys.readouterr().err
+
+
+def test_mulaw_is_g711() -> None:
+    """Segment ends and code points of G.711 mu-law; the error stays within half a step."""
+    linear = np.arange(-32768, 32768)
+    codes = mulaw_encode(linear)
+    assert codes[linear == 0][0] == 0xFF and codes[0] == 0x00 and codes[-1] == 0x80
+    assert len(np.unique(codes)) == 256
+    decoded = mulaw_decode(codes).astype(np.int64)
+    assert mulaw_decode(np.array([0xFF, 0x7F, 0x80, 0x00])).tolist() == [0, 0, 32124, -32124]
+    large = np.abs(linear) > 1000
+    assert np.max(np.abs(decoded - linear)[large] / np.abs(linear[large])) < 0.035
+    clip = synthesize_speechlike(np.random.default_rng(2), RATE, RATE)
+    out = MuLawBaseline().roundtrip(clip, RATE)
+    assert out.shape == clip.shape and out.dtype == np.float32
+
+
+def test_quality_aligns_a_delayed_copy() -> None:
+    clip = synthesize_speechlike(np.random.default_rng(3), int(1.5 * RATE), RATE)
+    delayed = np.concatenate([np.zeros(300, np.float32), clip])[: len(clip)]
+    scores = quality(clip, delayed, RATE)
+    assert scores["stoi"] > 0.99
+    assert scores["pesq_wb"] > 4.0
+
+
+def test_normalize_text() -> None:
+    assert normalize_text("Hello, World!  It's 'me'.") == ["hello", "world", "it's", "me"]
+    assert normalize_text("...") == []
+
+
+@pytest.mark.skipif(shutil.which("opusenc") is None or shutil.which("opusdec") is None, reason="opus-tools missing")
+def test_opus_roundtrip_when_installed() -> None:
+    clip = synthesize_speechlike(np.random.default_rng(4), RATE, RATE)
+    out = OpusBaseline(12).roundtrip(clip, RATE)
+    assert abs(len(out) - len(clip)) < RATE // 10
+    assert quality(clip, out, RATE)["stoi"] > 0.8
+
+
+@pytest.mark.skipif(shutil.which("c2enc") is None or shutil.which("c2dec") is None, reason="codec2 missing")
+def test_codec2_roundtrip_when_installed() -> None:
+    clip = synthesize_speechlike(np.random.default_rng(5), RATE, RATE)
+    out = Codec2Baseline("3200").roundtrip(clip, RATE)
+    assert abs(len(out) - len(clip)) < RATE // 10
+    assert quality(clip, out, RATE)["stoi"] > 0.5
