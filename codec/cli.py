@@ -123,7 +123,9 @@ def cmd_encode(args: argparse.Namespace) -> int:
                 except CodecError as error:
                     failures.append((src, error.reason))
             if clips:
-                tokens = model.encode(clips, model.sample_rate, n_codebooks=args.n_codebooks)
+                tokens = model.encode(
+                    clips, model.sample_rate, n_codebooks=args.n_codebooks, chunk_seconds=args.chunk_seconds or None
+                )
                 for (src, dst), item in zip(ready, tokens.items(), strict=False):
                     try:
                         item.save(dst, code_stats=code_stats)
@@ -169,7 +171,9 @@ def cmd_decode(args: argparse.Namespace) -> int:
                 except CodecError as error:
                     failures.append((src, error.reason))
             for group in groups.values():
-                decoded = model.decode(Tokens.cat([tokens for _, _, tokens in group]))
+                decoded = model.decode(
+                    Tokens.cat([tokens for _, _, tokens in group]), chunk_seconds=args.chunk_seconds or None
+                )
                 for (src, dst, _), audio in zip(group, decoded, strict=True):
                     try:
                         write_audio(dst, audio.numpy(), model.sample_rate)
@@ -189,6 +193,13 @@ def _is_token_file(path: Path) -> bool:
         return handle.read(len(MAGIC)) == MAGIC
 
 
+def _latency_ms(model: Any) -> float | str:
+    from codec.streaming import algorithmic_latency_seconds
+
+    seconds = algorithmic_latency_seconds(model)
+    return "not streamable (LSTM or attention)" if seconds is None else round(seconds * 1000, 1)
+
+
 def model_info(model: Any) -> dict[str, Any]:
     """Rates, sizes and parameter counts of a loaded codec."""
     return {
@@ -200,6 +211,7 @@ def model_info(model: Any) -> dict[str, Any]:
         "codebook_size": model.codebook_size,
         "bitrate": {n: model.bitrate(n) for n in range(1, model.n_codebooks + 1)},
         "causal": model.causal,
+        "streaming_latency_ms": _latency_ms(model),
         "parameters": {
             "encoder": sum(p.numel() for p in model.encoder.parameters()),
             "quantizer": sum(p.numel() for p in model.quantizer.parameters()),
@@ -339,6 +351,12 @@ def add_model_options(parser: argparse.ArgumentParser, default: str | None = "de
 
 
 def _add_batch_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--chunk-seconds",
+        type=float,
+        default=30.0,
+        help="process long files in overlapping chunks of this length, bounding memory (default: 30; 0 = whole)",
+    )
     parser.add_argument("--batch-size", type=int, default=8, help="files per model call (default: 8)")
     parser.add_argument("--overwrite", action="store_true", help="redo outputs that already exist (default: skip)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -124,7 +124,7 @@ MEMORY_SCRIPT = textwrap.dedent(
     torch.manual_seed(0)
     model = Codec(**yaml.safe_load(open(sys.argv[1]))["model"]["codec"]).eval()
     receptive_field(model)
-    audio = (0.1 * np.random.default_rng(0).standard_normal(16000 * 600)).astype(np.float32)
+    audio = (0.1 * np.random.default_rng(0).standard_normal(16000 * 300)).astype(np.float32)
 
     def peak():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -141,9 +141,10 @@ MEMORY_SCRIPT = textwrap.dedent(
 )
 
 
-def test_memory_is_bounded_for_ten_minutes_of_audio() -> None:
-    """Peak RSS growth of encode + decode of 10 min at 16 kHz (tiny-vq): chunked first, then the
-    whole file; measured about 100 MB against 750 MB. Input and output alone are 2 x 37 MB."""
+def test_memory_is_bounded_for_five_minutes_of_audio() -> None:
+    """Peak RSS growth of encode + decode of 5 min at 16 kHz (tiny-vq) in a fresh process: chunked
+    (10 s chunks) first, then the whole file. Measured 31 MB against 428 MB (10 min: 36 MB against
+    752 MB, too slow for the suite); the input alone is 19 MB."""
     run = subprocess.run(
         [sys.executable, "-c", MEMORY_SCRIPT, str(ROOT / "recipes" / "tiny-vq.yaml")],
         capture_output=True,
@@ -152,5 +153,5 @@ def test_memory_is_bounded_for_ten_minutes_of_audio() -> None:
         timeout=300,
     )
     growth = json.loads(run.stdout.strip().splitlines()[-1])
-    assert growth["chunked"] < 250
-    assert growth["whole"] > 3 * growth["chunked"]
+    assert growth["chunked"] < 150
+    assert growth["whole"] > 4 * growth["chunked"]

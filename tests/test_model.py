@@ -30,6 +30,7 @@ FULL = {
     "encodec": (24000, 320, 75.0, 8, 1024, 6000.0, "6 kbps"),
     "speech16k-vq": (16000, 320, 50.0, 1, 4096, 600.0, "600 bit/s"),
     "speech16k-rvq": (16000, 320, 50.0, 4, 1024, 2000.0, "2 kbps"),
+    "speech16k-causal": (16000, 320, 50.0, 1, 4096, 600.0, "600 bit/s"),
 }
 
 
@@ -69,7 +70,7 @@ def rvq() -> Codec:
 
 
 def test_tiny_recipes_cover_every_quantizer_family() -> None:
-    assert TINY == ["tiny-grvq", "tiny-mcrvq", "tiny-rvq", "tiny-vq"]
+    assert TINY == ["tiny-causal", "tiny-grvq", "tiny-mcrvq", "tiny-rvq", "tiny-vq"]
     assert {recipe(name)["quantizer"]["name"] for name in TINY} == {"vq", "rvq", "grvq", "mcrvq"}
 
 
