@@ -132,7 +132,15 @@ class _Encoder(nn.Module):
         self.n_codebooks = n_codebooks
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        """``(B, 1, N)`` -> ``(B, Q, N // hop_length)``."""
+        """``(B, 1, N)`` -> ``(B, Q, N // hop_length)``.
+
+        The input is first cut to ``(N // hop) * hop`` samples: a no-op on valid input, but it lets
+        the exporter's symbolic shapes see a multiple of the hop, so every "same" padding folds to
+        a constant. Without it the length expressions nest through each downsampling and tracing
+        a SEANet encoder takes minutes.
+        """
+        hop = self.codec.hop_length
+        audio = audio[..., : (audio.shape[-1] // hop) * hop]
         return self.codec.quantizer(self.codec.encoder(audio), self.n_codebooks).codes
 
 

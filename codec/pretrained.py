@@ -56,9 +56,14 @@ def save_pretrained(codec: Codec, folder: str | Path, half: bool = False) -> Pat
     config = {"format_version": FORMAT_VERSION, "fingerprint": fingerprint, **codec.config}
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        staging.chmod(0o777 & ~umask)
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         save_file(state, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
+        for written in staging.iterdir():
+            written.chmod(0o666 & ~umask)
         code_stats: CodeStats | None = getattr(codec, "code_stats", None)
         if code_stats is not None:
             (staging / CODE_STATS_FILE).write_text(json.dumps(code_stats.to_json(), separators=(",", ":")) + "\n")
@@ -81,10 +86,14 @@ def _read_config(folder: Path) -> dict[str, Any]:
         config = json.loads(path.read_text())
     except FileNotFoundError:
         raise CodecError(f"no {CONFIG_FILE} (not a pretrained model folder)", folder) from None
+    except OSError as error:
+        raise CodecError(f"cannot read config: {error.strerror or error}", path) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CodecError(f"damaged config: {error}", path) from None
     if not isinstance(config, dict):
         raise CodecError("damaged config: not a JSON object", path)
+    if not isinstance(config.get("fingerprint", ""), str):
+        raise CodecError("damaged config: fingerprint is not a string", path)
     version = config.pop("format_version", None)
     if version != FORMAT_VERSION:
         raise CodecError(f"unsupported model format version {version!r}", path)
@@ -92,9 +101,11 @@ def _read_config(folder: Path) -> dict[str, Any]:
 
 
 def _build(config: dict[str, Any], source: Path) -> Codec:
+    if not isinstance(config.get("sample_rate"), int) or config["sample_rate"] <= 0:
+        raise CodecError(f"invalid model config: sample_rate {config.get('sample_rate')!r}", source)
     try:
         return Codec.from_config(config)
-    except (TypeError, ValueError, KeyError) as error:
+    except (TypeError, ValueError, KeyError, RuntimeError) as error:
         raise CodecError(f"invalid model config: {error}", source) from None
 
 
@@ -154,7 +165,9 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for damaged or foreign files
-        raise CodecError(f"not a readable checkpoint: {str(error).splitlines()[0]}", path) from None
+        detail = str(error).strip().splitlines()
+        reason = f"{type(error).__name__}: {detail[0]}" if detail else f"{type(error).__name__} (empty or truncated)"
+        raise CodecError(f"not a readable checkpoint ({reason})", path) from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CodecError("not a Lightning checkpoint (no state_dict)", path)
     codec_config = checkpoint.get("hyper_parameters", {}).get("codec")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sys
+import warnings
 from collections.abc import Sequence
-from unittest import mock
 
 from lightning.pytorch.cli import LightningCLI
 
@@ -23,10 +22,13 @@ def run_training(args: Sequence[str]) -> None:
     import torch
 
     torch.set_flush_denormal(True)
-    with mock.patch.object(sys, "argv", ["codec train", *args]):
-        LightningCLI(
-            CodecModule,
-            AudioDataModule,
-            save_config_kwargs={"overwrite": True},
-            parser_kwargs={"prog": "codec train"},
-        )
+    # sys.argv stays as it is ("codec train fit ..."): Lightning's DDP launcher re-runs it for the
+    # other ranks. LightningCLI warns when it gets args besides sys.argv; here that is intended.
+    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+    LightningCLI(
+        CodecModule,
+        AudioDataModule,
+        args=list(args),
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={"prog": "codec train"},
+    )

@@ -136,9 +136,10 @@ class CodecModule(LightningModule):
         optimizers = self.optimizers()
         opt_g = optimizers[0] if isinstance(optimizers, list) else optimizers
         out = self.codec(audio)
+        gan = self._gan_active()
         logs: dict[str, torch.Tensor] = {}
 
-        if self._gan_active():
+        if gan:
             # The raw optimizer, so that trainer.global_step counts generator steps only.
             opt_d = self.optimizers(use_pl_optimizer=False)[1]
             real_logits, _ = self.discriminators(audio)
@@ -154,7 +155,7 @@ class CodecModule(LightningModule):
 
         mel = self.mel_loss(out.audio, audio)
         g_loss = hp.mel_weight * mel + hp.commitment_weight * out.commit_loss
-        if self._gan_active():
+        if gan:
             with torch.no_grad():
                 _, real_features = self.discriminators(audio)
             fake_logits, fake_features = self.discriminators(out.audio)
@@ -167,8 +168,11 @@ class CodecModule(LightningModule):
         self.manual_backward(g_loss)
         logs["train/grad_norm_g"] = nn.utils.clip_grad_norm_(self.codec.parameters(), hp.grad_clip)
         opt_g.step()
-        for scheduler in self._schedulers():
-            scheduler.step()
+        schedulers = self._schedulers()
+        schedulers[0].step()
+        if gan:
+            for scheduler in schedulers[1:]:
+                scheduler.step()
 
         stats = CodeHistogram.batch_stats(out.codes, self.codec.codebook_size)
         logs.update(

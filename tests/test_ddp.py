@@ -85,15 +85,9 @@ def last_checkpoint(save_dir: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="package bugs: (1) codec/recipe_cli.py replaces sys.argv by ['codec train', *args], so Lightning's DDP "
-    "launcher re-runs 'python -m codec.cli fit ...' (or the file 'codec train') and the rank-1 process dies; "
-    "(2) CodecModule fails under plain 'ddp' ('parameters that were not used in producing the loss'): the "
-    "discriminator and generator backward passes of manual optimization need find_unused_parameters=True",
-)
 def test_codec_train_two_process_ddp(tmp_path: Path) -> None:
-    result = run([sys.executable, "-m", "codec.cli", "train", *ddp_args(tmp_path / "runs")], tmp_path)
+    args = ddp_args(tmp_path / "runs", strategy="ddp_find_unused_parameters_true")
+    result = run([sys.executable, "-m", "codec.cli", "train", *args], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     checkpoint = last_checkpoint(tmp_path / "runs")
     assert checkpoint["global_step"] == 2
@@ -135,12 +129,6 @@ def test_ddp_ranks_hold_identical_parameters(ddp_run: Path) -> None:
     assert all(torch.equal(checkpoint["state_dict"][n], first[n]) for n in first)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="package bug: Codebook (codec/quantizers/codebook.py) leaves vector-quantize-pytorch's sync_codebook "
-    "unset, which is decided at construction, before the process group exists: EMA codebook statistics are "
-    "not all-reduced, each rank updates its own codebook and DDP's buffer broadcast keeps only rank 0's",
-)
 def test_ddp_ranks_hold_identical_codebooks(ddp_run: Path) -> None:
     first, second = (torch.load(ddp_run / f"rank{r}.pt", map_location="cpu", weights_only=True) for r in (0, 1))
     codebooks = [n for n in first["buffers"] if "_codebook." in n]

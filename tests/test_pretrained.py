@@ -254,11 +254,6 @@ def test_checkpoint_state_holds_the_discriminators_but_export_drops_them(
     assert keys and not any(k.startswith(("discriminators.", "codec.")) for k in keys)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="package bug: save_pretrained builds the folder with tempfile.mkdtemp (mode 0700) and safetensors "
-    "writes 0600, so an exported model is private to its owner whatever the umask",
-)
 def test_exported_folder_permissions_follow_the_umask(codec: Codec, tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:
@@ -473,17 +468,7 @@ BROKEN_FILES: dict[str, tuple[Callable[[Path], Path], str]] = {
 }
 
 
-EMPTY_FILE_BUG = pytest.mark.xfail(
-    raises=IndexError,
-    strict=True,
-    reason="package bug: read_checkpoint (codec/pretrained.py:132) does str(error).splitlines()[0]; torch.load of an "
-    "empty file raises EOFError with an empty message, so IndexError escapes instead of CodecError",
-)
-
-
-@pytest.mark.parametrize(
-    "case", [pytest.param(c, marks=EMPTY_FILE_BUG) if c == "empty file" else c for c in sorted(BROKEN_FILES)]
-)
+@pytest.mark.parametrize("case", sorted(BROKEN_FILES))
 def test_broken_checkpoint_raises_codec_error_naming_the_file(case: str, tmp_path: Path) -> None:
     make, message = BROKEN_FILES[case]
     path = make(tmp_path)

@@ -10,8 +10,10 @@ code starts at the uniform usage so it is not expired again at once.
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 from torch import nn
 from vector_quantize_pytorch import VectorQuantize
+from vector_quantize_pytorch.vector_quantize_pytorch import sample_vectors_distributed
 
 
 class Codebook(nn.Module):
@@ -57,9 +59,26 @@ class Codebook(nn.Module):
             channel_last=True,
         )
 
+    def _sync_across_processes(self) -> None:
+        """All-reduce EMA statistics, k-means and restarts over DDP ranks.
+
+        vector-quantize-pytorch decides this when the module is built, which under Lightning is
+        before the process group exists; without it every rank would update its own codebook.
+        """
+        codebook = self.vq._codebook
+        if codebook.use_ddp or not (dist.is_initialized() and dist.get_world_size() > 1):
+            return
+        codebook.use_ddp = True
+        codebook.all_reduce_fn = dist.all_reduce
+        codebook.kmeans_all_reduce_fn = dist.all_reduce
+        codebook.sample_fn = sample_vectors_distributed
+        codebook.replace_sample_fn = sample_vectors_distributed
+
     def forward(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(B, D, T)`` -> quantized ``(B, D, T)``, codes ``(B, T)``, scalar commitment loss."""
         x = latent.transpose(1, 2)
+        if self.training:
+            self._sync_across_processes()
         if self.training and self.dead_code_ratio > 0:
             uniform = x.shape[0] * x.shape[1] / self.codebook_size
             self.vq._codebook.threshold_ema_dead_code = self.dead_code_ratio * uniform
