@@ -431,11 +431,6 @@ def test_cli_entropy_encode_and_info(
     assert "coding: packed" in shown and "payload_bitrate:" in shown
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="codec/cli.py cmd_decode loads token files with Tokens.load(src), without the model's code_stats "
-    "(and _token_model_name decodes the whole file), so range-coded files fail to decode",
-)
 def test_cli_entropy_decode(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], model_folder: tuple[Path, list[Path], CodeStats]
 ) -> None:
