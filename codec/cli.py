@@ -282,7 +282,12 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """``codec export``: training checkpoint -> pretrained folder."""
+    """``codec export``: training checkpoint -> pretrained folder, or any model -> ONNX."""
+    if args.format == "onnx":
+        from codec.onnx_export import export_onnx_folder
+
+        print(export_onnx_folder(args.checkpoint, args.output, args.n_codebooks))
+        return 0
     from codec.pretrained import load_checkpoint, save_pretrained
 
     codec = load_checkpoint(Path(args.checkpoint))
@@ -419,7 +424,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="training checkpoint -> pretrained folder",
         description="Write the generator of a 'codec train' checkpoint as config.json + model.safetensors.",
     )
-    export.add_argument("checkpoint", help="a .ckpt written by 'codec train'")
+    export.add_argument(
+        "checkpoint", help="a .ckpt written by 'codec train' (with --format onnx: any model name, folder or .ckpt)"
+    )
+    export.add_argument(
+        "--format",
+        default="pretrained",
+        choices=["pretrained", "onnx"],
+        help="pretrained: config.json + model.safetensors; onnx: encoder.onnx + decoder.onnx (dynamic batch and "
+        "length) for onnxruntime, needs pip install '.[onnx]' (default: pretrained)",
+    )
+    export.add_argument("--n-codebooks", type=int, default=None, help="codebooks in the ONNX encoder (default: all)")
     export.add_argument("-o", "--output", required=True, help="output folder")
     export.add_argument("--name", default=None, help="model name written into token files (default: the recipe's)")
     export.add_argument("--half", action="store_true", help="store float16 weights (half the size)")
