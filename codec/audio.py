@@ -30,6 +30,7 @@ __all__ = [
     "check_finite",
     "find_audio_files",
     "read_audio",
+    "require_file",
     "resample",
     "resampled_length",
     "to_mono",
@@ -82,6 +83,16 @@ def check_finite(audio: np.ndarray | torch.Tensor, name: str | Path) -> None:
     raise CodecError(f"audio contains {n_nan} NaN and {n_inf} infinite sample value(s)", name)
 
 
+def require_file(path: str | Path) -> Path:
+    """``path`` as a ``Path``; ``CodecError`` if it does not exist or is not a regular file."""
+    path = Path(path)
+    if not path.exists():
+        raise CodecError("no such file", path)
+    if not path.is_file():
+        raise CodecError("not a file", path)
+    return path
+
+
 def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
     """Read an audio file with soundfile.
 
@@ -95,11 +106,7 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
         CodecError: the file is missing, not a regular file, unreadable, damaged or in an
             unsupported format, holds no samples, or holds NaN or infinite samples.
     """
-    path = Path(path)
-    if not path.exists():
-        raise CodecError("no such file", path)
-    if not path.is_file():
-        raise CodecError("not a file", path)
+    path = require_file(path)
     try:
         data, sample_rate = sf.read(path, dtype="float32", always_2d=True)
     except (RuntimeError, TypeError, ValueError, OSError, EOFError) as error:

@@ -82,7 +82,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from codec.audio import atomic_write_bytes
+from codec.audio import atomic_write_bytes, require_file
 from codec.errors import CodecError
 
 if TYPE_CHECKING:
@@ -544,11 +544,7 @@ def check_compatible(
 
 
 def _read_file(path: str | Path) -> bytes:
-    path = Path(path)
-    if not path.exists():
-        raise CodecError("no such file", path)
-    if not path.is_file():
-        raise CodecError("not a file", path)
+    path = require_file(path)
     try:
         return path.read_bytes()
     except OSError as error:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 from torch import nn
@@ -17,15 +15,6 @@ from codec.discriminators import (
 from codec.losses import discriminator_loss, feature_matching_loss, generator_adversarial_loss
 
 BATCH, LENGTH = 2, 8000
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread() -> Iterator[None]:
-    """Tiny tensors run fastest on one thread, and two threads crawl when a training job shares the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -18,15 +17,6 @@ from codec.losses import (
 )
 
 SAMPLE_RATE = 16000
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread() -> Iterator[None]:
-    """Tiny tensors run fastest on one thread, and two threads crawl when a training job shares the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def full(value: float, shape: tuple[int, ...] = (2, 1, 5, 3)) -> torch.Tensor:
