@@ -303,6 +303,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """``codec demo``: round-trip the shipped speech samples and print rate, tokens and quality."""
     import time
 
+    import numpy as np
+
     from codec.audio import read_audio, resample, to_mono, write_audio
     from codec.metrics import missing_packages, quality
 
@@ -311,6 +313,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not samples:
         raise CodecError("no samples given and none shipped", SAMPLES_DIR)
     output = Path(args.output)
+    model.decode(model.encode(np.zeros(model.sample_rate, dtype=np.float32), model.sample_rate))
     print(
         f"model {model.name}: {model.sample_rate} Hz, {model.frame_rate:g} frames/s, "
         f"{model.n_codebooks} x {model.codebook_size} codes, {model.bitrate():g} bit/s"

@@ -115,7 +115,7 @@ def test_short_inputs_and_none_take_the_whole_file_path(signal: np.ndarray) -> N
 
 MEMORY_SCRIPT = textwrap.dedent(
     """
-    import json, resource, sys
+    import json, os, sys, threading
     import numpy as np, torch, yaml
     from codec.chunking import receptive_field
     from codec.model import Codec
@@ -128,21 +128,34 @@ MEMORY_SCRIPT = textwrap.dedent(
         receptive_field(model)
         model.decode(model.encode(np.zeros(16000 * 30, np.float32), 16000, chunk_seconds=chunk), chunk_seconds=chunk)
     audio = (0.1 * np.random.default_rng(0).standard_normal(16000 * 300)).astype(np.float32)
+    page = os.sysconf("SC_PAGE_SIZE")
 
-    def peak():
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    def rss_mb():
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * page / 2**20
 
-    base = peak()
+    base, peak, done = rss_mb(), [0.0], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_mb())
+            done.wait(0.002)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
     clip = model.decode(model.encode(audio, 16000, chunk_seconds=chunk), chunk_seconds=chunk)[0]
+    done.set()
+    sampler.join()
     assert clip.shape == audio.shape
-    print(json.dumps(peak() - base))
+    print(json.dumps(max(peak[0], rss_mb()) - base))
     """
 )
 
 
 def test_memory_is_bounded_for_five_minutes_of_audio() -> None:
-    """Peak RSS growth of encode + decode of 5 min at 16 kHz (tiny-vq), each way in a fresh
-    process; the chunked one is warmed up on 30 s first, so only the long input's cost counts.
+    """Peak resident-memory growth (sampled every 2 ms) of encode + decode of 5 min at 16 kHz
+    (tiny-vq), each way in a fresh process; the chunked one is warmed up on 30 s first, so only the
+    long input's cost counts.
     Measured about 31 MB chunked against 428 MB whole; the input alone is 19 MB."""
     growth = {}
     for label, chunk in (("chunked", "10"), ("whole", "0")):
@@ -155,4 +168,4 @@ def test_memory_is_bounded_for_five_minutes_of_audio() -> None:
         )
         growth[label] = json.loads(run.stdout.strip().splitlines()[-1])
     assert growth["chunked"] < 150
-    assert growth["whole"] > 4 * growth["chunked"]
+    assert growth["whole"] > 4 * max(growth["chunked"], 1.0), growth
