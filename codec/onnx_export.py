@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import types
 import warnings
 from collections.abc import Iterator, Sequence
@@ -36,6 +35,7 @@ import torch
 from torch import nn
 
 from codec import encoders
+from codec.audio import atomic_write_bytes
 from codec.encoders import SpectralEncoder
 from codec.errors import CodecError
 from codec.model import Codec
@@ -267,29 +267,6 @@ def _to_onnx(
     return program.model_proto
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``.
-
-    The temporary file is created with mode 0o666 less the umask, like a plain ``open``.
-    """
-    for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            break
-        except FileExistsError:
-            continue
-    else:
-        raise FileExistsError(f"no free temporary name beside {path}")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def export_onnx(
     codec: Codec, folder: str | Path, n_codebooks: int | None = None, opset: int = DEFAULT_OPSET
 ) -> list[Path]:
@@ -355,9 +332,9 @@ def export_onnx(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / ENCODER_FILE, folder / DECODER_FILE, folder / META_FILE]
-    _write_atomic(paths[0], encoder.SerializeToString())
-    _write_atomic(paths[1], decoder.SerializeToString())
-    _write_atomic(paths[2], (json.dumps(meta, indent=2) + "\n").encode())
+    atomic_write_bytes(paths[0], encoder.SerializeToString())
+    atomic_write_bytes(paths[1], decoder.SerializeToString())
+    atomic_write_bytes(paths[2], (json.dumps(meta, indent=2) + "\n").encode())
     return paths
 
 
