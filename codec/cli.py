@@ -71,9 +71,9 @@ def _progress(total: int, unit: str, quiet: bool) -> Any:
     return tqdm(total=total, unit=unit, disable=quiet or total <= 1, file=sys.stderr)
 
 
-def _report(failures: list[tuple[Path, str]], done: int, what: str) -> int:
-    print(f"{done} {what}, {len(failures)} failed", file=sys.stderr)
-    for path, reason in failures:
+def _report(failures: list[tuple[Path, str]], done: int, what: str, detail: str = "") -> int:
+    print(f"{done} {what}, {len(failures)} failed{detail}", file=sys.stderr)
+    for path, reason in sorted(failures, key=lambda failure: str(failure[0])):
         print(f"  failed: {path}: {reason}", file=sys.stderr)
     return EXIT_FAILED_FILES if failures else 0
 
@@ -88,52 +88,66 @@ def load_model_from_args(args: argparse.Namespace) -> Any:
     return load_codec(args.model, device=args.device, dtype=dtype)
 
 
-def cmd_encode(args: argparse.Namespace) -> int:
-    """``codec encode``: audio files or folders -> ``.tok`` files (range-coded with ``--entropy``)."""
-    from codec.audio import find_audio_files, read_audio, resample, to_mono
+def code_stats_for(model: Any, args: argparse.Namespace) -> Any:
+    """The model's code statistics when ``--entropy`` asks for range coding, else None."""
     from codec.entropy import CODE_STATS_FILE, require_constriction
 
-    files = _expand(args.inputs, lambda folder: find_audio_files([folder], recursive=args.recursive))
-    if not files:
+    if not args.entropy:
+        return None
+    require_constriction()
+    code_stats = getattr(model, "code_stats", None)
+    if code_stats is None:
+        raise CodecError(
+            f"--entropy needs the model's code statistics, and model {model.name} has none "
+            f"(no {CODE_STATS_FILE}; make one with codec.entropy.fit_code_stats and save_code_stats)",
+            args.model,
+        )
+    return code_stats
+
+
+def token_writer(args: argparse.Namespace, jobs: Sequence[Any], code_stats: Any, rank: int = 0) -> Any:
+    """The ``--layout`` writer of ``codec encode`` / ``codec tokenize`` for ``jobs``."""
+    from codec.corpus import TokenFiles, TokenShards, token_file_paths
+
+    output = Path(args.output)
+    if args.layout == "shards":
+        if output.exists() and not output.is_dir():
+            raise CodecError("--layout shards needs an output folder", output)
+        return TokenShards(output, rank, args.shard_items, code_stats, args.overwrite)
+    return TokenFiles(token_file_paths(jobs, output), code_stats, args.overwrite)
+
+
+def check_n_codebooks(model: Any, n_codebooks: int | None) -> None:
+    if n_codebooks is not None and not 1 <= n_codebooks <= model.n_codebooks:
+        raise CodecError(f"--n-codebooks must be in 1..{model.n_codebooks} for this model, got {n_codebooks}")
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    """``codec encode``: audio files, folders or manifests -> ``.tok`` files or token shards."""
+    from codec.corpus import encode_corpus, plan_jobs
+
+    jobs = plan_jobs(args.inputs, recursive=args.recursive)
+    if not jobs:
         raise CodecError("no audio files found in the inputs")
     model = load_model_from_args(args)
-    code_stats = None
-    if args.entropy:
-        require_constriction()
-        code_stats = getattr(model, "code_stats", None)
-        if code_stats is None:
-            raise CodecError(
-                f"--entropy needs the model's code statistics, and model {model.name} has none "
-                f"(no {CODE_STATS_FILE}; make one with codec.entropy.fit_code_stats and save_code_stats)",
-                args.model,
-            )
-    if args.n_codebooks is not None and not 1 <= args.n_codebooks <= model.n_codebooks:
-        raise CodecError(f"--n-codebooks must be in 1..{model.n_codebooks} for this model, got {args.n_codebooks}")
-    jobs = _plan(files, Path(args.output), TOKEN_SUFFIX, args.overwrite)
-    failures: list[tuple[Path, str]] = []
-    done = 0
-    with _progress(len(jobs), "file", args.quiet) as bar:
-        for batch in _batches(jobs, args.batch_size):
-            clips, ready = [], []
-            for src, dst in batch:
-                try:
-                    audio, rate = read_audio(src)
-                    clips.append(resample(to_mono(audio), rate, model.sample_rate))
-                    ready.append((src, dst))
-                except CodecError as error:
-                    failures.append((src, error.reason))
-            if clips:
-                tokens = model.encode(
-                    clips, model.sample_rate, n_codebooks=args.n_codebooks, chunk_seconds=args.chunk_seconds or None
-                )
-                for (src, dst), item in zip(ready, tokens.items(), strict=False):
-                    try:
-                        item.save(dst, code_stats=code_stats)
-                        done += 1
-                    except CodecError as error:
-                        failures.append((src, error.reason))
-            bar.update(len(batch))
-    return _report(failures, done, "encoded")
+    check_n_codebooks(model, args.n_codebooks)
+    writer = token_writer(args, jobs, code_stats_for(model, args))
+    report = encode_corpus(
+        model,
+        jobs,
+        writer,
+        batch_size=args.batch_size,
+        batch_seconds=args.batch_seconds,
+        workers=args.workers,
+        progress=not args.quiet and len(jobs) > 1,
+        n_codebooks=args.n_codebooks,
+        chunk_seconds=args.chunk_seconds or None,
+    )
+    detail = (
+        f" ({report.audio_seconds / 3600:.3f} h of audio in {report.wall_seconds / 60:.2f} min, "
+        f"{report.hours_per_minute:.2f} h/min)"
+    )
+    return _report(report.failures, report.done, "encoded", detail if report.done > 1 else "")
 
 
 def _token_model_name(token_file: Path) -> str:
@@ -358,16 +372,88 @@ def add_model_options(parser: argparse.ArgumentParser, default: str | None = "de
     )
 
 
-def _add_batch_options(parser: argparse.ArgumentParser) -> None:
+def add_tokenize_options(parser: argparse.ArgumentParser) -> None:
+    """Inputs, output layout and reading options of ``codec encode`` and ``codec tokenize``."""
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files, folders and/or .jsonl manifests")
+    parser.add_argument(
+        "-o", "--output", required=True, help="output folder, or a .tok path for a single input (files layout)"
+    )
+    parser.add_argument(
+        "--layout",
+        default="files",
+        choices=["files", "shards"],
+        help="files: one .tok per input, mirroring the folders; shards: shard-*.toks files of --shard-items "
+        "records plus index-r*.jsonl (read them with codec.token_dataset.TokenDataset) (default: files)",
+    )
+    parser.add_argument("--shard-items", type=int, default=1000, help="records per shard (default: 1000)")
+    parser.add_argument("--n-codebooks", type=int, default=None, help="codebooks to keep (default: all)")
+    parser.add_argument("--no-recursive", dest="recursive", action="store_false", help="do not descend into folders")
+    parser.add_argument(
+        "--entropy",
+        action="store_true",
+        help="range-code the tokens with the model's code statistics (code_stats.json; needs constriction)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes reading and resampling audio (default: 1; 0 = none)"
+    )
+    parser.add_argument(
+        "--batch-seconds",
+        type=float,
+        default=320.0,
+        help="most padded audio seconds per batch; files are batched by length (default: 320)",
+    )
+
+
+def add_batch_options(parser: argparse.ArgumentParser, batch_size: int = 8) -> None:
     parser.add_argument(
         "--chunk-seconds",
         type=float,
         default=30.0,
         help="process long files in overlapping chunks of this length, bounding memory (default: 30; 0 = whole)",
     )
-    parser.add_argument("--batch-size", type=int, default=8, help="files per model call (default: 8)")
+    parser.add_argument(
+        "--batch-size", type=int, default=batch_size, help=f"most files per model call (default: {batch_size})"
+    )
     parser.add_argument("--overwrite", action="store_true", help="redo outputs that already exist (default: skip)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def add_tokenize_parser(commands: Any) -> None:
+    """The ``codec tokenize`` sub-command."""
+    parser = commands.add_parser(
+        "tokenize",
+        help="tokenize a corpus on several devices or machines (Lightning)",
+        description="codec encode for corpora, through Lightning: every process (--trainer.devices per "
+        "machine, --trainer.num_nodes machines) takes its share of the length-bucketed batches and "
+        "writes its own outputs (.tok files, or shards + index-r<rank>.jsonl). The union equals a "
+        "one-process 'codec encode'. Done items are skipped, so a stopped run restarts where it was.",
+    )
+    add_tokenize_options(parser)
+    parser.add_argument(
+        "--model", default="default", help="shipped model name, pretrained folder or checkpoint (default: default)"
+    )
+    parser.add_argument(
+        "--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="weight type (default: float32)"
+    )
+    parser.add_argument(
+        "--trainer.accelerator", dest="accelerator", default="auto", help="cpu, gpu, ... (default: auto)"
+    )
+    parser.add_argument(
+        "--trainer.devices", dest="devices", default="1", help="devices (processes) per machine (default: 1)"
+    )
+    parser.add_argument("--trainer.num_nodes", dest="num_nodes", type=int, default=1, help="machines (default: 1)")
+    parser.add_argument(
+        "--trainer.strategy", dest="strategy", default="auto", help="Lightning strategy, e.g. ddp (default: auto)"
+    )
+    add_batch_options(parser, batch_size=32)
+    parser.set_defaults(run=cmd_tokenize)
+
+
+def cmd_tokenize(args: argparse.Namespace) -> int:
+    """``codec tokenize``: ``codec encode`` over Lightning processes (``codec.tokenize``)."""
+    from codec.tokenize import run_tokenize
+
+    return run_tokenize(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -381,21 +467,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     encode = commands.add_parser(
         "encode",
-        help="audio files or folders -> token files (.tok)",
+        help="audio files, folders or manifests -> token files (.tok) or token shards",
         description="Encode audio (any format soundfile reads, any rate, any channel count) into .tok files. "
-        "A folder is searched recursively and its layout is mirrored under OUTPUT.",
+        "A folder is searched recursively and its layout is mirrored under OUTPUT; a .jsonl manifest "
+        '(one {"path": ...} per line) is read like a folder. Files are read by worker processes and '
+        "batched by length. Outputs that exist are skipped, so a killed run restarts where it stopped. "
+        "For many devices or machines see 'codec tokenize'.",
     )
-    encode.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files and/or folders")
-    encode.add_argument("-o", "--output", required=True, help="output folder, or a .tok path for a single input")
-    encode.add_argument("--n-codebooks", type=int, default=None, help="codebooks to keep (default: all)")
-    encode.add_argument("--no-recursive", dest="recursive", action="store_false", help="do not descend into folders")
-    encode.add_argument(
-        "--entropy",
-        action="store_true",
-        help="range-code the tokens with the model's code statistics (code_stats.json; needs constriction)",
-    )
+    add_tokenize_options(encode)
     add_model_options(encode)
-    _add_batch_options(encode)
+    add_batch_options(encode, batch_size=32)
     encode.set_defaults(run=cmd_encode)
 
     decode = commands.add_parser(
@@ -409,7 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", default="wav", choices=["wav", "flac"], help="audio format in folders (default: wav)"
     )
     add_model_options(decode, default=None)
-    _add_batch_options(decode)
+    add_batch_options(decode)
     decode.set_defaults(run=cmd_decode)
 
     info = commands.add_parser(
@@ -459,6 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     from codec.eval_cli import add_eval_parser
 
     add_eval_parser(commands)
+    add_tokenize_parser(commands)
 
     commands.add_parser(
         "train",

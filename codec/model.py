@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from codec.audio import read_audio, write_audio
-from codec.chunking import DEFAULT_CHUNK_SECONDS, decode_chunked, encode_chunked
+from codec.batching import decode_batch, encode_batch
+from codec.chunking import DEFAULT_CHUNK_SECONDS
 from codec.decoders import DECODERS
 from codec.encoders import ENCODERS
 from codec.errors import CodecError
@@ -232,11 +233,12 @@ class Codec(nn.Module):
                 (``codec.chunking.encode_chunked``); ``None`` encodes everything at once.
 
         Returns:
-            ``Tokens`` with codes ``(B, Q, T_max)`` and per-item frame and sample counts.
+            ``Tokens`` with codes ``(B, Q, T_max)`` and per-item frame and sample counts. Each
+            item's codes equal those of encoding it alone (``codec.batching``).
         """
         batch, lengths = prepare_batch(audio, sample_rate, self.sample_rate)
         with self._inference():
-            codes = encode_chunked(self, batch, chunk_seconds, n_codebooks)
+            codes = encode_batch(self, batch, lengths, chunk_seconds, n_codebooks)
         frames = torch.clamp((lengths + self.hop_length - 1) // self.hop_length, min=1)
         return Tokens(
             codes=codes.cpu(),
@@ -257,13 +259,14 @@ class Codec(nn.Module):
 
         Tokens longer than ``chunk_seconds`` are decoded in chunks with context, in bounded memory
         and without seams (``codec.chunking.decode_chunked``); ``None`` decodes everything at once.
+        Each item's audio equals that of decoding it alone (``codec.batching``).
 
         Raises:
             CodecError: the tokens were made by another model (``path`` names their file).
         """
         self.check_tokens(tokens, path)
         with self._inference():
-            audio = decode_chunked(self, tokens.codes, chunk_seconds)[:, 0]
+            audio = decode_batch(self, tokens.codes, tokens.code_lengths, chunk_seconds)[:, 0]
         return [audio[i, : int(n)].clone() for i, n in enumerate(tokens.audio_lengths)]
 
     def check_tokens(self, tokens: Tokens, path: str | Path | None = None) -> None:

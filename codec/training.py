@@ -57,7 +57,10 @@ class CodecModule(LightningModule):
         val_audio_items: validation items logged as audio and spectrogram images.
         init_from: a pretrained model (shipped name or folder) whose weights start the generator,
             e.g. to continue training a shipped model when no checkpoint is left; its config must
-            match ``codec``.
+            match ``codec`` for every part it starts.
+        init_modules: the codec parts taken from ``init_from`` (``encoder``, ``quantizer``,
+            ``decoder``; default all), e.g. ``[encoder, decoder]`` to warm-start a new quantizer
+            around a trained encoder and decoder.
     """
 
     def __init__(
@@ -83,30 +86,31 @@ class CodecModule(LightningModule):
         gan_start_step: int = 0,
         val_audio_items: int = 2,
         init_from: str | None = None,
+        init_modules: Sequence[str] = ("encoder", "quantizer", "decoder"),
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.codec = Codec.from_config(codec)
         if init_from:
-            self._init_from(init_from)
+            self._init_from(init_from, init_modules)
         self.discriminators = (
             Discriminators(list(discriminators), discriminator_options or {}) if discriminators else None
         )
         self.mel_loss = MultiScaleMelLoss(self.codec.sample_rate, [tuple(s) for s in mel_scales])
         self.histogram = CodeHistogram(self.codec.n_codebooks, self.codec.codebook_size)
 
-    def _init_from(self, name_or_path: str) -> None:
+    def _init_from(self, name_or_path: str, modules: Sequence[str]) -> None:
         from codec.pretrained import load_codec
 
+        unknown = set(modules) - {"encoder", "quantizer", "decoder"}
+        if unknown or not modules:
+            raise ValueError(f"init_modules {list(modules)}: choose from encoder, quantizer, decoder")
         pretrained = load_codec(name_or_path)
-        if (
-            pretrained.config["encoder"] != self.codec.config["encoder"]
-            or pretrained.config["quantizer"] != self.codec.config["quantizer"]
-            or pretrained.config["decoder"] != self.codec.config["decoder"]
-        ):
-            raise ValueError(f"init_from {name_or_path!r}: its architecture differs from the recipe's codec")
-        self.codec.load_state_dict(pretrained.state_dict())
+        for name in modules:
+            if pretrained.config[name] != self.codec.config[name]:
+                raise ValueError(f"init_from {name_or_path!r}: its {name} differs from the recipe's codec")
+            getattr(self.codec, name).load_state_dict(getattr(pretrained, name).state_dict())
 
     def on_fit_start(self) -> None:
         data_rate = getattr(self.trainer.datamodule, "sample_rate", self.codec.sample_rate)

@@ -328,3 +328,20 @@ def test_fingerprint_follows_weights_loaded_in_eval_mode() -> None:
     model.encode(noise(500), RATE)
     model.load_state_dict(source.state_dict())
     assert model.fingerprint() == source.fingerprint()
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_batched_items_equal_items_alone(name: str) -> None:
+    """An item's codes and audio do not depend on its batch-mates: the padded batch gives what
+    encoding and decoding each clip alone gives (also when chunked)."""
+    model = build(name).eval()
+    lengths = [300, 4100, 16000 * 3 + 17, 16000 * 3 + 17, 16000 * 5 - 333]
+    clips = [noise(n, seed=20 + i).numpy() for i, n in enumerate(lengths)]
+    for chunk_seconds in (None, 2.0):
+        tokens = model.encode(clips, RATE, chunk_seconds=chunk_seconds)
+        audio = model.decode(tokens, chunk_seconds=chunk_seconds)
+        for i, clip in enumerate(clips):
+            alone = model.encode(clip, RATE, chunk_seconds=chunk_seconds)
+            frames = int(alone.code_lengths[0])
+            assert torch.equal(tokens.codes[i, :, :frames], alone.codes[0]), (name, i)
+            torch.testing.assert_close(audio[i], model.decode(alone, chunk_seconds=chunk_seconds)[0], atol=1e-5, rtol=0)

@@ -245,3 +245,30 @@ def test_codec_train_writes_a_checkpoint_and_resumes_from_it(tmp_path: Path, mon
     relative = float(moved.norm() / scale.norm())
     assert 0 < relative < 0.05, relative
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
+
+
+def test_init_from_warm_starts_the_chosen_parts(tmp_path: Path) -> None:
+    """``init_modules: [encoder, decoder]`` copies those parts of a saved model exactly and leaves a
+    quantizer of another family freshly initialised; a part whose config differs is refused."""
+    from codec.pretrained import save_pretrained
+
+    source = module("tiny-vq", seed=1).codec
+    save_pretrained(source, tmp_path / "vq")
+    rvq_config = {**recipe("tiny-vq")["model"]["codec"], "quantizer": recipe("tiny-rvq")["model"]["codec"]["quantizer"]}
+    fresh = module("tiny-vq", seed=2, codec=rvq_config).codec
+    warm = module(
+        "tiny-vq", seed=2, codec=rvq_config, init_from=str(tmp_path / "vq"), init_modules=["encoder", "decoder"]
+    ).codec
+    for part in ("encoder", "decoder"):
+        for (name, value), expected in zip(
+            getattr(warm, part).state_dict().items(), getattr(source, part).state_dict().values(), strict=True
+        ):
+            assert torch.equal(value, expected), f"{part}.{name}"
+    for (name, value), expected in zip(
+        warm.quantizer.state_dict().items(), fresh.quantizer.state_dict().values(), strict=True
+    ):
+        assert torch.equal(value, expected), f"quantizer.{name}"
+    with pytest.raises(ValueError, match="quantizer differs"):
+        module("tiny-vq", codec=rvq_config, init_from=str(tmp_path / "vq"))
+    with pytest.raises(ValueError, match="choose from"):
+        module("tiny-vq", init_from=str(tmp_path / "vq"), init_modules=["discriminators"])

@@ -7,7 +7,7 @@
 # DATA  (default ~/.cache/codec/speech16k): corpus made by egs/speech16k/prepare.py.
 # STATE (default ~/.cache/codec/train): checkpoints and logs, kept outside the repository.
 # Resumes from STATE's last checkpoint; with none, starts from the shipped weights if the package
-# has them, else from scratch. Runs at low priority (nice) so the machine stays usable.
+# has them, else as the recipe says (speech16k-rvq warm-starts from the default's encoder/decoder). Runs at low priority (nice) so the machine stays usable.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -22,6 +22,6 @@ args=(fit --config "$repo/recipes/$recipe.yaml" --data.train "$DATA/manifest.jso
 if [[ -f "$last" ]]; then
   args+=(--ckpt_path "$last")
 elif [[ -f "$repo/codec/pretrained/$recipe/model.safetensors" ]]; then
-  args+=(--model.init_from "$recipe")
+  args+=(--model.init_from "$recipe" --model.init_modules "[encoder,quantizer,decoder]")
 fi
 exec nice -n "${NICE:-10}" "$codec" train "${args[@]}" "$@"
