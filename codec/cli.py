@@ -308,9 +308,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.name:
         codec.name = codec.config["name"] = args.name
     folder = save_pretrained(codec, args.output, half=args.half)
+    if args.code_stats:
+        _fit_code_stats(folder, args.code_stats, args.code_stats_files)
     size = sum(f.stat().st_size for f in folder.iterdir())
     print(f"exported {codec.name} ({codec.num_parameters():,} parameters, {size / 1e6:.1f} MB) to {folder}")
     return 0
+
+
+def _fit_code_stats(folder: Path, data: str, files: int) -> None:
+    """Write ``folder/code_stats.json`` from the codes of the saved model on ``files`` files of ``data``."""
+    from codec.data import load_items, spread
+    from codec.entropy import fit_code_stats, save_code_stats
+    from codec.pretrained import load_codec
+
+    items = spread(load_items(data), files)
+    model = load_codec(folder)
+    stats = fit_code_stats(model, [item.path for item in items], batch_size=16)
+    save_code_stats(folder, stats)
+    print(f"code statistics from {len(items)} files of {data}: {stats.bitrate(model.frame_rate):.0f} bit/s expected")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -522,6 +537,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", required=True, help="output folder")
     export.add_argument("--name", default=None, help="model name written into token files (default: the recipe's)")
     export.add_argument("--half", action="store_true", help="store float16 weights (half the size)")
+    export.add_argument(
+        "--code-stats",
+        metavar="DATA",
+        default=None,
+        help="also fit the code statistics that 'codec encode --entropy' needs on DATA (folder or .jsonl manifest)",
+    )
+    export.add_argument(
+        "--code-stats-files", type=int, default=2000, help="files of DATA used, spread evenly (default: 2000)"
+    )
     export.set_defaults(run=cmd_export)
 
     demo = commands.add_parser(

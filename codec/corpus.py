@@ -400,14 +400,15 @@ def encode_corpus(
     report = CorpusReport()
     total = sum(jobs[i].seconds for batch in batches for i in batch)
     start = time.perf_counter()
-    with tqdm(total=round(total, 1), unit="s", disable=not progress or not batches, desc="audio") as bar:
+    read = 0.0
+    with tqdm(total=round(total), unit="s", disable=not progress or not batches, desc="audio") as bar:
         try:
             for results in iterate_batches(reader, workers):
-                before = report.audio_seconds
                 write_outcomes(jobs, encode_results(model, results, **encode), writer, report)
                 report.wall_seconds = time.perf_counter() - start
-                bar.update(round(sum(jobs[i].seconds for i, _ in results), 1))
-                bar.set_postfix_str(f"{report.hours_per_minute:.2f} h/min", refresh=report.audio_seconds > before)
+                read += sum(jobs[i].seconds for i, _ in results)
+                bar.set_postfix_str(f"{report.hours_per_minute:.2f} h/min", refresh=False)
+                bar.update(round(read) - bar.n)
         finally:
             writer.close()
     report.wall_seconds = time.perf_counter() - start

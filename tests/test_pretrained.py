@@ -506,3 +506,24 @@ def test_load_codec_never_touches_the_network(monkeypatch: pytest.MonkeyPatch, t
     assert time.monotonic() - start < 10
     assert caught.value.path == "no-such-org-7f3a/no-such-codec"
     assert attempts == []
+
+
+def test_export_cli_fits_code_stats_for_entropy_coding(checkpoint: tuple[Path, CodecModule], tmp_path: Path) -> None:
+    """``--code-stats DATA`` writes the statistics of the exported (half) weights; ``--entropy``
+    files then decode to the same codes."""
+    path, _ = checkpoint
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(3):
+        sf.write(data / f"{i}.wav", speechlike(seed=i), RATE)
+    out = tmp_path / "exported"
+    assert main(["export", str(path), "-o", str(out), "--half", "--code-stats", str(data)]) == 0
+    model = load_codec(out)
+    assert model.code_stats is not None and model.code_stats.fingerprint
+    expected = sum(int(model.encode(speechlike(seed=i), RATE).codes.numel()) for i in range(3))
+    assert int(model.code_stats.counts.sum()) == expected
+    tokens = model.encode(speechlike(seed=1), RATE)
+    assert main(["encode", str(data / "1.wav"), "-o", str(tmp_path / "x.tok"), "--model", str(out), "--entropy"]) == 0
+    from codec.tokens import Tokens
+
+    assert torch.equal(Tokens.load(tmp_path / "x.tok", model.code_stats).codes, tokens.codes)

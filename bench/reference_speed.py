@@ -1,0 +1,267 @@
+"""Our tokenizers against EnCodec, DAC and the Vocos decoder, side by side in one process.
+
+    python bench/reference_speed.py [--seconds 10] [--threads 1 2] [--batch 16] [--device cpu]
+
+Needs the bench environment (the reference packages import torchaudio, whose wheel must match
+torch; keep it out of the main install):
+
+    python3 -m venv .bench && .bench/bin/pip install torch==2.14.1 torchaudio==2.11.0 -e '.[bench,onnx]'
+
+Reference models are built with random weights from their PyPI packages (speed does not depend on
+the weights): EnCodec 24 kHz (``encodec``, pretrained=False) at 1.5 and 6 kbps, DAC 16 kHz
+(``descript-audio-codec``, the published 16 kHz configuration) and the Vocos mel decoder (``vocos``,
+its published 24 kHz configuration; decode only). Ours: the shipped default model, the
+speech16k-rvq recipe, and the default model in onnxruntime. Prints, per thread count, x real time
+(audio seconds per wall-clock second, best of ``--repeats``) for encode, decode and both on one
+clip (batch 1), our default's ratio to each model, the default's throughput on a batch of
+``--batch`` clips, and each model's peak resident memory above its starting point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import torch
+import yaml
+
+from codec.model import Codec
+from codec.pretrained import load_codec
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+Step = Callable[[], object]
+
+
+@dataclass
+class Subject:
+    """A model under test: ``encode`` / ``decode`` closures over a clip prepared for it."""
+
+    name: str
+    params: float  # millions
+    kbps: float
+    encode: Step | None
+    decode: Step
+
+
+class PeakMemory:
+    """Peak resident memory (MB) above the level at entry, sampled every millisecond."""
+
+    def __enter__(self) -> PeakMemory:
+        self.process = psutil.Process()
+        self.start = self.peak = self.process.memory_info().rss
+        self.running = True
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.001)
+
+    def __exit__(self, *_: object) -> None:
+        self.running = False
+        self.thread.join()
+
+    @property
+    def megabytes(self) -> float:
+        return (self.peak - self.start) / 2**20
+
+
+def best_time(step: Step, repeats: int) -> float:
+    """Smallest wall-clock time of ``repeats`` calls after one warm-up call."""
+    step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def params(module: torch.nn.Module) -> float:
+    return sum(p.numel() for p in module.parameters()) / 1e6
+
+
+def ours(name: str, model: Codec, seconds: float, batch: int = 1) -> Subject:
+    """Encode / decode of a ``Codec`` on ``batch`` clips, as ``codec encode`` / ``decode`` run it."""
+    model.eval()
+    audio = 0.1 * torch.randn(batch, 1, int(seconds * model.sample_rate))
+    with torch.inference_mode():
+        codes = model.encode_codes(audio)
+
+    def encode() -> object:
+        with torch.inference_mode():
+            return model.encode_codes(audio)
+
+    def decode() -> object:
+        with torch.inference_mode():
+            return model.decode_codes(codes)
+
+    return Subject(name, params(model), model.bitrate() / 1000, encode, decode)
+
+
+def onnx_default(seconds: float, threads: int) -> Subject:
+    """The default model through onnxruntime (``codec export --format onnx``)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from codec.onnx_export import export_onnx
+
+    model = load_codec("default")
+    folder = Path(tempfile.mkdtemp()) / "onnx"
+    export_onnx(model, folder)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    encoder = ort.InferenceSession(str(folder / "encoder.onnx"), options, providers=["CPUExecutionProvider"])
+    decoder = ort.InferenceSession(str(folder / "decoder.onnx"), options, providers=["CPUExecutionProvider"])
+    audio = (0.1 * np.random.default_rng(0).standard_normal((1, 1, int(seconds * 16000)))).astype(np.float32)
+    encoder_input, decoder_input = encoder.get_inputs()[0].name, decoder.get_inputs()[0].name
+    codes = encoder.run(None, {encoder_input: audio})[0]
+    return Subject(
+        "default (onnxruntime)",
+        params(model),
+        model.bitrate() / 1000,
+        lambda: encoder.run(None, {encoder_input: audio}),
+        lambda: decoder.run(None, {decoder_input: codes}),
+    )
+
+
+def encodec_24k(kbps: float, seconds: float) -> Subject:
+    from encodec import EncodecModel
+
+    torch.manual_seed(0)
+    model = EncodecModel.encodec_model_24khz(pretrained=False).eval()
+    model.set_target_bandwidth(kbps)
+    audio = 0.1 * torch.randn(1, 1, int(seconds * 24000))
+    with torch.inference_mode():
+        frames = model.encode(audio)
+
+    def encode() -> object:
+        with torch.inference_mode():
+            return model.encode(audio)
+
+    def decode() -> object:
+        with torch.inference_mode():
+            return model.decode(frames)
+
+    return Subject(f"EnCodec 24 kHz {kbps:g} kbps", params(model), kbps, encode, decode)
+
+
+def dac_16k(seconds: float) -> Subject:
+    import dac
+
+    torch.manual_seed(0)
+    model = dac.DAC(
+        encoder_dim=64,
+        encoder_rates=[2, 4, 5, 8],
+        decoder_dim=1536,
+        decoder_rates=[8, 5, 4, 2],
+        n_codebooks=12,
+        codebook_size=1024,
+        sample_rate=16000,
+    ).eval()
+    audio = 0.1 * torch.randn(1, 1, int(seconds * 16000))
+    with torch.inference_mode():
+        _, codes, *_ = model.encode(audio)
+
+    def encode() -> object:
+        with torch.inference_mode():
+            return model.encode(audio)
+
+    def decode() -> object:
+        with torch.inference_mode():
+            return model.decode(model.quantizer.from_codes(codes)[0])
+
+    return Subject("DAC 16 kHz 6 kbps", params(model), 6.0, encode, decode)
+
+
+def vocos_decoder(seconds: float) -> Subject:
+    from vocos import Vocos
+    from vocos.feature_extractors import MelSpectrogramFeatures
+    from vocos.heads import ISTFTHead
+    from vocos.models import VocosBackbone
+
+    torch.manual_seed(0)
+    model = Vocos(
+        MelSpectrogramFeatures(sample_rate=24000, n_fft=1024, hop_length=256, n_mels=100),
+        VocosBackbone(input_channels=100, dim=512, intermediate_dim=1536, num_layers=8),
+        ISTFTHead(dim=512, n_fft=1024, hop_length=256),
+    ).eval()
+    mel = torch.randn(1, 100, int(seconds * 24000 / 256))
+
+    def decode() -> object:
+        with torch.inference_mode():
+            return model.decode(mel)
+
+    return Subject("Vocos mel decoder 24 kHz", params(model), float("nan"), None, decode)
+
+
+def speech16k_rvq() -> Codec:
+    torch.manual_seed(0)
+    return Codec(**yaml.safe_load((RECIPES / "speech16k-rvq.yaml").read_text())["model"]["codec"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0, help="clip length (default 10)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch threads (default 1 2)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats, best kept (default 3)")
+    parser.add_argument("--batch", type=int, default=16, help="clips in the batch throughput run (default 16)")
+    args = parser.parse_args()
+    seconds = args.seconds
+    print(
+        f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
+        f"{psutil.cpu_count()} CPUs, torch {torch.__version__}, clip {seconds:g} s, batch 1"
+    )
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        subjects = [
+            ours("default (speech16k-vq)", load_codec("default"), seconds),
+            ours("speech16k-rvq", speech16k_rvq(), seconds),
+            onnx_default(seconds, threads),
+            encodec_24k(1.5, seconds),
+            encodec_24k(6.0, seconds),
+            dac_16k(seconds),
+            vocos_decoder(seconds),
+        ]
+        print(f"\n## {threads} thread(s)")
+        header = "| model | params (M) | kbps | encode x RT | decode x RT | enc+dec x RT | default x faster | peak MB |"
+        print(header)
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        rows = []
+        for subject in subjects:
+            with PeakMemory() as memory:
+                encode = best_time(subject.encode, args.repeats) if subject.encode else float("nan")
+                decode = best_time(subject.decode, args.repeats)
+            both = encode + decode if subject.encode else decode
+            rows.append((subject, encode, decode, both, memory.megabytes))
+        reference_decode, reference_both = rows[0][2], rows[0][3]
+        for subject, encode, decode, both, peak in rows:
+            # Decode-only models (Vocos) are compared with our decoder alone.
+            ratio = both / reference_both if subject.encode else decode / reference_decode
+            enc, dec, both_rt = seconds / encode, seconds / decode, seconds / both
+            kbps = "-" if subject.kbps != subject.kbps else f"{subject.kbps:g}"
+            print(
+                f"| {subject.name} | {subject.params:.1f} | {kbps} | {enc:.0f} | {dec:.0f} | {both_rt:.0f} | "
+                f"{ratio:.1f} | {peak:.0f} |"
+            )
+        batch = ours(f"default, batch {args.batch}", load_codec("default"), seconds, args.batch)
+        with PeakMemory() as memory:
+            total = best_time(batch.encode, 1) + best_time(batch.decode, 1)
+        print(
+            f"\ndefault, batch of {args.batch} x {seconds:g} s: encode+decode {args.batch * seconds / total:.0f}x "
+            f"real time, peak {memory.megabytes:.0f} MB"
+        )
+
+
+if __name__ == "__main__":
+    main()
