@@ -29,11 +29,15 @@ class ISTFTHead(nn.Module):
         self.proj = nn.Linear(dim, 2 * self.n_bins)
         self.istft = InverseSTFT(n_fft, hop_length)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, dim, T)`` -> ``(B, 1, T * hop_length)``."""
+    def spectrum(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, dim, T)`` -> real and imaginary parts ``(B, n_fft // 2 + 1, T)``."""
         log_mag, phase = self.proj(x.transpose(1, 2)).transpose(1, 2).split(self.n_bins, dim=1)
         mag = torch.exp(log_mag).clamp(max=1e2)
-        return self.istft(mag * torch.cos(phase), mag * torch.sin(phase)).unsqueeze(1)
+        return mag * torch.cos(phase), mag * torch.sin(phase)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, dim, T)`` -> ``(B, 1, T * hop_length)``."""
+        return self.istft(*self.spectrum(x)).unsqueeze(1)
 
 
 class VocosDecoder(nn.Module):
@@ -75,11 +79,14 @@ class VocosDecoder(nn.Module):
         self.final_norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = ISTFTHead(dim, n_fft, hop_length)
 
+    def features(self, latent: torch.Tensor) -> torch.Tensor:
+        """``(B, input_dim, T)`` -> backbone output ``(B, dim, T)`` (the head's input)."""
+        x = self.norm(self.embed(latent).transpose(1, 2)).transpose(1, 2)
+        return self.final_norm(self.blocks(x).transpose(1, 2)).transpose(1, 2)
+
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         """``(B, input_dim, T)`` -> ``(B, 1, T * hop_length)``."""
-        x = self.norm(self.embed(latent).transpose(1, 2)).transpose(1, 2)
-        x = self.final_norm(self.blocks(x).transpose(1, 2)).transpose(1, 2)
-        return self.head(x)
+        return self.head(self.features(latent))
 
 
 DECODERS: dict[str, type[nn.Module]] = {"vocos": VocosDecoder}

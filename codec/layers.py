@@ -8,12 +8,29 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 
+class ConvStream:
+    """The left context a causal ``PaddedConv1d`` carries from one chunk of a stream to the next.
+
+    While a ``ConvStream`` is set as a causal stride-1 convolution's ``stream``, each call prepends
+    the previous call's last ``receptive - 1`` input frames (zeros at the start, as the offline
+    left padding) instead of padding: consecutive chunks give exactly the frames of one call on
+    their concatenation.
+    """
+
+    def __init__(self) -> None:
+        self.context: torch.Tensor | None = None
+
+
 class PaddedConv1d(nn.Module):
     """Conv1d whose output has ``ceil(T / stride)`` frames: "same" padding, or left-only if causal.
 
     Args:
         causal: pad only on the left, so output frame ``t`` sees inputs ``<= t * stride``.
         norm: wrap the convolution in weight normalization.
+
+    Attributes:
+        stream: a ``ConvStream`` while the layer runs chunk by chunk in a stream (causal, stride
+            1), else None.
     """
 
     def __init__(
@@ -33,14 +50,26 @@ class PaddedConv1d(nn.Module):
         self.causal = causal
         self.stride = stride
         self.receptive = (kernel_size - 1) * dilation + 1
+        self.stream: ConvStream | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C_in, T)`` -> ``(B, C_out, ceil(T / stride))``."""
+        if self.stream is not None:
+            return self._stream_forward(x, self.stream)
         length = x.shape[-1]
         n_out = -(-length // self.stride)
         total = max((n_out - 1) * self.stride + self.receptive - length, 0)
         left = total if self.causal else total // 2
         return self.conv(F.pad(x, (left, total - left)))
+
+    def _stream_forward(self, x: torch.Tensor, stream: ConvStream) -> torch.Tensor:
+        if not self.causal or self.stride != 1:
+            raise ValueError("only causal stride-1 convolutions run chunk by chunk")
+        keep = self.receptive - 1
+        context = stream.context if stream.context is not None else x.new_zeros(*x.shape[:-1], keep)
+        full = torch.cat([context, x], dim=-1)
+        stream.context = full[..., full.shape[-1] - keep :]
+        return self.conv(full)
 
 
 class ConvNeXtBlock(nn.Module):

@@ -17,7 +17,7 @@ def run_training(args: Sequence[str]) -> None:
 
     The run's ``config.yaml`` is rewritten on resume rather than refused. Denormal floats are
     flushed to zero: on CPUs, Adam's tiny second moments otherwise make the optimizer step several
-    times slower.
+    times slower (restored afterwards).
     """
     import torch
 
@@ -25,10 +25,13 @@ def run_training(args: Sequence[str]) -> None:
     # sys.argv stays as it is ("codec train fit ..."): Lightning's DDP launcher re-runs it for the
     # other ranks. LightningCLI warns when it gets args besides sys.argv; here that is intended.
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
-    LightningCLI(
-        CodecModule,
-        AudioDataModule,
-        args=list(args),
-        save_config_kwargs={"overwrite": True},
-        parser_kwargs={"prog": "codec train"},
-    )
+    try:
+        LightningCLI(
+            CodecModule,
+            AudioDataModule,
+            args=list(args),
+            save_config_kwargs={"overwrite": True},
+            parser_kwargs={"prog": "codec train"},
+        )
+    finally:
+        torch.set_flush_denormal(False)  # the process default, for callers that go on (tests)

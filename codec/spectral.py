@@ -117,14 +117,22 @@ class InverseSTFT(nn.Module):
         )
         return out.reshape(frames.shape[0], length)
 
-    def forward(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
-        """``(B, n_fft // 2 + 1, T)`` real and imaginary parts -> ``(B, T * hop_length)`` audio."""
+    def frames(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
+        """``(B, n_fft // 2 + 1, T)`` real and imaginary parts -> ``(B, n_fft, T)`` windowed frames."""
         if self.use_fft:
-            frames = torch.fft.irfft(torch.complex(real, imag), n=self.n_fft, dim=1) * self.window[:, None]
-        else:
-            frames = (torch.cat([real, imag], dim=1).transpose(1, 2) @ self.basis).transpose(1, 2)
+            return torch.fft.irfft(torch.complex(real, imag), n=self.n_fft, dim=1) * self.window[:, None]
+        return (torch.cat([real, imag], dim=1).transpose(1, 2) @ self.basis).transpose(1, 2)
+
+    def overlap_add(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, n_fft, T)`` frames -> overlap-added ``(B, (T - 1) * hop + n_fft)`` samples and the
+        ``(1, ...)`` overlap-added squared window they are normalized by (untrimmed)."""
         audio = self._overlap_add(frames)
         envelope = self._overlap_add(self.window_sq[None, :, None].expand(1, -1, frames.shape[-1]))
+        return audio, envelope
+
+    def forward(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
+        """``(B, n_fft // 2 + 1, T)`` real and imaginary parts -> ``(B, T * hop_length)`` audio."""
+        audio, envelope = self.overlap_add(self.frames(real, imag))
         end = audio.shape[-1] - self.pad
         return audio[:, self.pad : end] / envelope[:, self.pad : end].clamp(min=1e-11)
 

@@ -13,15 +13,18 @@ held back:
   back the last ``decoder_back`` samples (the inverse STFT's overlap-add tail, plus the backbone's
   lookahead for non-causal decoders) until the next frames or ``flush``.
 
-Cost: a call that completes new output recomputes a window of history + new + lookahead (encoder:
-``ceil(encoder_history / hop)`` frames of history; decoder: about ``(decoder_ahead + decoder_back)
-/ hop`` frames of context) instead of only the new part; calls that complete nothing cost nothing.
-Pushing one frame at a time this is 9 (encoder) and 22 (decoder) frames of work per frame for
-``tiny-causal``, 36 and 58 for ``speech16k-causal``, whose causal ConvNeXt stacks look back far;
-pushing n frames at once divides the overhead by n. Caching each convolution's state would make
-it one frame per frame; the window keeps the code a plain call of the offline functions. Models
-with LSTM or attention are refused (``CodecError``): their receptive field is unbounded, so no
-finite window reproduces the offline result.
+Cost: causal convolutional Vocos decoders (``stateful_decoding``, e.g. ``speech16k-causal``)
+decode with carried state instead: every causal convolution keeps its last ``kernel - 1`` input
+frames (``codec.layers.ConvStream``) and the inverse STFT its overlap-add tail, so a push costs
+exactly the frames pushed. Otherwise a call that completes new output recomputes a window of
+history + new + lookahead (encoder: ``ceil(encoder_history / hop)`` frames of history; decoder:
+about ``(decoder_ahead + decoder_back) / hop`` frames of context) instead of only the new part;
+calls that complete nothing cost nothing. Pushing one frame at a time, the encoder does 9 frames
+of work per frame for ``tiny-causal`` and 36 for ``speech16k-causal``, and a windowed decoder of
+that size 22 and 58; pushing n frames at once divides the overhead by n
+(``bench/streaming_speed.py``). Models with
+LSTM or attention are refused (``CodecError``): their receptive field is unbounded, so no finite
+window reproduces the offline result.
 
 The algorithmic latency (``algorithmic_latency_seconds``) is the longest time between a sample
 entering ``StreamingEncoder.push`` and its reconstruction leaving ``StreamingDecoder.push``, with
@@ -36,7 +39,9 @@ import numpy as np
 import torch
 
 from codec.chunking import ReceptiveField, receptive_field
+from codec.decoders import VocosDecoder
 from codec.errors import CodecError
+from codec.layers import AttentionBlock, ConvStream, PaddedConv1d
 from codec.model import Codec
 
 
@@ -157,11 +162,80 @@ class StreamingEncoder:
         return out
 
 
+def stateful_decoding(codec: Codec) -> bool:
+    """Whether ``StreamingDecoder`` runs ``codec``'s decoder frame by frame with carried state: a
+    causal convolutional ``VocosDecoder`` (no attention), whose every convolution is causal."""
+    decoder = codec.decoder
+    return (
+        isinstance(decoder, VocosDecoder)
+        and decoder.causal
+        and not any(isinstance(m, AttentionBlock) for m in decoder.modules())
+        and all(m.causal and m.stride == 1 for m in decoder.modules() if isinstance(m, PaddedConv1d))
+    )
+
+
+class _StatefulDecoder:
+    """Runs a causal ``VocosDecoder`` on new frames only: each causal convolution carries its left
+    context (``ConvStream``) and the inverse STFT carries its overlap-add tail, so every frame
+    costs one frame of compute. Returns the (untrimmed) samples that no later frame can change:
+    those before the next frame's start, plus the ones where its window is exactly zero."""
+
+    def __init__(self, codec: Codec) -> None:
+        self.codec = codec
+        decoder = codec.decoder
+        assert isinstance(decoder, VocosDecoder)
+        self.decoder = decoder
+        self.istft = decoder.head.istft
+        self.lead = int((self.istft.window == 0).int().cumprod(0).sum())
+        self.convs = [m for m in decoder.modules() if isinstance(m, PaddedConv1d)]
+        self.streams = [ConvStream() for _ in self.convs]
+        self.frames = 0  # frames decoded; the tail starts at untrimmed sample frames * hop
+        self.emitted = 0  # untrimmed samples returned
+        self.tail = torch.zeros(1, 0)  # overlap-added samples and window envelope not yet complete
+        self.envelope_tail = torch.zeros(1, 0)
+
+    def push(self, codes: torch.Tensor) -> torch.Tensor:
+        """``(Q, T_new)`` codes -> the untrimmed overlap-add samples that became final."""
+        if codes.shape[-1] == 0:
+            return torch.zeros(0)
+        for conv, stream in zip(self.convs, self.streams, strict=True):
+            conv.stream = stream
+        try:
+            with _inference(self.codec):
+                latent = self.codec.quantizer.decode(codes.to(self.codec.device)[None])
+                frames = self.istft.frames(*self.decoder.head.spectrum(self.decoder.features(latent)))
+                audio, envelope = (x.float().cpu() for x in self.istft.overlap_add(frames))
+            audio, envelope = audio.clone(), envelope.clone()  # ordinary tensors, updated in place below
+        finally:
+            for conv in self.convs:
+                conv.stream = None
+        audio[:, : self.tail.shape[-1]] += self.tail
+        envelope[:, : self.tail.shape[-1]] += self.envelope_tail
+        base = self.frames * self.istft.hop_length
+        done = codes.shape[-1] * self.istft.hop_length
+        self.frames += codes.shape[-1]
+        self.tail, self.envelope_tail = audio[:, done:], envelope[:, done:]
+        return self._take(audio, envelope, base, done + self.lead)
+
+    def _take(self, audio: torch.Tensor, envelope: torch.Tensor, base: int, end: int) -> torch.Tensor:
+        """Normalized samples ``[emitted, base + end)`` of buffers that start at sample ``base``."""
+        start = self.emitted - base
+        self.emitted = base + end
+        return (audio[:, start:end] / envelope[:, start:end].clamp(min=1e-11))[0]
+
+    def finish(self) -> torch.Tensor:
+        """The rest of the overlap-add tail after the last frame (untrimmed)."""
+        base = self.frames * self.istft.hop_length
+        return self._take(self.tail, self.envelope_tail, base, self.tail.shape[-1])
+
+
 class StreamingDecoder:
     """Push codes in pieces of any size, get the audio ``decode_codes`` gives for all of them.
 
     The last ``decoder_back`` samples stay held back until more frames arrive or ``flush``; over a
-    stream of ``T`` frames exactly ``T * hop_length`` samples come out.
+    stream of ``T`` frames exactly ``T * hop_length`` samples come out. Causal convolutional Vocos
+    decoders (``stateful_decoding``) run frame by frame with carried state, one frame of compute per
+    frame; other decoders recompute a window of context on each push.
 
     Args:
         codec: a model with a bounded receptive field (no LSTM or attention).
@@ -177,12 +251,16 @@ class StreamingDecoder:
         self.hop = codec.hop_length
         self.back = field.decoder_back
         self.ahead = field.decoder_ahead
+        self.stateful = stateful_decoding(codec)
         self.reset()
 
     def reset(self) -> None:
         """Forget the stream (``flush`` does this too)."""
         self._codes: torch.Tensor | None = None
         self._codes_start = 0
+        self._state = _StatefulDecoder(self.codec) if self.stateful else None
+        self._pending = torch.zeros(0)  # stateful: untrimmed samples not yet emitted
+        self._trim = self.codec.decoder.head.istft.pad if self.stateful else 0
         self.frames_in = 0
         self.samples_out = 0
 
@@ -204,6 +282,8 @@ class StreamingDecoder:
         else:
             self._codes = torch.cat([self._codes, codes], dim=1)
         self.frames_in += codes.shape[1]
+        if self._state is not None:
+            return self._emit(self._state.push(codes), self.frames_in * self.hop - self.back)
         final = self.frames_in * self.hop - self.back
         if final <= self.samples_out:
             return torch.zeros(0)
@@ -216,9 +296,23 @@ class StreamingDecoder:
             ``(N_rest,)`` samples; over the stream ``T * hop_length`` in all.
         """
         total = self.frames_in * self.hop
-        audio = self._decode(total) if total > self.samples_out else torch.zeros(0)
+        if self._state is not None:
+            audio = self._emit(self._state.finish(), total)
+        else:
+            audio = self._decode(total) if total > self.samples_out else torch.zeros(0)
         self.reset()
         return audio
+
+    def _emit(self, untrimmed: torch.Tensor, stop: int) -> torch.Tensor:
+        """Stateful path: take new untrimmed samples, drop the inverse STFT's leading trim, and
+        return the trimmed samples ``[samples_out, stop)`` (as far as they are available)."""
+        pending = torch.cat([self._pending, untrimmed])
+        drop = min(self._trim, pending.shape[0])
+        pending, self._trim = pending[drop:], self._trim - drop
+        count = max(0, min(stop - self.samples_out, pending.shape[0]))
+        self._pending = pending[count:]
+        self.samples_out += count
+        return pending[:count].clone()
 
     def _decode(self, stop: int) -> torch.Tensor:
         """Samples ``[samples_out, stop)`` from frames ``[start, frames_in)``."""

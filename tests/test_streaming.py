@@ -20,6 +20,7 @@ from codec.streaming import (
     StreamingEncoder,
     algorithmic_latency_samples,
     algorithmic_latency_seconds,
+    stateful_decoding,
 )
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
@@ -153,6 +154,27 @@ def test_bad_pushes_are_refused(causal: Codec) -> None:
     decoder.push(torch.zeros(2, 1, dtype=torch.long))
     with pytest.raises(ValueError, match="codebooks"):
         decoder.push(torch.zeros(1, 1, dtype=torch.long))
+
+
+def test_causal_decoders_stream_with_carried_state_one_frame_of_work_per_frame(
+    causal: Codec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stateful path runs the backbone on exactly the frames pushed (never a recomputed window)
+    and leaves the model's layers as they were between pushes."""
+    assert stateful_decoding(causal) and stateful_decoding(build("speech16k-causal"))
+    assert not stateful_decoding(build("tiny-vq"))
+    seen: list[int] = []
+    features = type(causal.decoder).features
+    monkeypatch.setattr(
+        type(causal.decoder), "features", lambda self, latent: seen.append(latent.shape[-1]) or features(self, latent)
+    )
+    decoder = StreamingDecoder(causal)
+    codes = torch.randint(0, causal.codebook_size, (2, 9), generator=torch.Generator().manual_seed(3))
+    for start in range(9):
+        decoder.push(codes[:, start : start + 1])
+    decoder.flush()
+    assert seen == [1] * 9
+    assert all(m.stream is None for m in causal.modules() if hasattr(m, "stream"))
 
 
 def test_non_causal_convolutional_model_streams_exactly_with_more_delay(signal: torch.Tensor) -> None:
