@@ -2,10 +2,11 @@
 
     python bench/streaming_speed.py [--recipe speech16k-causal] [--seconds 5] [--push-ms 20 80] [--threads 1]
 
-Random weights (speed does not depend on them). For each push size, times the encoder, and the
-decoder twice side by side: with carried convolution state (the default for causal Vocos
-decoders) and with the windowed recomputation used for other decoders. Prints x real time (audio
-seconds per wall-clock second) and the stateful decoder's speed-up.
+Random weights (speed does not depend on them). For each push size, times the encoder (carried
+state for causal spectral encoders, else a recomputed window), and the decoder twice side by
+side: with carried convolution state (the default for causal Vocos decoders) and with the
+windowed recomputation used for other decoders. Prints x real time (audio seconds per wall-clock
+second) and the stateful decoder's speed-up.
 """
 
 from __future__ import annotations

@@ -136,8 +136,11 @@ class SpectralEncoder(nn.Module):
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """``(B, 1, N)`` -> ``(B, dim, N // hop_length)``."""
-        x = self.input(compressed_stft(audio, self.n_fft, self.stft_hop))
-        x = self.post(self.down(self.pre(x)))
+        return self.encode_spectrum(compressed_stft(audio, self.n_fft, self.stft_hop))
+
+    def encode_spectrum(self, spectrum: torch.Tensor) -> torch.Tensor:
+        """Compressed STFT frames ``(B, 2 * (n_fft // 2 + 1), T)`` -> ``(B, dim, T * stft_hop // hop_length)``."""
+        x = self.post(self.down(self.pre(self.input(spectrum))))
         return self.out(self.norm(x.transpose(1, 2)).transpose(1, 2))
 
 

@@ -11,10 +11,10 @@ from torch.nn.utils.parametrizations import weight_norm
 class ConvStream:
     """The left context a causal ``PaddedConv1d`` carries from one chunk of a stream to the next.
 
-    While a ``ConvStream`` is set as a causal stride-1 convolution's ``stream``, each call prepends
-    the previous call's last ``receptive - 1`` input frames (zeros at the start, as the offline
-    left padding) instead of padding: consecutive chunks give exactly the frames of one call on
-    their concatenation.
+    While a ``ConvStream`` is set as a causal convolution's ``stream``, each call prepends the
+    previous call's last ``receptive - stride`` input frames (zeros at the start, as the offline
+    left padding) instead of padding: consecutive chunks (each a multiple of ``stride`` frames) give
+    exactly the frames of one call on their concatenation.
     """
 
     def __init__(self) -> None:
@@ -29,8 +29,8 @@ class PaddedConv1d(nn.Module):
         norm: wrap the convolution in weight normalization.
 
     Attributes:
-        stream: a ``ConvStream`` while the layer runs chunk by chunk in a stream (causal, stride
-            1), else None.
+        stream: a ``ConvStream`` while the layer runs chunk by chunk in a stream (causal only),
+            else None.
     """
 
     def __init__(
@@ -63,9 +63,9 @@ class PaddedConv1d(nn.Module):
         return self.conv(F.pad(x, (left, total - left)))
 
     def _stream_forward(self, x: torch.Tensor, stream: ConvStream) -> torch.Tensor:
-        if not self.causal or self.stride != 1:
-            raise ValueError("only causal stride-1 convolutions run chunk by chunk")
-        keep = self.receptive - 1
+        if not self.causal or x.shape[-1] % self.stride:
+            raise ValueError(f"only causal convolutions run chunk by chunk, on multiples of {self.stride} frames")
+        keep = self.receptive - self.stride
         context = stream.context if stream.context is not None else x.new_zeros(*x.shape[:-1], keep)
         full = torch.cat([context, x], dim=-1)
         stream.context = full[..., full.shape[-1] - keep :]

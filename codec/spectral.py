@@ -156,6 +156,11 @@ def compressed_stft(audio: torch.Tensor, n_fft: int, hop_length: int, exponent: 
         pad_mode="constant",
         return_complex=True,
     )[..., :-1]
+    return compress_spectrum(spec, exponent)
+
+
+def compress_spectrum(spec: torch.Tensor, exponent: float = 0.3) -> torch.Tensor:
+    """Complex ``(B, F, T)`` -> real ``(B, 2F, T)``: magnitude ** exponent times cos and sin of the phase."""
     mag = spec.abs().clamp(min=1e-7)
     scaled = spec * (mag.pow(exponent) / mag)
     return torch.cat([scaled.real, scaled.imag], dim=1)

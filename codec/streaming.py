@@ -13,15 +13,16 @@ held back:
   back the last ``decoder_back`` samples (the inverse STFT's overlap-add tail, plus the backbone's
   lookahead for non-causal decoders) until the next frames or ``flush``.
 
-Cost: causal convolutional Vocos decoders (``stateful_decoding``, e.g. ``speech16k-causal``)
-decode with carried state instead: every causal convolution keeps its last ``kernel - 1`` input
-frames (``codec.layers.ConvStream``) and the inverse STFT its overlap-add tail, so a push costs
-exactly the frames pushed. Otherwise a call that completes new output recomputes a window of
+Cost: causal spectral encoders (``stateful_encoding``) and causal Vocos decoders
+(``stateful_decoding``), e.g. ``speech16k-causal``, run with carried state instead: every causal
+convolution keeps its last ``kernel - stride`` input frames (``codec.layers.ConvStream``), the STFT
+front end the samples its next windows need, and the inverse STFT its overlap-add tail, so a push
+costs exactly the frames it completes. Otherwise a call that completes new output recomputes a window of
 history + new + lookahead (encoder: ``ceil(encoder_history / hop)`` frames of history; decoder:
 about ``(decoder_ahead + decoder_back) / hop`` frames of context) instead of only the new part;
-calls that complete nothing cost nothing. Pushing one frame at a time, the encoder does 9 frames
-of work per frame for ``tiny-causal`` and 36 for ``speech16k-causal``, and a windowed decoder of
-that size 22 and 58; pushing n frames at once divides the overhead by n
+calls that complete nothing cost nothing. Pushing one frame at a time, a windowed encoder does 9
+frames of work per frame for ``tiny-causal`` (SEANet) and would do 36 for ``speech16k-causal``,
+and a windowed decoder of that size 22 and 58; pushing n frames at once divides the overhead by n
 (``bench/streaming_speed.py``). Models with
 LSTM or attention are refused (``CodecError``): their receptive field is unbounded, so no finite
 window reproduces the offline result.
@@ -40,9 +41,11 @@ import torch
 
 from codec.chunking import ReceptiveField, receptive_field
 from codec.decoders import VocosDecoder
+from codec.encoders import SpectralEncoder
 from codec.errors import CodecError
 from codec.layers import AttentionBlock, ConvStream, PaddedConv1d
 from codec.model import Codec
+from codec.spectral import compress_spectrum
 
 
 def _inference(codec: Codec) -> AbstractContextManager[None]:
@@ -82,8 +85,75 @@ def algorithmic_latency_seconds(codec: Codec) -> float | None:
     return None if samples is None else samples / codec.sample_rate
 
 
+def stateful_encoding(codec: Codec) -> bool:
+    """Whether ``StreamingEncoder`` runs ``codec``'s encoder with carried state: a causal
+    ``SpectralEncoder`` without attention, whose every convolution is causal."""
+    encoder = codec.encoder
+    return (
+        isinstance(encoder, SpectralEncoder)
+        and encoder.causal
+        and not any(isinstance(m, AttentionBlock) for m in encoder.modules())
+        and all(m.causal for m in encoder.modules() if isinstance(m, PaddedConv1d))
+    )
+
+
+class _StatefulEncoder:
+    """Runs a causal ``SpectralEncoder`` on new frames only: STFT frames are computed from a short
+    sample buffer as soon as their window has arrived, every causal convolution carries its left
+    context (``ConvStream``), and whole output frames are emitted. STFT frame ``j`` is centred at
+    ``j * stft_hop`` (zeros before the stream), so output frame ``f`` is final once
+    ``(f + 1) * hop + n_fft // 2 - stft_hop`` samples have arrived."""
+
+    def __init__(self, codec: Codec, n_codebooks: int) -> None:
+        self.codec = codec
+        encoder = codec.encoder
+        assert isinstance(encoder, SpectralEncoder)
+        self.encoder = encoder
+        self.n_codebooks = n_codebooks
+        self.per_frame = encoder.hop_length // encoder.stft_hop  # STFT frames per output frame
+        self.half = encoder.n_fft // 2
+        self.convs = [m for m in encoder.modules() if isinstance(m, PaddedConv1d)]
+        self.streams = [ConvStream() for _ in self.convs]
+        self.window = torch.hann_window(encoder.n_fft)
+        self.buffer = torch.zeros(self.half)  # samples from STFT frame ``stft_frames`` minus n_fft // 2
+        self.stft_frames = 0  # STFT frames done
+
+    def push(self, samples: torch.Tensor, available: int, limit: int | None = None) -> torch.Tensor:
+        """Add samples; encode the output frames that ``available`` samples of the stream complete
+        (at most ``limit`` STFT frames in all). Returns ``(Q, T_new)`` codes."""
+        self.buffer = torch.cat([self.buffer, samples])
+        hop = self.encoder.stft_hop
+        # STFT frame j needs samples up to j * hop + half; take whole output frames only.
+        ready = (available - self.half) // hop + 1 if available >= self.half else 0
+        if limit is not None:
+            ready = min(ready, limit)
+        outputs = (ready - self.stft_frames) // self.per_frame
+        if outputs <= 0:
+            return torch.zeros(self.n_codebooks, 0, dtype=torch.long)
+        count = outputs * self.per_frame
+        segment = self.buffer[: (count - 1) * hop + self.encoder.n_fft].to(self.codec.device, self.codec.dtype)
+        window = self.window.to(segment.device, segment.dtype)
+        spec = torch.stft(segment[None], self.encoder.n_fft, hop, window=window, center=False, return_complex=True)
+        for conv, stream in zip(self.convs, self.streams, strict=True):
+            conv.stream = stream
+        try:
+            with _inference(self.codec):
+                spectrum = compress_spectrum(spec)
+                latent = self.encoder.encode_spectrum(spectrum)
+                codes = self.codec.quantizer(latent, self.n_codebooks).codes[0].cpu()
+        finally:
+            for conv in self.convs:
+                conv.stream = None
+        self.stft_frames += count
+        self.buffer = self.buffer[count * hop :]
+        return codes
+
+
 class StreamingEncoder:
     """Push audio in pieces of any size, get the codes ``encode_codes`` gives for the whole signal.
+
+    Causal spectral encoders (``stateful_encoding``) run with carried state, one frame of work per
+    frame; other encoders recompute a window of history on each push.
 
     Args:
         codec: a model with a bounded receptive field (no LSTM or attention).
@@ -101,10 +171,12 @@ class StreamingEncoder:
         self.n_codebooks = codec.quantizer.check_n_codebooks(n_codebooks)
         self.history_frames = -(-field.encoder_history // self.hop)
         self.lookahead = field.encoder_lookahead
+        self.stateful = stateful_encoding(codec)
         self.reset()
 
     def reset(self) -> None:
         """Forget the stream (``flush`` does this too)."""
+        self._state = _StatefulEncoder(self.codec, self.n_codebooks) if self.stateful else None
         self._buffer = torch.zeros(0)
         self._pending: list[torch.Tensor] = []
         self._buffer_start = 0
@@ -123,8 +195,13 @@ class StreamingEncoder:
         chunk = torch.as_tensor(np.asarray(audio, dtype=np.float32) if isinstance(audio, np.ndarray) else audio)
         if chunk.ndim != 1:
             raise ValueError(f"push takes (N,) mono samples, got shape {tuple(chunk.shape)}")
-        self._pending.append(chunk.detach().to("cpu", torch.float32))
+        chunk = chunk.detach().to("cpu", torch.float32)
         self.samples_in += chunk.shape[0]
+        if self._state is not None:
+            codes = self._state.push(chunk, self.samples_in)
+            self.frames_out += codes.shape[-1]
+            return codes
+        self._pending.append(chunk)
         ready = (self.samples_in - self.lookahead) // self.hop
         if ready <= self.frames_out:
             return self._empty()
@@ -138,7 +215,12 @@ class StreamingEncoder:
             ``(Q, T_rest)`` codes; over the stream ``ceil(N / hop_length)`` frames in all.
         """
         total = -(-self.samples_in // self.hop)
-        codes = self._encode(total, total) if total > self.frames_out else self._empty()
+        if self._state is not None:
+            end = total * self.hop + self._state.half
+            padding = torch.zeros(max(0, end - self.samples_in))
+            codes = self._state.push(padding, end, limit=total * self._state.per_frame)
+        else:
+            codes = self._encode(total, total) if total > self.frames_out else self._empty()
         self.reset()
         return codes
 
@@ -224,7 +306,7 @@ class _StatefulDecoder:
         return (audio[:, start:end] / envelope[:, start:end].clamp(min=1e-11))[0]
 
     def finish(self) -> torch.Tensor:
-        """The rest of the overlap-add tail after the last frame (untrimmed)."""
+        """The rest of the overlap-add tail after the last frame (untrimmed); ``self`` is spent."""
         base = self.frames * self.istft.hop_length
         return self._take(self.tail, self.envelope_tail, base, self.tail.shape[-1])
 

@@ -21,6 +21,7 @@ from codec.streaming import (
     algorithmic_latency_samples,
     algorithmic_latency_seconds,
     stateful_decoding,
+    stateful_encoding,
 )
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
@@ -221,3 +222,48 @@ def test_receptive_field_leaves_global_random_state_alone() -> None:
     torch.manual_seed(3)
     receptive_field(model)
     assert torch.equal(torch.rand(3), expected)
+
+
+@pytest.fixture(scope="module")
+def causal_spectral() -> Codec:
+    """tiny-vq (spectral encoder) made causal end to end."""
+    config = recipe("tiny-vq")
+    config = {
+        **config,
+        "encoder": {**config["encoder"], "causal": True},
+        "decoder": {**config["decoder"], "causal": True},
+    }
+    torch.manual_seed(0)
+    return Codec(**config).eval()
+
+
+@pytest.mark.parametrize("sizes", ["1", "319", "320", "random", "100000"])
+def test_causal_spectral_encoder_streams_with_carried_state(
+    causal_spectral: Codec, signal: torch.Tensor, sizes: str
+) -> None:
+    assert stateful_encoding(causal_spectral) and stateful_encoding(build("speech16k-causal"))
+    assert not stateful_encoding(build("tiny-vq")) and not stateful_encoding(build("tiny-causal"))
+    codes, audio = offline(causal_spectral, signal)
+    streamed_codes, streamed_audio = stream(causal_spectral, signal, sizes)
+    assert torch.equal(streamed_codes, codes)
+    torch.testing.assert_close(streamed_audio, audio, rtol=0, atol=1e-5)
+
+
+def test_stateful_encoder_does_one_frame_of_work_per_frame_as_soon_as_final(
+    causal_spectral: Codec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lookahead = receptive_field(causal_spectral).encoder_lookahead
+    seen: list[int] = []
+    encode_spectrum = type(causal_spectral.encoder).encode_spectrum
+    monkeypatch.setattr(
+        type(causal_spectral.encoder),
+        "encode_spectrum",
+        lambda self, spectrum: seen.append(spectrum.shape[-1]) or encode_spectrum(self, spectrum),
+    )
+    encoder = StreamingEncoder(causal_spectral)
+    assert encoder.push(np.zeros(HOP + lookahead - 1, dtype=np.float32)).shape[-1] == 0
+    assert encoder.push(np.zeros(1, dtype=np.float32)).shape[-1] == 1
+    assert encoder.push(np.zeros(3 * HOP, dtype=np.float32)).shape[-1] == 3
+    assert encoder.flush().shape[-1] == 1
+    per_frame = causal_spectral.hop_length // causal_spectral.encoder.stft_hop
+    assert seen == [per_frame, 3 * per_frame, per_frame]
