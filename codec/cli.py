@@ -269,6 +269,25 @@ def token_info(path: Path) -> dict[str, Any]:
     }
 
 
+def shard_info(folder: Path) -> dict[str, Any]:
+    """Totals of a shard folder written by ``codec encode --layout shards`` / ``codec tokenize``."""
+    from codec.corpus import INDEX_PATTERN, read_index
+
+    entries = list(read_index(folder).values())
+    seconds = sum(e["seconds"] for e in entries)
+    stored = sum(e["bytes"] for e in entries)
+    return {
+        "folder": str(folder),
+        "items": len(entries),
+        "shards": len({e["shard"] for e in entries}),
+        "index_files": len(list(folder.glob(INDEX_PATTERN))),
+        "hours": seconds / 3600,
+        "frames": sum(e["frames"] for e in entries),
+        "bytes": stored,
+        "stored_bitrate": 8 * stored / seconds if seconds else None,
+    }
+
+
 def _print_info(info: dict[str, Any], indent: str = "") -> None:
     for key, value in info.items():
         if isinstance(value, dict):
@@ -282,9 +301,13 @@ def _print_info(info: dict[str, Any], indent: str = "") -> None:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """``codec info``: a token file or a model."""
+    from codec.corpus import INDEX_PATTERN
+
     target = Path(args.target)
     if _is_token_file(target):
         info = token_info(target)
+    elif target.is_dir() and any(target.glob(INDEX_PATTERN)):
+        info = shard_info(target)
     else:
         args.model = args.target
         info = model_info(load_model_from_args(args))
@@ -511,9 +534,12 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser(
         "info",
         help="describe a model or a token file",
-        description="Print rates, bitrate, codebooks and parameter counts of a model, or the header of a .tok file.",
+        description="Print rates, bitrate, codebooks and parameter counts of a model, the header of a .tok file, "
+        "or the totals of a shard folder (items, hours, bytes, stored bit/s).",
     )
-    info.add_argument("target", nargs="?", default="default", help="model (name, folder, checkpoint) or .tok file")
+    info.add_argument(
+        "target", nargs="?", default="default", help="model (name, folder, checkpoint), .tok file or shard folder"
+    )
     info.add_argument("--json", action="store_true", help="print JSON")
     add_model_options(info)
     info.set_defaults(run=cmd_info)

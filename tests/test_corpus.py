@@ -229,6 +229,11 @@ def test_codec_encode_shards_and_skips_done(
     assert main([*args, "-q"]) == 0
     assert capsys.readouterr().err.startswith("0 encoded, 0 failed")
     assert len((out / "index-r0.jsonl").read_text().splitlines()) == len(CORPUS)
+    assert main(["info", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["items"] == len(CORPUS) and info["shards"] == 4 and info["index_files"] == 1
+    assert info["bytes"] == sum(p.stat().st_size for p in out.glob("*.toks"))
+    assert info["hours"] * 3600 == pytest.approx(sum(v[0] for v in CORPUS.values()), abs=0.01)
 
 
 # ------------------------------------------------------------------------------- two processes

@@ -44,3 +44,20 @@ def test_shipped_model_round_trips_samples_above_floors(name: str) -> None:
         assert scores["stoi"] >= floor["stoi"], (sample.name, scores)
         assert scores["pesq_wb"] >= floor["pesq_wb"], (sample.name, scores)
         assert scores["mel_distance"] <= floor["mel_distance_max"], (sample.name, scores)
+
+
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_shipped_model_has_code_statistics_for_entropy_coding(name: str, tmp_path: Path) -> None:
+    """Range-coded token files of a shipped sample decode to the same codes and are smaller."""
+    pytest.importorskip("constriction")
+    from codec.tokens import Tokens
+
+    model = load_codec(name)
+    assert model.code_stats is not None
+    assert model.code_stats.bitrate(model.frame_rate) < model.bitrate()
+    audio, rate = read_audio(SAMPLES[0])
+    tokens = model.encode(audio, rate)
+    tokens.save(tmp_path / "packed.tok")
+    tokens.save(tmp_path / "range.tok", code_stats=model.code_stats)
+    assert Tokens.load(tmp_path / "range.tok", model.code_stats) == tokens
+    assert (tmp_path / "range.tok").stat().st_size < (tmp_path / "packed.tok").stat().st_size
