@@ -20,19 +20,36 @@ def missing_packages() -> list[str]:
     return [name for name in ("pesq", "pystoi") if importlib.util.find_spec(name) is None]
 
 
-def align(reference: np.ndarray, estimate: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
-    """Shift ``estimate`` by the lag (within ``±max_lag`` samples) that maximizes its
-    cross-correlation with ``reference``; return both trimmed to their common length.
-
-    Codecs delay their output (Codec2 and AMR by 80-650 samples, MP3 by 576); intrusive metrics
-    need the two signals on the same time axis.
-    """
+def _best_lag(reference: np.ndarray, estimate: np.ndarray, lags: np.ndarray) -> int:
+    """The lag among ``lags`` that maximizes the cross-correlation (``reference[n + lag]`` ~ ``estimate[n]``)."""
     n = min(len(reference), len(estimate))
     size = 1 << int(np.ceil(np.log2(max(2 * n, 2))))
-    spectrum = np.fft.rfft(reference[:n], size) * np.conj(np.fft.rfft(estimate[:n], size))
-    correlation = np.fft.irfft(spectrum, size)
-    lags = np.concatenate([np.arange(0, max_lag + 1), np.arange(-max_lag, 0)])
-    lag = int(lags[np.argmax(correlation[lags])])
+    correlation = np.fft.irfft(np.fft.rfft(reference[:n], size) * np.conj(np.fft.rfft(estimate[:n], size)), size)
+    return int(lags[np.argmax(correlation[lags % size])])
+
+
+def _envelope(audio: np.ndarray, width: int) -> np.ndarray:
+    """Rectified signal smoothed over ``width`` samples, mean removed."""
+    smooth = np.convolve(np.abs(audio), np.ones(width, np.float32) / width, mode="same")
+    return smooth - smooth.mean()
+
+
+def align(reference: np.ndarray, estimate: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """Shift ``estimate`` by its delay against ``reference`` (within ``±max_lag`` samples); return
+    both trimmed to their common length.
+
+    Codecs delay their output (Codec2 and AMR by 80-650 samples, MP3 by 576); intrusive metrics
+    need the two signals on the same time axis. The delay is found in two steps: the lag that best
+    correlates the smoothed amplitude envelopes (which also holds for codecs that do not keep the
+    waveform's phase, where the waveform's cross-correlation peaks at chance lags), then the
+    waveform cross-correlation's peak within 2 ms of it (sample-exact for waveform codecs).
+    """
+    n = min(len(reference), len(estimate))
+    width = max(1, n and round(max_lag / 25))  # 2 ms for the default 50 ms search
+    lags = np.arange(-max_lag, max_lag + 1)
+    coarse = _best_lag(_envelope(reference[:n], width), _envelope(estimate[:n], width), lags)
+    fine = np.arange(max(-max_lag, coarse - width), min(max_lag, coarse + width) + 1)
+    lag = _best_lag(reference[:n], estimate[:n], fine)
     if lag >= 0:
         reference, estimate = reference[lag:], estimate
     else:
