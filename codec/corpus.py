@@ -403,7 +403,7 @@ def encode_corpus(
     read = 0.0
     with tqdm(total=round(total), unit="s", disable=not progress or not batches, desc="audio") as bar:
         try:
-            for results in iterate_batches(reader, workers):
+            for results in iterate_batches(reader, workers if len(batches) > 1 else 0):
                 write_outcomes(jobs, encode_results(model, results, **encode), writer, report)
                 report.wall_seconds = time.perf_counter() - start
                 read += sum(jobs[i].seconds for i, _ in results)
