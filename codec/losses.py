@@ -1,4 +1,5 @@
-"""Reconstruction and GAN losses: multi-scale mel L1, adversarial (hinge / LSGAN), feature matching.
+"""Reconstruction and GAN losses: multi-scale mel L1, multi-resolution phase, adversarial (hinge /
+LSGAN), feature matching.
 
 Adversarial and feature-matching losses take the lists that the discriminators in
 :mod:`codec.discriminators` return: one logit tensor (or one feature-map list) per
@@ -48,6 +49,49 @@ class MultiScaleMelLoss(nn.Module):
         if pred.shape != target.shape:
             raise ValueError(f"pred and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}")
         losses = [F.l1_loss(mel(pred), mel(target)) for mel in self.mels]
+        return torch.stack(losses).mean()
+
+
+def _anti_wrap(angle: torch.Tensor) -> torch.Tensor:
+    """Distance of a phase difference from the nearest multiple of 2 pi, in [0, pi]."""
+    return torch.abs(angle - 2 * torch.pi * torch.round(angle / (2 * torch.pi)))
+
+
+class MultiResolutionPhaseLoss(nn.Module):
+    """Anti-wrapped phase losses at several STFT resolutions (instantaneous phase, group delay and
+    instantaneous frequency, as in APNet), each weighted by the target's compressed magnitude so
+    that near-silent bins, whose phase is noise, count little. Mel losses do not see phase; this
+    asks the decoder for phase that is coherent across frames and bins like the target's.
+
+    Args:
+        resolutions: ``(n_fft, hop_length)`` per resolution.
+    """
+
+    def __init__(self, resolutions: Sequence[tuple[int, int]] = ((512, 128), (1024, 256))) -> None:
+        super().__init__()
+        self.resolutions = [tuple(r) for r in resolutions]
+
+    @staticmethod
+    def _stft(audio: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+        window = torch.hann_window(n_fft, device=audio.device, dtype=audio.dtype)
+        return torch.stft(audio.reshape(-1, audio.shape[-1]), n_fft, hop, window=window, return_complex=True)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """``(B, 1, N)`` prediction and target -> scalar loss (radians, averaged)."""
+        if pred.shape != target.shape:
+            raise ValueError(f"pred and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}")
+        losses = []
+        for n_fft, hop in self.resolutions:
+            spec_pred, spec_target = self._stft(pred, n_fft, hop), self._stft(target, n_fft, hop)
+            phase_pred = torch.atan2(spec_pred.imag, spec_pred.real + 1e-9)
+            phase_target = torch.atan2(spec_target.imag, spec_target.real)
+            weight = spec_target.abs().pow(0.3)
+            weight = weight / weight.mean().clamp(min=1e-9)  # (B, F, T)
+            difference = phase_pred - phase_target
+            instantaneous = (weight * _anti_wrap(difference)).mean()
+            group_delay = (weight[:, 1:] * _anti_wrap(difference.diff(dim=1))).mean()
+            frequency = (weight[..., 1:] * _anti_wrap(difference.diff(dim=2))).mean()
+            losses.append(instantaneous + group_delay + frequency)
         return torch.stack(losses).mean()
 
 

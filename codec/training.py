@@ -12,6 +12,7 @@ from torch import nn
 
 from codec.discriminators import Discriminators
 from codec.losses import (
+    MultiResolutionPhaseLoss,
     MultiScaleMelLoss,
     discriminator_loss,
     feature_matching_loss,
@@ -48,6 +49,7 @@ class CodecModule(LightningModule):
         discriminator_options: per-name keyword arguments for the discriminators.
         mel_scales: ``(n_fft, hop, n_mels)`` per scale of the mel loss.
         mel_weight, adversarial_weight, feature_weight, commitment_weight: loss weights.
+        phase_weight: weight of the multi-resolution phase loss (``MultiResolutionPhaseLoss``; 0 = off).
         adversarial_loss: "hinge" or "lsgan".
         lr, discriminator_lr: AdamW learning rates; ``betas`` and ``weight_decay`` shared.
         warmup_steps, total_steps, final_lr_ratio: warm-up + cosine schedule (``total_steps`` 0 =
@@ -70,6 +72,7 @@ class CodecModule(LightningModule):
         discriminator_options: dict[str, dict[str, Any]] | None = None,
         mel_scales: Sequence[Sequence[int]] = ((512, 128, 64), (1024, 256, 100), (2048, 512, 128)),
         mel_weight: float = 45.0,
+        phase_weight: float = 0.0,
         adversarial_weight: float = 1.0,
         feature_weight: float = 2.0,
         commitment_weight: float = 1.0,
@@ -98,6 +101,7 @@ class CodecModule(LightningModule):
             Discriminators(list(discriminators), discriminator_options or {}) if discriminators else None
         )
         self.mel_loss = MultiScaleMelLoss(self.codec.sample_rate, [tuple(s) for s in mel_scales])
+        self.phase_loss = MultiResolutionPhaseLoss() if phase_weight > 0 else None
         self.histogram = CodeHistogram(self.codec.n_codebooks, self.codec.codebook_size)
 
     def _init_from(self, name_or_path: str, modules: Sequence[str]) -> None:
@@ -159,6 +163,10 @@ class CodecModule(LightningModule):
 
         mel = self.mel_loss(out.audio, audio)
         g_loss = hp.mel_weight * mel + hp.commitment_weight * out.commit_loss
+        if self.phase_loss is not None:
+            phase = self.phase_loss(out.audio, audio)
+            g_loss = g_loss + hp.phase_weight * phase
+            logs["train/loss_phase"] = phase.detach()
         if gan:
             with torch.no_grad():
                 _, real_features = self.discriminators(audio)

@@ -272,3 +272,15 @@ def test_init_from_warm_starts_the_chosen_parts(tmp_path: Path) -> None:
         module("tiny-vq", codec=rvq_config, init_from=str(tmp_path / "vq"))
     with pytest.raises(ValueError, match="choose from"):
         module("tiny-vq", init_from=str(tmp_path / "vq"), init_modules=["discriminators"])
+
+
+def test_phase_loss_joins_the_generator_loss() -> None:
+    """With ``phase_weight`` the logged generator loss is mel + commitment + weighted phase."""
+    model = module("tiny-vq", discriminators=[], phase_weight=5.0)
+    fit = trainer(1, log_every_n_steps=1)
+    fit.fit(model, data())
+    logged = fit.logged_metrics
+    expected = model.hparams.mel_weight * logged["train/loss_mel"] + logged["train/loss_commit"]
+    expected = expected + 5.0 * logged["train/loss_phase"]
+    assert logged["train/loss_phase"] > 0
+    torch.testing.assert_close(logged["train/loss_g"], expected, rtol=1e-5, atol=1e-5)
