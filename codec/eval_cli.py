@@ -66,7 +66,7 @@ def add_eval_parser(subparsers: Any) -> None:
         help="score a model against classic codecs: PESQ, STOI, mel distance, SI-SDR, bitrate",
         description="Encode and decode audio files with a model and, side by side, with classic codecs "
         "(--baseline), then print one row per system with its bitrate and mean PESQ-WB/NB, STOI, "
-        "log-mel distance and SI-SDR (outputs aligned to the original by cross-correlation), plus "
+        "log-mel distance and SI-SDR (outputs aligned to the original by envelope, then waveform correlation), plus "
         "the model's codebook utilization and entropy rate. Unreadable files are skipped and listed.",
         epilog=f"Baselines: {BASELINE_HELP}. They need Debian's opus-tools, codec2, speex and "
         "liblc3-tools; one whose tool is missing is reported unavailable. Example: codec eval --model default "

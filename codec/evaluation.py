@@ -2,7 +2,7 @@
 
 Every file is read, mixed to mono and resampled to the model rate; the model encodes and decodes it
 (in batches) and each baseline round-trips it. Each output is scored against the original with
-:func:`codec.metrics.quality` (PESQ-WB/NB, STOI, log-mel distance, SI-SDR, after cross-correlation
+:func:`codec.metrics.quality` (PESQ-WB/NB, STOI, log-mel distance, SI-SDR, after envelope + waveform
 alignment) and, when asked, with optional models that are imported only then:
 
 - DNSMOS OVRL/SIG/BAK (``speechmos`` + ``onnxruntime``): non-intrusive quality of each output;
