@@ -27,22 +27,27 @@ def _frames(samples: int, hop: int) -> int:
     return -(-samples // hop)
 
 
-def _tail_windows(lengths: list[int], total: int, redo: int | None, context: int | None) -> dict[int, tuple[int, int]]:
-    """Items whose tail must be redone: ``{item: (first window frame, first redone frame)}``.
+def _tail_groups(
+    lengths: list[int], total: int, redo: int | None, context: int | None, hop: int
+) -> dict[tuple[int, int], list[tuple[int, int]]]:
+    """Shorter items whose tail must be redone, grouped by window shape:
+    ``{(window frames, redone frames): [(item, first window frame), ...]}``.
 
-    ``lengths`` are per-item lengths in frames, ``total`` the padded length; the last ``redo`` frames
-    of an item are redone with ``context`` frames before them (``None``: the whole item).
+    ``lengths`` are per-item lengths in frames, ``total`` the padded length. The tail covers
+    ``redo`` samples (plus a frame) and its window ``context`` samples (plus a frame) before it;
+    ``None`` (an unbounded receptive field) redoes the whole item.
     """
-    windows = {}
+    groups: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
     for item, frames in enumerate(lengths):
-        if frames >= total:
+        if frames == 0 or frames >= total:
             continue
         if redo is None or context is None:
-            windows[item] = (0, 0)
+            first = start = 0
         else:
-            first = max(0, frames - redo)
-            windows[item] = (max(0, first - context), first)
-    return windows
+            first = max(0, frames - _frames(redo, hop) - 1)
+            start = max(0, first - _frames(context, hop) - 1)
+        groups[(frames - start, frames - first)].append((item, start))
+    return groups
 
 
 def encode_batch(
@@ -68,17 +73,11 @@ def encode_batch(
     codes = encode_chunked(codec, audio, chunk_seconds, n_codebooks)
     frames = [max(1, _frames(int(n), hop)) for n in lengths]
     field = receptive_field(codec)
-    redo = None if field.encoder_lookahead is None else _frames(field.encoder_lookahead, hop) + 1
-    context = None if field.encoder_history is None else _frames(field.encoder_history, hop) + 1
-    groups: dict[tuple[int, int], list[int]] = defaultdict(list)  # (window frames, redone frames) -> items
-    windows = _tail_windows(frames, codes.shape[-1], redo, context)
-    for item, (start, first) in windows.items():
-        groups[(frames[item] - start, frames[item] - first)].append(item)
+    groups = _tail_groups(frames, codes.shape[-1], field.encoder_lookahead, field.encoder_history, hop)
     for (size, keep), items in groups.items():
-        starts = [windows[i][0] for i in items]
-        batch = torch.stack([audio[i, :, s * hop : (s + size) * hop] for i, s in zip(items, starts, strict=True)])
+        batch = torch.stack([audio[i, :, start * hop : (start + size) * hop] for i, start in items])
         tails = encode_chunked(codec, batch, chunk_seconds, n_codebooks)[..., size - keep :]
-        for row, item in enumerate(items):
+        for row, (item, _) in enumerate(items):
             codes[item, :, frames[item] - keep : frames[item]] = tails[row]
     return codes
 
@@ -105,16 +104,10 @@ def decode_batch(
     audio = decode_chunked(codec, codes, chunk_seconds)
     frames = [int(n) for n in code_lengths]
     field = receptive_field(codec)
-    redo = None if field.decoder_back is None else _frames(field.decoder_back, hop) + 1
-    context = None if field.decoder_ahead is None else _frames(field.decoder_ahead, hop) + 1
-    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
-    windows = _tail_windows(frames, codes.shape[-1], redo, context)
-    for item, (start, first) in windows.items():
-        if frames[item] > 0:
-            groups[(frames[item] - start, frames[item] - first)].append(item)
+    groups = _tail_groups(frames, codes.shape[-1], field.decoder_back, field.decoder_ahead, hop)
     for (size, keep), items in groups.items():
-        batch = torch.stack([codes[i, :, windows[i][0] : windows[i][0] + size] for i in items])
+        batch = torch.stack([codes[i, :, start : start + size] for i, start in items])
         tails = decode_chunked(codec, batch, chunk_seconds)[..., (size - keep) * hop :]
-        for row, item in enumerate(items):
+        for row, (item, _) in enumerate(items):
             audio[item, :, (frames[item] - keep) * hop : frames[item] * hop] = tails[row]
     return audio
