@@ -34,10 +34,12 @@ infinitely fast compute: one frame (``hop_length``) + encoder lookahead + decode
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import numpy as np
 import torch
+from torch import nn
 
 from codec.chunking import ReceptiveField, receptive_field
 from codec.decoders import VocosDecoder
@@ -85,16 +87,37 @@ def algorithmic_latency_seconds(codec: Codec) -> float | None:
     return None if samples is None else samples / codec.sample_rate
 
 
+def _causal_convolutional(module: nn.Module) -> bool:
+    """No attention, and every ``PaddedConv1d`` causal (so a ``ConvStream`` can carry each)."""
+    return not any(isinstance(m, AttentionBlock) for m in module.modules()) and all(
+        m.causal for m in module.modules() if isinstance(m, PaddedConv1d)
+    )
+
+
+class _ConvStreams:
+    """One ``ConvStream`` per ``PaddedConv1d`` of a module, installed only inside ``active()`` so
+    that the model runs as usual between pushes."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.convs = [m for m in module.modules() if isinstance(m, PaddedConv1d)]
+        self.streams = [ConvStream() for _ in self.convs]
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        for conv, stream in zip(self.convs, self.streams, strict=True):
+            conv.stream = stream
+        try:
+            yield
+        finally:
+            for conv in self.convs:
+                conv.stream = None
+
+
 def stateful_encoding(codec: Codec) -> bool:
     """Whether ``StreamingEncoder`` runs ``codec``'s encoder with carried state: a causal
     ``SpectralEncoder`` without attention, whose every convolution is causal."""
     encoder = codec.encoder
-    return (
-        isinstance(encoder, SpectralEncoder)
-        and encoder.causal
-        and not any(isinstance(m, AttentionBlock) for m in encoder.modules())
-        and all(m.causal for m in encoder.modules() if isinstance(m, PaddedConv1d))
-    )
+    return isinstance(encoder, SpectralEncoder) and encoder.causal and _causal_convolutional(encoder)
 
 
 class _StatefulEncoder:
@@ -112,8 +135,7 @@ class _StatefulEncoder:
         self.n_codebooks = n_codebooks
         self.per_frame = encoder.hop_length // encoder.stft_hop  # STFT frames per output frame
         self.half = encoder.n_fft // 2
-        self.convs = [m for m in encoder.modules() if isinstance(m, PaddedConv1d)]
-        self.streams = [ConvStream() for _ in self.convs]
+        self.streams = _ConvStreams(encoder)
         self.window = torch.hann_window(encoder.n_fft)
         self.buffer = torch.zeros(self.half)  # samples from STFT frame ``stft_frames`` minus n_fft // 2
         self.stft_frames = 0  # STFT frames done
@@ -134,16 +156,9 @@ class _StatefulEncoder:
         segment = self.buffer[: (count - 1) * hop + self.encoder.n_fft].to(self.codec.device, self.codec.dtype)
         window = self.window.to(segment.device, segment.dtype)
         spec = torch.stft(segment[None], self.encoder.n_fft, hop, window=window, center=False, return_complex=True)
-        for conv, stream in zip(self.convs, self.streams, strict=True):
-            conv.stream = stream
-        try:
-            with _inference(self.codec):
-                spectrum = compress_spectrum(spec)
-                latent = self.encoder.encode_spectrum(spectrum)
-                codes = self.codec.quantizer(latent, self.n_codebooks).codes[0].cpu()
-        finally:
-            for conv in self.convs:
-                conv.stream = None
+        with self.streams.active(), _inference(self.codec):
+            latent = self.encoder.encode_spectrum(compress_spectrum(spec))
+            codes = self.codec.quantizer(latent, self.n_codebooks).codes[0].cpu()
         self.stft_frames += count
         self.buffer = self.buffer[count * hop :]
         return codes
@@ -251,8 +266,8 @@ def stateful_decoding(codec: Codec) -> bool:
     return (
         isinstance(decoder, VocosDecoder)
         and decoder.causal
-        and not any(isinstance(m, AttentionBlock) for m in decoder.modules())
-        and all(m.causal and m.stride == 1 for m in decoder.modules() if isinstance(m, PaddedConv1d))
+        and _causal_convolutional(decoder)
+        and all(m.stride == 1 for m in decoder.modules() if isinstance(m, PaddedConv1d))
     )
 
 
@@ -269,8 +284,7 @@ class _StatefulDecoder:
         self.decoder = decoder
         self.istft = decoder.head.istft
         self.lead = int((self.istft.window == 0).int().cumprod(0).sum())
-        self.convs = [m for m in decoder.modules() if isinstance(m, PaddedConv1d)]
-        self.streams = [ConvStream() for _ in self.convs]
+        self.streams = _ConvStreams(decoder)
         self.frames = 0  # frames decoded; the tail starts at untrimmed sample frames * hop
         self.emitted = 0  # untrimmed samples returned
         self.tail = torch.zeros(1, 0)  # overlap-added samples and window envelope not yet complete
@@ -280,17 +294,11 @@ class _StatefulDecoder:
         """``(Q, T_new)`` codes -> the untrimmed overlap-add samples that became final."""
         if codes.shape[-1] == 0:
             return torch.zeros(0)
-        for conv, stream in zip(self.convs, self.streams, strict=True):
-            conv.stream = stream
-        try:
-            with _inference(self.codec):
-                latent = self.codec.quantizer.decode(codes.to(self.codec.device)[None])
-                frames = self.istft.frames(*self.decoder.head.spectrum(self.decoder.features(latent)))
-                audio, envelope = (x.float().cpu() for x in self.istft.overlap_add(frames))
-            audio, envelope = audio.clone(), envelope.clone()  # ordinary tensors, updated in place below
-        finally:
-            for conv in self.convs:
-                conv.stream = None
+        with self.streams.active(), _inference(self.codec):
+            latent = self.codec.quantizer.decode(codes.to(self.codec.device)[None])
+            frames = self.istft.frames(*self.decoder.head.spectrum(self.decoder.features(latent)))
+            audio, envelope = (x.float().cpu() for x in self.istft.overlap_add(frames))
+        audio, envelope = audio.clone(), envelope.clone()  # ordinary tensors, updated in place below
         audio[:, : self.tail.shape[-1]] += self.tail
         envelope[:, : self.tail.shape[-1]] += self.envelope_tail
         base = self.frames * self.istft.hop_length
