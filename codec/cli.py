@@ -71,21 +71,26 @@ def _progress(total: int, unit: str, quiet: bool) -> Any:
     return tqdm(total=total, unit=unit, disable=quiet or total <= 1, file=sys.stderr)
 
 
-def _report(failures: list[tuple[Path, str]], done: int, what: str, detail: str = "") -> int:
-    print(f"{done} {what}, {len(failures)} failed{detail}", file=sys.stderr)
+def print_failures(failures: list[tuple[Path, str]]) -> None:
+    """One ``  failed: FILE: REASON`` line per failure on stderr, sorted by file."""
     for path, reason in sorted(failures, key=lambda failure: str(failure[0])):
         print(f"  failed: {path}: {reason}", file=sys.stderr)
+
+
+def _report(failures: list[tuple[Path, str]], done: int, what: str, detail: str = "") -> int:
+    print(f"{done} {what}, {len(failures)} failed{detail}", file=sys.stderr)
+    print_failures(failures)
     return EXIT_FAILED_FILES if failures else 0
 
 
 def load_model_from_args(args: argparse.Namespace) -> Any:
-    """The model named by ``--model``, ``--device`` and ``--dtype``."""
+    """The model named by ``--model``, ``--device`` (CPU when the command has none) and ``--dtype``."""
     import torch
 
     from codec.pretrained import load_codec
 
     dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[args.dtype]
-    return load_codec(args.model, device=args.device, dtype=dtype)
+    return load_codec(args.model, device=getattr(args, "device", "cpu"), dtype=dtype)
 
 
 def code_stats_for(model: Any, args: argparse.Namespace) -> Any:
@@ -396,15 +401,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_model_options(parser: argparse.ArgumentParser, default: str | None = "default") -> None:
-    """``--model``, ``--device`` and ``--dtype`` options."""
+def add_model_options(parser: argparse.ArgumentParser, default: str | None = "default", device: bool = True) -> None:
+    """``--model``, ``--device`` (unless ``device`` is False) and ``--dtype`` options."""
     parser.add_argument(
         "--model",
         default=default,
         help="shipped model name, pretrained folder, training checkpoint or cached hub id"
         + (f" (default: {default})" if default else " (default: the model named in the token file)"),
     )
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")
+    if device:
+        parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")
     parser.add_argument(
         "--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="weight type (default: float32)"
     )
@@ -467,12 +473,7 @@ def add_tokenize_parser(commands: Any) -> None:
         "one-process 'codec encode'. Done items are skipped, so a stopped run restarts where it was.",
     )
     add_tokenize_options(parser)
-    parser.add_argument(
-        "--model", default="default", help="shipped model name, pretrained folder or checkpoint (default: default)"
-    )
-    parser.add_argument(
-        "--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="weight type (default: float32)"
-    )
+    add_model_options(parser, device=False)  # Lightning places the model (--trainer.accelerator)
     parser.add_argument(
         "--trainer.accelerator", dest="accelerator", default="auto", help="cpu, gpu, ... (default: auto)"
     )

@@ -111,16 +111,21 @@ class TokenPredictionWriter(BasePredictionWriter):
 
 def run_tokenize(args: argparse.Namespace) -> int:
     """Run ``codec tokenize``; returns the exit status (1 if any rank had a failure)."""
-    from codec.cli import EXIT_FAILED_FILES, check_n_codebooks, code_stats_for, token_writer
+    from codec.cli import (
+        EXIT_FAILED_FILES,
+        check_n_codebooks,
+        code_stats_for,
+        load_model_from_args,
+        print_failures,
+        token_writer,
+    )
     from codec.corpus import plan_jobs
     from codec.errors import CodecError
-    from codec.pretrained import load_codec
 
     jobs = plan_jobs(args.inputs, recursive=args.recursive)
     if not jobs:
         raise CodecError("no audio files found in the inputs")
-    dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[args.dtype]
-    codec = load_codec(args.model, dtype=dtype)
+    codec = load_model_from_args(args)
     check_n_codebooks(codec, args.n_codebooks)
     code_stats = code_stats_for(codec, args)
     module = TokenizeModule(
@@ -150,8 +155,7 @@ def run_tokenize(args: argparse.Namespace) -> int:
     report = writer.report
     counts = torch.tensor([report.done, len(report.failures)], dtype=torch.float64)
     done, failed = (int(v) for v in trainer.strategy.reduce(counts, reduce_op="sum"))
-    for path, reason in sorted(report.failures, key=lambda failure: str(failure[0])):
-        print(f"  failed: {path}: {reason}", file=sys.stderr)
+    print_failures(report.failures)
     if trainer.is_global_zero:
         print(f"{done} encoded, {failed} failed on {trainer.world_size} process(es)", file=sys.stderr)
     return EXIT_FAILED_FILES if failed else 0
