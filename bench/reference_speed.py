@@ -31,6 +31,7 @@ from pathlib import Path
 import psutil
 import torch
 import yaml
+from recipe_speed import best_time  # the sibling script in bench/
 
 from codec.model import Codec
 from codec.pretrained import load_codec
@@ -73,17 +74,6 @@ class PeakMemory:
     @property
     def megabytes(self) -> float:
         return (self.peak - self.start) / 2**20
-
-
-def best_time(step: Step, repeats: int) -> float:
-    """Smallest wall-clock time of ``repeats`` calls after one warm-up call."""
-    step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def params(module: torch.nn.Module) -> float:
