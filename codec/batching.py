@@ -13,6 +13,7 @@ whole.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
@@ -28,19 +29,23 @@ def _frames(samples: int, hop: int) -> int:
 
 
 def _tail_groups(
-    lengths: list[int], total: int, redo: int | None, context: int | None, hop: int
+    lengths: list[int], total: int, sides: Callable[[], tuple[int | None, int | None]], hop: int
 ) -> dict[tuple[int, int], list[tuple[int, int]]]:
     """Shorter items whose tail must be redone, grouped by window shape:
     ``{(window frames, redone frames): [(item, first window frame), ...]}``.
 
-    ``lengths`` are per-item lengths in frames, ``total`` the padded length. The tail covers
-    ``redo`` samples (plus a frame) and its window ``context`` samples (plus a frame) before it;
-    ``None`` (an unbounded receptive field) redoes the whole item.
+    ``lengths`` are per-item lengths in frames, ``total`` the padded length. ``sides()`` gives
+    ``(redo, context)`` in samples: the tail covers ``redo`` samples (plus a frame) and its window
+    ``context`` samples (plus a frame) before it; ``None`` (an unbounded receptive field) redoes the
+    whole item. It is only called when some item is shorter, since measuring the receptive field
+    the first time costs seconds for a full-size model.
     """
     groups: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
-    for item, frames in enumerate(lengths):
-        if frames == 0 or frames >= total:
-            continue
+    shorter = [(item, frames) for item, frames in enumerate(lengths) if 0 < frames < total]
+    if not shorter:
+        return groups
+    redo, context = sides()
+    for item, frames in shorter:
         if redo is None or context is None:
             first = start = 0
         else:
@@ -72,8 +77,12 @@ def encode_batch(
     hop = codec.hop_length
     codes = encode_chunked(codec, audio, chunk_seconds, n_codebooks)
     frames = [max(1, _frames(int(n), hop)) for n in lengths]
-    field = receptive_field(codec)
-    groups = _tail_groups(frames, codes.shape[-1], field.encoder_lookahead, field.encoder_history, hop)
+
+    def sides() -> tuple[int | None, int | None]:
+        field = receptive_field(codec)
+        return field.encoder_lookahead, field.encoder_history
+
+    groups = _tail_groups(frames, codes.shape[-1], sides, hop)
     for (size, keep), items in groups.items():
         batch = torch.stack([audio[i, :, start * hop : (start + size) * hop] for i, start in items])
         tails = encode_chunked(codec, batch, chunk_seconds, n_codebooks)[..., size - keep :]
@@ -103,8 +112,12 @@ def decode_batch(
     hop = codec.hop_length
     audio = decode_chunked(codec, codes, chunk_seconds)
     frames = [int(n) for n in code_lengths]
-    field = receptive_field(codec)
-    groups = _tail_groups(frames, codes.shape[-1], field.decoder_back, field.decoder_ahead, hop)
+
+    def sides() -> tuple[int | None, int | None]:
+        field = receptive_field(codec)
+        return field.decoder_back, field.decoder_ahead
+
+    groups = _tail_groups(frames, codes.shape[-1], sides, hop)
     for (size, keep), items in groups.items():
         batch = torch.stack([codes[i, :, start : start + size] for i, start in items])
         tails = decode_chunked(codec, batch, chunk_seconds)[..., (size - keep) * hop :]

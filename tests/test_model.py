@@ -345,3 +345,20 @@ def test_batched_items_equal_items_alone(name: str) -> None:
             frames = int(alone.code_lengths[0])
             assert torch.equal(tokens.codes[i, :, :frames], alone.codes[0]), (name, i)
             torch.testing.assert_close(audio[i], model.decode(alone, chunk_seconds=chunk_seconds)[0], atol=1e-5, rtol=0)
+
+
+def test_equal_length_batches_skip_the_receptive_field_measurement(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Measuring the receptive field costs seconds for a full-size model the first time; a single
+    clip (or a batch of equal lengths) needs no tail redone and must not pay for it."""
+    import codec.batching
+
+    model = build("tiny-vq").eval()
+
+    def refuse(_: Codec) -> None:
+        raise AssertionError("receptive field measured")
+
+    monkeypatch.setattr(codec.batching, "receptive_field", refuse)
+    tokens = model.encode([noise(4000, seed=1).numpy(), noise(4000, seed=2).numpy()], RATE)
+    assert [a.shape for a in model.decode(tokens)] == [(4000,), (4000,)]
+    with pytest.raises(AssertionError, match="receptive field measured"):
+        model.encode([noise(4000, seed=1).numpy(), noise(2000, seed=2).numpy()], RATE)
