@@ -280,7 +280,8 @@ def shard_info(folder: Path) -> dict[str, Any]:
 
     entries = list(read_index(folder).values())
     seconds = sum(e["seconds"] for e in entries)
-    stored = sum(e["bytes"] for e in entries)
+    shard_bytes = sum((folder / name).stat().st_size for name in {e["shard"] for e in entries})
+    index_bytes = sum(path.stat().st_size for path in folder.glob(INDEX_PATTERN))
     return {
         "folder": str(folder),
         "items": len(entries),
@@ -288,8 +289,9 @@ def shard_info(folder: Path) -> dict[str, Any]:
         "index_files": len(list(folder.glob(INDEX_PATTERN))),
         "hours": seconds / 3600,
         "frames": sum(e["frames"] for e in entries),
-        "bytes": stored,
-        "stored_bitrate": 8 * stored / seconds if seconds else None,
+        "bytes": shard_bytes,
+        "index_bytes": index_bytes,
+        "stored_bitrate": 8 * shard_bytes / seconds if seconds else None,
     }
 
 

@@ -9,8 +9,9 @@ share:
 - ``TokenFiles`` / ``TokenShards``: writers that skip what is done, so a killed run restarts where
   it stopped with nothing lost or written twice.
 
-Shards: ``shard-r<rank>-<n>.toks`` files hold ``.tok`` records back to back; ``index-r<rank>.jsonl``
-has one line per item, ``{"key", "shard", "offset", "bytes", "frames", "n_codebooks", "seconds"}``.
+Shards: ``shard-r<rank>-<n>.toks`` files (format in :mod:`codec.shards`: the model described once,
+then each item's codes payload and checksum); ``index-r<rank>.jsonl`` has one line per item,
+``{"key", "shard", "offset", "bytes", "frames", "samples", "n_codebooks", "seconds"}``.
 A shard is written atomically before its index lines are appended, so the index only ever names
 complete records; a shard that a kill left without index lines is removed on restart.
 """
@@ -34,6 +35,7 @@ from codec.audio import atomic_write_bytes, find_audio_files, read_audio, resamp
 from codec.data import read_manifest
 from codec.entropy import CodeStats
 from codec.errors import CodecError
+from codec.shards import model_fields, shard_bytes
 from codec.tokens import Tokens
 
 if TYPE_CHECKING:
@@ -230,7 +232,8 @@ class TokenShards:
     code_stats: CodeStats | None = None
     overwrite: bool = False
     _done: set[str] = field(default_factory=set, init=False)
-    _pending: list[tuple[Job, bytes, int, int]] = field(default_factory=list, init=False)
+    _pending: list[tuple[Job, dict, bytes]] = field(default_factory=list, init=False)
+    _model: dict = field(default_factory=dict, init=False)
     _next: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -269,9 +272,12 @@ class TokenShards:
         return key in self._done
 
     def write(self, job: Job, tokens: Tokens) -> None:
-        """Buffer the one-item ``tokens`` of ``job``; a full buffer becomes a shard."""
-        record = tokens.to_bytes(code_stats=self.code_stats)
-        self._pending.append((job, record, int(tokens.code_lengths[0]), tokens.n_codebooks))
+        """Buffer the one-item ``tokens`` of ``job``; a full buffer (or another model) becomes a shard."""
+        header, payload = tokens.encoded(self.code_stats)
+        if self._pending and model_fields(header) != self._model:
+            self._flush()
+        self._model = model_fields(header)
+        self._pending.append((job, header, payload))
         if len(self._pending) >= self.items_per_shard:
             self._flush()
 
@@ -279,13 +285,13 @@ class TokenShards:
         if not self._pending:
             return
         name = f"shard-r{self.rank}-{self._next:06d}{SHARD_SUFFIX}"
-        atomic_write_bytes(self.folder / name, b"".join(record for _, record, _, _ in self._pending))
-        lines, offset = [], 0
-        for job, record, frames, n_codebooks in self._pending:
-            entry = {"key": job.key, "shard": name, "offset": offset, "bytes": len(record), "frames": frames}
-            entry |= {"n_codebooks": n_codebooks, "seconds": round(job.seconds, 4)}
-            lines.append(json.dumps(entry) + "\n")
-            offset += len(record)
+        data, places = shard_bytes(self._model, [payload for _, _, payload in self._pending])
+        atomic_write_bytes(self.folder / name, data)
+        lines = []
+        for (job, header, _), (offset, size) in zip(self._pending, places, strict=True):
+            entry = {"key": job.key, "shard": name, "offset": offset, "bytes": size, "frames": header["num_frames"]}
+            entry |= {"samples": header["num_samples"], "n_codebooks": header["n_codebooks"]}
+            lines.append(json.dumps(entry | {"seconds": round(job.seconds, 4)}) + "\n")
             self._done.add(job.key)
         with self.index_path.open("a", encoding="utf-8") as handle:
             handle.write("".join(lines))

@@ -13,17 +13,17 @@ held back:
   back the last ``decoder_back`` samples (the inverse STFT's overlap-add tail, plus the backbone's
   lookahead for non-causal decoders) until the next frames or ``flush``.
 
-Cost: causal spectral encoders (``stateful_encoding``) and causal Vocos decoders
-(``stateful_decoding``), e.g. ``speech16k-causal``, run with carried state instead: every causal
-convolution keeps its last ``kernel - stride`` input frames (``codec.layers.ConvStream``), the STFT
-front end the samples its next windows need, and the inverse STFT its overlap-add tail, so a push
-costs exactly the frames it completes. Otherwise a call that completes new output recomputes a window of
-history + new + lookahead (encoder: ``ceil(encoder_history / hop)`` frames of history; decoder:
-about ``(decoder_ahead + decoder_back) / hop`` frames of context) instead of only the new part;
-calls that complete nothing cost nothing. Pushing one frame at a time, a windowed encoder does 9
-frames of work per frame for ``tiny-causal`` (SEANet) and would do 36 for ``speech16k-causal``,
-and a windowed decoder of that size 22 and 58; pushing n frames at once divides the overhead by n
-(``bench/streaming_speed.py``). Models with
+Cost: causal spectral and SEANet encoders (``stateful_encoding``; SEANet without LSTM) and causal
+Vocos decoders (``stateful_decoding``), e.g. ``speech16k-causal`` and ``tiny-causal``, run with
+carried state instead: every causal convolution keeps its last ``kernel - stride`` input frames
+(``codec.layers.ConvStream``), the STFT front end the samples its next windows need, and the
+inverse STFT its overlap-add tail, so a push costs exactly the frames it completes. Otherwise a
+call that completes new output recomputes a window of history + new + lookahead (encoder:
+``ceil(encoder_history / hop)`` frames of history; decoder: about ``(decoder_ahead +
+decoder_back) / hop`` frames of context) instead of only the new part; calls that complete nothing
+cost nothing. Pushing one frame at a time, a windowed encoder would do 9 frames of work per frame
+for ``tiny-causal`` and 36 for ``speech16k-causal``, and a windowed decoder of that size 22 and
+58; pushing n frames at once divides the overhead by n (``bench/streaming_speed.py``). Models with
 LSTM or attention are refused (``CodecError``): their receptive field is unbounded, so no finite
 window reproduces the offline result.
 
@@ -43,7 +43,7 @@ from torch import nn
 
 from codec.chunking import ReceptiveField, receptive_field
 from codec.decoders import VocosDecoder
-from codec.encoders import SpectralEncoder
+from codec.encoders import SEANetEncoder, SpectralEncoder
 from codec.errors import CodecError
 from codec.layers import AttentionBlock, ConvStream, PaddedConv1d
 from codec.model import Codec
@@ -115,9 +115,11 @@ class _ConvStreams:
 
 def stateful_encoding(codec: Codec) -> bool:
     """Whether ``StreamingEncoder`` runs ``codec``'s encoder with carried state: a causal
-    ``SpectralEncoder`` without attention, whose every convolution is causal."""
+    ``SpectralEncoder``, or a causal ``SEANetEncoder`` without LSTM, with no attention and every
+    convolution causal."""
     encoder = codec.encoder
-    return isinstance(encoder, SpectralEncoder) and encoder.causal and _causal_convolutional(encoder)
+    kinds = isinstance(encoder, SpectralEncoder) or (isinstance(encoder, SEANetEncoder) and encoder.lstm is None)
+    return kinds and encoder.causal and _causal_convolutional(encoder)
 
 
 class _StatefulEncoder:
@@ -163,12 +165,49 @@ class _StatefulEncoder:
         self.buffer = self.buffer[count * hop :]
         return codes
 
+    def flush(self, samples_in: int, frames: int) -> torch.Tensor:
+        """Encode up to ``frames`` output frames in all, the stream's end zero-padded."""
+        end = frames * self.encoder.hop_length + self.half
+        padding = torch.zeros(max(0, end - samples_in))
+        return self.push(padding, end, limit=frames * self.per_frame)
+
+
+class _StatefulSEANetEncoder:
+    """Runs a causal ``SEANetEncoder`` (no LSTM or attention) on whole new hops of samples only:
+    every causal convolution carries its left context (``ConvStream``), and with every input a
+    multiple of the hop, each strided convolution gets a multiple of its stride. Output frame ``f``
+    depends on samples ``< (f + 1) * hop`` only, so it is final once they have arrived."""
+
+    def __init__(self, codec: Codec, n_codebooks: int) -> None:
+        self.codec = codec
+        self.n_codebooks = n_codebooks
+        self.hop = codec.hop_length
+        self.streams = _ConvStreams(codec.encoder)
+        self.buffer = torch.zeros(0)  # samples after the last encoded frame
+
+    def push(self, samples: torch.Tensor, available: int) -> torch.Tensor:
+        """Add samples; encode every whole hop. Returns ``(Q, T_new)`` codes."""
+        self.buffer = torch.cat([self.buffer, samples])
+        count = self.buffer.shape[0] // self.hop
+        if count == 0:
+            return torch.zeros(self.n_codebooks, 0, dtype=torch.long)
+        segment = self.buffer[: count * self.hop].to(self.codec.device, self.codec.dtype)[None, None]
+        with self.streams.active(), _inference(self.codec):
+            codes = self.codec.quantizer(self.codec.encoder(segment), self.n_codebooks).codes[0].cpu()
+        self.buffer = self.buffer[count * self.hop :]
+        return codes
+
+    def flush(self, samples_in: int, frames: int) -> torch.Tensor:
+        """Encode the last partial hop, zero-padded as ``encode_codes`` pads."""
+        remainder = self.buffer.shape[0]
+        return self.push(torch.zeros((self.hop - remainder) % self.hop), samples_in)
+
 
 class StreamingEncoder:
     """Push audio in pieces of any size, get the codes ``encode_codes`` gives for the whole signal.
 
-    Causal spectral encoders (``stateful_encoding``) run with carried state, one frame of work per
-    frame; other encoders recompute a window of history on each push.
+    Causal spectral and SEANet encoders (``stateful_encoding``) run with carried state, one frame of
+    work per frame; other encoders recompute a window of history on each push.
 
     Args:
         codec: a model with a bounded receptive field (no LSTM or attention).
@@ -191,7 +230,10 @@ class StreamingEncoder:
 
     def reset(self) -> None:
         """Forget the stream (``flush`` does this too)."""
-        self._state = _StatefulEncoder(self.codec, self.n_codebooks) if self.stateful else None
+        self._state: _StatefulEncoder | _StatefulSEANetEncoder | None = None
+        if self.stateful:
+            kind = _StatefulEncoder if isinstance(self.codec.encoder, SpectralEncoder) else _StatefulSEANetEncoder
+            self._state = kind(self.codec, self.n_codebooks)
         self._buffer = torch.zeros(0)
         self._pending: list[torch.Tensor] = []
         self._buffer_start = 0
@@ -231,9 +273,7 @@ class StreamingEncoder:
         """
         total = -(-self.samples_in // self.hop)
         if self._state is not None:
-            end = total * self.hop + self._state.half
-            padding = torch.zeros(max(0, end - self.samples_in))
-            codes = self._state.push(padding, end, limit=total * self._state.per_frame)
+            codes = self._state.flush(self.samples_in, total)
         else:
             codes = self._encode(total, total) if total > self.frames_out else self._empty()
         self.reset()

@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 from codec.corpus import INDEX_PATTERN, TOKEN_SUFFIX, read_index
 from codec.entropy import CodeStats
 from codec.errors import CodecError
+from codec.shards import read_record, read_shard_header
 from codec.tokens import Tokens, read_header
 
 
@@ -42,9 +43,8 @@ class TokenBatch:
 class _Entry:
     key: str
     path: Path
-    offset: int
-    size: int  # bytes; -1 for a whole file
     frames: int
+    index: dict | None = None  # the shard index line; None for a .tok file
 
 
 class TokenDataset(Dataset):
@@ -72,18 +72,17 @@ class TokenDataset(Dataset):
         if not self.root.is_dir():
             raise CodecError("token folder not found", self.root)
         if any(self.root.glob(INDEX_PATTERN)):
-            self._entries = [
-                _Entry(key, self.root / e["shard"], int(e["offset"]), int(e["bytes"]), int(e["frames"]))
-                for key, e in sorted(read_index(self.root).items())
-            ]
+            index = sorted(read_index(self.root).items())
+            self._entries = [_Entry(key, self.root / e["shard"], int(e["frames"]), e) for key, e in index]
         else:
             self._entries = []
             for path in sorted(self.root.rglob(f"*{TOKEN_SUFFIX}")):
                 key = path.relative_to(self.root).with_suffix("").as_posix()
-                self._entries.append(_Entry(key, path, 0, -1, int(read_header(path)["num_frames"])))
+                self._entries.append(_Entry(key, path, int(read_header(path)["num_frames"])))
         if not self._entries:
             raise CodecError(f"no token files ({TOKEN_SUFFIX}) or shard index ({INDEX_PATTERN}) found", self.root)
         self.frames = [entry.frames for entry in self._entries]
+        self._shard_headers: dict[Path, dict] = {}
 
     @property
     def keys(self) -> list[str]:
@@ -95,21 +94,17 @@ class TokenDataset(Dataset):
 
     def __getitem__(self, index: int) -> TokenItem:
         entry = self._entries[index]
-        if entry.size < 0:
+        if entry.index is None:
             tokens = Tokens.load(entry.path, self.code_stats)
+            codes = tokens.codes[0, :, : int(tokens.code_lengths[0])]
+            audio_length = int(tokens.audio_lengths[0])
         else:
-            try:
-                with entry.path.open("rb") as handle:
-                    handle.seek(entry.offset)
-                    data = handle.read(entry.size)
-            except OSError as error:
-                raise CodecError(f"cannot read shard: {error.strerror or error}", entry.path) from None
-            if len(data) != entry.size:
-                raise CodecError(f"shard is shorter than its index says (record {entry.key!r})", entry.path)
-            tokens = Tokens.from_bytes(data, f"{entry.path} record {entry.key!r}", self.code_stats)
-        frames = int(tokens.code_lengths[0])
-        codes = tokens.codes[0, : self.n_codebooks, :frames]
-        return TokenItem(entry.key, codes, int(tokens.audio_lengths[0]))
+            if entry.path not in self._shard_headers:
+                self._shard_headers[entry.path] = read_shard_header(entry.path)
+            header = self._shard_headers[entry.path]
+            codes = torch.from_numpy(read_record(entry.path, header, entry.index, self.code_stats))
+            audio_length = int(entry.index["samples"])
+        return TokenItem(entry.key, codes[: self.n_codebooks], audio_length)
 
 
 def collate_tokens(items: Sequence[TokenItem], pad_value: int = 0) -> TokenBatch:

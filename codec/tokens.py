@@ -97,6 +97,8 @@ __all__ = [
     "SUPPORTED_FORMAT_VERSIONS",
     "Tokens",
     "check_compatible",
+    "check_header",
+    "decode_payload",
     "pack_codes",
     "payload_length",
     "read_header",
@@ -375,17 +377,16 @@ class Tokens:
 
     # ----------------------------------------------------------------- serialisation
 
-    def to_bytes(self, meta: dict[str, Any] | None = None, code_stats: CodeStats | None = None) -> bytes:
-        """The ``.tok`` file contents (see the module docstring) for a batch of one.
+    def encoded(self, code_stats: CodeStats | None = None) -> tuple[dict[str, Any], bytes]:
+        """The ``.tok`` header fields (without ``meta``) and the codes payload of a batch of one.
 
         Args:
-            meta: optional JSON-serialisable dict stored under the header's ``"meta"`` key.
             code_stats: range-code the codes with these statistics (format version 2, see
-                :mod:`codec.entropy`); ``None`` (default) bit-packs them (format version 1).
+                :mod:`codec.entropy`); ``None`` bit-packs them (format version 1).
 
         Raises:
-            ValueError: the batch does not hold exactly one item, ``meta`` is not JSON data, or
-                ``code_stats`` does not fit the tokens (codebook size, fewer codebooks).
+            ValueError: the batch does not hold exactly one item, or ``code_stats`` does not fit the
+                tokens (codebook size, fewer codebooks).
             CodecError: ``code_stats`` is given but ``constriction`` is not installed.
         """
         if self.batch_size != 1:
@@ -407,17 +408,31 @@ class Tokens:
             "num_samples": int(self.audio_lengths[0]),
         }
         if code_stats is None:
-            payload = pack_codes(codes, self.bits_per_code)
-        else:
-            from codec.entropy import range_encode
+            return header, pack_codes(codes, self.bits_per_code)
+        from codec.entropy import range_encode
 
-            if code_stats.codebook_size != self.codebook_size:
-                raise ValueError(
-                    f"code statistics are for codebooks of {code_stats.codebook_size} codes, "
-                    f"the tokens have {self.codebook_size}"
-                )
-            payload = range_encode(codes, code_stats)
-            header.update(coding="range", stats_fingerprint=code_stats.fingerprint, payload_bytes=len(payload))
+        if code_stats.codebook_size != self.codebook_size:
+            raise ValueError(
+                f"code statistics are for codebooks of {code_stats.codebook_size} codes, "
+                f"the tokens have {self.codebook_size}"
+            )
+        payload = range_encode(codes, code_stats)
+        header.update(coding="range", stats_fingerprint=code_stats.fingerprint, payload_bytes=len(payload))
+        return header, payload
+
+    def to_bytes(self, meta: dict[str, Any] | None = None, code_stats: CodeStats | None = None) -> bytes:
+        """The ``.tok`` file contents (see the module docstring) for a batch of one.
+
+        Args:
+            meta: optional JSON-serialisable dict stored under the header's ``"meta"`` key.
+            code_stats: range-code the codes with these statistics (see :meth:`encoded`).
+
+        Raises:
+            ValueError: the batch does not hold exactly one item, ``meta`` is not JSON data, or
+                ``code_stats`` does not fit the tokens (codebook size, fewer codebooks).
+            CodecError: ``code_stats`` is given but ``constriction`` is not installed.
+        """
+        header, payload = self.encoded(code_stats)
         if meta is not None:
             if not isinstance(meta, dict):
                 raise ValueError(f"meta must be a dict, got {type(meta).__name__}")
@@ -426,7 +441,7 @@ class Tokens:
             header_bytes = json.dumps(header, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
         except (TypeError, ValueError) as error:
             raise ValueError(f"meta must be JSON-serialisable: {error}") from None
-        body = _PREFIX.pack(MAGIC, version, len(header_bytes)) + header_bytes + payload
+        body = _PREFIX.pack(MAGIC, header["format_version"], len(header_bytes)) + header_bytes + payload
         return body + _CRC.pack(zlib.crc32(body))
 
     def save(self, path: str | Path, meta: dict[str, Any] | None = None, code_stats: CodeStats | None = None) -> None:
@@ -586,9 +601,8 @@ def _parse(
         raise CodecError(f"damaged header: not valid UTF-8 JSON ({error})", name) from None
     if not isinstance(header, dict):
         raise CodecError("damaged header: not a JSON object", name)
-    _check_header(header, version, name)
+    check_header(header, version, name)
 
-    count = header["n_codebooks"] * header["num_frames"]
     payload_size = payload_length(header)
     payload_end = header_end + payload_size
     if len(data) < payload_end:
@@ -604,11 +618,24 @@ def _parse(
     if zlib.crc32(memoryview(data)[:payload_end]) != stored_crc:
         raise CodecError("checksum mismatch: file is damaged", name)
 
+    if header.get("coding") == "range" and code_stats is None and not decode:
+        return header, None
+    return header, decode_payload(data[header_end:payload_end], header, name, code_stats)
+
+
+def decode_payload(
+    payload: bytes, header: dict[str, Any], name: str | Path, code_stats: CodeStats | None = None
+) -> np.ndarray:
+    """The flat ``(Q * T,)`` int64 codes of a payload described by a checked header (:func:`check_header`).
+
+    Raises:
+        CodecError: naming ``name``, for a code outside the codebook, or a range-coded payload
+            without (or with other) ``code_stats`` or that does not decode.
+    """
     if header.get("coding") == "range":
-        if code_stats is None and not decode:
-            return header, None
-        return header, _range_decode(data[header_end:payload_end], header, code_stats, name)
-    codes = unpack_codes(data[header_end:payload_end], count, header["bits_per_code"])
+        return _range_decode(payload, header, code_stats, name)
+    count = header["n_codebooks"] * header["num_frames"]
+    codes = unpack_codes(payload, count, header["bits_per_code"])
     if count:
         worst = int(codes.argmax())
         if codes[worst] >= header["codebook_size"]:
@@ -618,7 +645,7 @@ def _parse(
                 f"codebook_size {header['codebook_size']}",
                 name,
             )
-    return header, codes
+    return codes
 
 
 def _range_decode(payload: bytes, header: dict[str, Any], code_stats: CodeStats | None, name: str | Path) -> np.ndarray:
@@ -642,8 +669,12 @@ def _range_decode(payload: bytes, header: dict[str, Any], code_stats: CodeStats 
     return range_decode(payload, header["n_codebooks"], header["num_frames"], code_stats, name)
 
 
-def _check_header(header: dict[str, Any], version: int, name: str | Path) -> None:
-    """Check the presence, types and consistency of the header fields (see the module docstring)."""
+def check_header(header: dict[str, Any], version: int, name: str | Path) -> None:
+    """Check the presence, types and consistency of a header's fields (see the module docstring).
+
+    Raises:
+        CodecError: naming ``name``, for the first missing, mistyped or inconsistent field.
+    """
 
     def require(key: str, kind: str) -> Any:
         if key not in header:

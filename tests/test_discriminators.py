@@ -11,6 +11,7 @@ from codec.discriminators import (
     MultiBandSTFTDiscriminator,
     MultiPeriodDiscriminator,
     MultiResolutionDiscriminator,
+    MultiResolutionFrameDiscriminator,
 )
 from codec.losses import discriminator_loss, feature_matching_loss, generator_adversarial_loss
 
@@ -27,19 +28,23 @@ def tiny(name: str) -> nn.Module:
         "mpd": lambda: MultiPeriodDiscriminator(channels=2, max_channels=8),
         "mrd": lambda: MultiResolutionDiscriminator(channels=4),
         "mbstft": lambda: MultiBandSTFTDiscriminator(channels=4),
+        "mrfd": lambda: MultiResolutionFrameDiscriminator(channels=4),
     }[name]()
 
 
-def check_structure(logits: list[torch.Tensor], features: list[list[torch.Tensor]], n_sub: int) -> None:
+TINY_ALL = {"mpd": {"channels": 2}, "mrd": {"channels": 2}, "mbstft": {"channels": 2}, "mrfd": {"channels": 2}}
+
+
+def check_structure(logits: list[torch.Tensor], features: list[list[torch.Tensor]], n_sub: int, dims: int = 4) -> None:
     assert len(logits) == len(features) == n_sub
     for sub_logits, sub_features in zip(logits, features, strict=True):
-        assert sub_logits.dim() == 4
+        assert sub_logits.dim() == dims
         assert sub_logits.shape[:2] == (BATCH, 1)
         assert sub_logits.numel() > 0
         assert torch.isfinite(sub_logits).all()
         assert len(sub_features) > 0
         for fmap in sub_features:
-            assert fmap.dim() == 4
+            assert fmap.dim() == dims
             assert fmap.shape[0] == BATCH
             assert torch.isfinite(fmap).all()
 
@@ -79,6 +84,33 @@ def test_multi_band_stft_shapes(audio: torch.Tensor) -> None:
         assert first_layer_bins == window // 2 + 1
 
 
+def test_multi_resolution_frame_shapes(audio: torch.Tensor) -> None:
+    resolutions = ((512, 128), (1024, 256))
+    disc = MultiResolutionFrameDiscriminator(resolutions, channels=4, dilations=(1, 2))
+    logits, features = disc(audio)
+    check_structure(logits, features, len(resolutions), dims=3)
+    for (n_fft, hop), sub, sub_logits, sub_features in zip(
+        resolutions, disc.discriminators, logits, features, strict=True
+    ):
+        assert sub.convs[0].in_channels == n_fft // 2 + 1
+        assert sub_logits.shape == (BATCH, 1, LENGTH // hop + 1)
+        assert [tuple(f.shape) for f in sub_features] == [(BATCH, 4, LENGTH // hop + 1)] * 3
+
+
+def test_frame_discriminator_is_local_in_time(audio: torch.Tensor) -> None:
+    disc = MultiResolutionFrameDiscriminator(((256, 64),), channels=4, dilations=(1, 2))
+    changed = audio.clone()
+    changed[..., 4000:4064] += 0.5
+    before, after = disc(audio)[0][0], disc(changed)[0][0]
+    moved = (before - after).abs()[0, 0] > 1e-6
+    # Frames touching samples 4000..4063, widened by the convolutions' reach: 1 + 1 + 2*1 + 2*2 + 1 frames.
+    reach = 2 + 9
+    touched = range((4000 - 128) // 64 - reach, (4064 + 128) // 64 + reach + 1)
+    assert moved[touched.start : touched.stop].any()
+    assert not moved[: touched.start].any()
+    assert not moved[touched.stop :].any()
+
+
 def test_band_discriminator_takes_real_and_imaginary_parts() -> None:
     disc = MultiBandSTFTDiscriminator(windows=(256,), channels=2)
     first_conv = disc.discriminators[0].band_stacks[0].convs[0]
@@ -110,12 +142,12 @@ def test_combined_rejects_unknown_names() -> None:
 
 def test_short_audio_is_handled() -> None:
     short = torch.randn(1, 1, 700)
-    tiny_all = Discriminators(["mpd", "mrd", "mbstft"], {n: {"channels": 2} for n in ("mpd", "mrd", "mbstft")})
+    tiny_all = Discriminators(list(TINY_ALL), TINY_ALL)
     logits, _ = tiny_all(short)
     assert all(torch.isfinite(x).all() for x in logits)
 
 
-@pytest.mark.parametrize("name", ["mpd", "mrd", "mbstft"])
+@pytest.mark.parametrize("name", ["mpd", "mrd", "mbstft", "mrfd"])
 @pytest.mark.parametrize("kind", ["hinge", "lsgan"])
 def test_discriminator_loss_reaches_every_parameter(audio: torch.Tensor, name: str, kind: str) -> None:
     disc = tiny(name)
@@ -135,7 +167,7 @@ def test_discriminator_loss_reaches_every_parameter(audio: torch.Tensor, name: s
 
 
 def test_generator_losses_reach_the_audio(audio: torch.Tensor) -> None:
-    disc = Discriminators(["mpd", "mrd", "mbstft"], {n: {"channels": 2} for n in ("mpd", "mrd", "mbstft")})
+    disc = Discriminators(list(TINY_ALL), TINY_ALL)
     fake = (audio + 0.05 * torch.randn_like(audio)).requires_grad_(True)
     _, real_features = disc(audio)
     fake_logits, fake_features = disc(fake)

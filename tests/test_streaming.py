@@ -242,7 +242,7 @@ def test_causal_spectral_encoder_streams_with_carried_state(
     causal_spectral: Codec, signal: torch.Tensor, sizes: str
 ) -> None:
     assert stateful_encoding(causal_spectral) and stateful_encoding(build("speech16k-causal"))
-    assert not stateful_encoding(build("tiny-vq")) and not stateful_encoding(build("tiny-causal"))
+    assert not stateful_encoding(build("tiny-vq"))
     codes, audio = offline(causal_spectral, signal)
     streamed_codes, streamed_audio = stream(causal_spectral, signal, sizes)
     assert torch.equal(streamed_codes, codes)
@@ -267,3 +267,25 @@ def test_stateful_encoder_does_one_frame_of_work_per_frame_as_soon_as_final(
     assert encoder.flush().shape[-1] == 1
     per_frame = causal_spectral.hop_length // causal_spectral.encoder.stft_hop
     assert seen == [per_frame, 3 * per_frame, per_frame]
+
+
+def test_causal_seanet_encoder_streams_whole_hops_with_carried_state(
+    causal: Codec, signal: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tiny-causal's SEANet encoder runs on each whole new hop once (never a recomputed window); the
+    codes it streams equal offline ones (also checked for every chunking above)."""
+    assert stateful_encoding(causal) and receptive_field(causal).encoder_lookahead == 0
+    non_causal = recipe("tiny-causal")
+    assert not stateful_encoding(Codec(**{**non_causal, "encoder": {**non_causal["encoder"], "causal": False}}))
+    seen: list[int] = []
+    forward = type(causal.encoder).forward
+    monkeypatch.setattr(
+        type(causal.encoder), "forward", lambda self, audio: seen.append(audio.shape[-1]) or forward(self, audio)
+    )
+    encoder = StreamingEncoder(causal)
+    codes = [encoder.push(signal[: HOP - 1]), encoder.push(signal[HOP - 1 : HOP])]
+    codes += [encoder.push(signal[HOP : 4 * HOP + 5]), encoder.flush()]
+    assert [c.shape[-1] for c in codes] == [0, 1, 3, 1]
+    assert seen == [HOP, 3 * HOP, HOP]
+    padded = torch.nn.functional.pad(signal[: 4 * HOP + 5], (0, HOP - 5))
+    assert torch.equal(torch.cat(codes, dim=1), offline(causal, padded)[0])

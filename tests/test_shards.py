@@ -1,0 +1,115 @@
+"""The token shard format: the model described once, records round-trip, damage is named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from codec.corpus import Job, TokenShards, read_index
+from codec.entropy import CodeStats, constriction_available
+from codec.errors import CodecError
+from codec.shards import SHARD_MAGIC, read_record, read_shard_header
+from codec.token_dataset import TokenDataset
+from codec.tokens import Tokens
+
+K, HOP, RATE = 1024, 320, 16000
+
+
+def tokens(frames: int, seed: int, n_codebooks: int = 2, fingerprint: str = "ab12") -> Tokens:
+    codes = torch.randint(0, K, (1, n_codebooks, frames), generator=torch.Generator().manual_seed(seed))
+    return Tokens(
+        codes=codes,
+        code_lengths=torch.tensor([frames]),
+        audio_lengths=torch.tensor([max(0, frames * HOP - 7)]),
+        sample_rate=RATE,
+        hop_length=HOP,
+        codebook_size=K,
+        model_name="m",
+        fingerprint=fingerprint,
+    )
+
+
+ITEMS = {f"clip{i}": tokens(frames, i) for i, frames in enumerate([100, 1, 0, 37, 250])}
+
+
+def write(folder: Path, items: dict[str, Tokens], code_stats: CodeStats | None = None, per_shard: int = 10) -> None:
+    writer = TokenShards(folder, items_per_shard=per_shard, code_stats=code_stats)
+    for key, item in items.items():
+        writer.write(Job(Path(key), key, int(item.audio_lengths[0]) / RATE), item)
+    writer.close()
+
+
+def test_records_round_trip_and_store_only_codes(tmp_path: Path) -> None:
+    write(tmp_path, ITEMS)
+    dataset = TokenDataset(tmp_path)
+    for item in dataset:
+        assert torch.equal(item.codes, ITEMS[item.key].codes[0]), item.key
+        assert item.audio_length == int(ITEMS[item.key].audio_lengths[0])
+    (shard,) = tmp_path.glob("*.toks")
+    header = read_shard_header(shard)
+    assert header["records"] == len(ITEMS) and header["fingerprint"] == "ab12" and header["coding"] == "packed"
+    payload = sum((2 * int(t.code_lengths[0]) * 10 + 7) // 8 + 4 for t in ITEMS.values())  # 10 bits, + CRC
+    overhead = shard.stat().st_size - payload
+    assert overhead == 14 + len(json.dumps(header, separators=(",", ":")))  # the header, once
+    assert overhead < min(len(t.to_bytes()) for t in ITEMS.values())
+
+
+@pytest.mark.skipif(not constriction_available(), reason="constriction not installed")
+def test_range_coded_records_need_their_statistics(tmp_path: Path) -> None:
+    counts = np.ones((2, K), dtype=np.int64)
+    counts[:, :10] = 1000
+    stats = CodeStats(counts)
+    write(tmp_path, ITEMS, stats)
+    for item in TokenDataset(tmp_path, code_stats=stats):
+        assert torch.equal(item.codes, ITEMS[item.key].codes[0]), item.key
+    assert read_shard_header(next(tmp_path.glob("*.toks")))["stats_fingerprint"] == stats.fingerprint
+    with pytest.raises(CodecError, match="needs the model's code statistics"):
+        [TokenDataset(tmp_path)[i] for i in range(len(ITEMS))]
+
+
+def test_another_model_starts_a_new_shard(tmp_path: Path) -> None:
+    items = dict(ITEMS) | {"other": tokens(20, 9, fingerprint="cd34")}
+    write(tmp_path, items)
+    shards = sorted(tmp_path.glob("*.toks"))
+    assert [read_shard_header(s)["fingerprint"] for s in shards] == ["ab12", "cd34"]
+    dataset = TokenDataset(tmp_path)
+    assert torch.equal(dataset[dataset.keys.index("other")].codes, items["other"].codes[0])
+
+
+def test_damage_is_named(tmp_path: Path) -> None:
+    write(tmp_path, ITEMS)
+    (shard,) = tmp_path.glob("*.toks")
+    entries = read_index(tmp_path)
+    header = read_shard_header(shard)
+    clean = shard.read_bytes()
+
+    def damaged(position: int) -> None:
+        data = bytearray(clean)
+        data[position] ^= 0x01
+        shard.write_bytes(bytes(data))
+
+    damaged(entries["clip3"]["offset"] + 2)
+    with pytest.raises(CodecError, match=r"clip3.*record is damaged"):
+        read_record(shard, header, entries["clip3"])
+    damaged(20)
+    with pytest.raises(CodecError, match="shard header is damaged"):
+        read_shard_header(shard)
+    shard.write_bytes(b"CTOK" + clean[4:])
+    with pytest.raises(CodecError, match="not a token shard"):
+        read_shard_header(shard)
+    shard.write_bytes(clean[:8])
+    with pytest.raises(CodecError, match="truncated"):
+        read_shard_header(shard)
+    shard.write_bytes(clean[:-3])
+    with pytest.raises(CodecError, match="shorter than its index"):
+        read_record(shard, header, entries["clip4"])
+    shard.write_bytes(clean)
+    with pytest.raises(CodecError, match="index says"):
+        read_record(shard, header, entries["clip0"] | {"frames": 99})
+    with pytest.raises(CodecError, match="n_codebooks"):
+        read_record(shard, header, {k: v for k, v in entries["clip0"].items() if k != "n_codebooks"})
+    assert clean.startswith(SHARD_MAGIC)
