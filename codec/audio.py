@@ -201,6 +201,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         tmp, fd = _temporary_sibling(path)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())  # the data is on disk before the name points at it
         os.replace(tmp, path)
     except OSError as error:
         if tmp is not None:

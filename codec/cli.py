@@ -280,17 +280,21 @@ def shard_info(folder: Path) -> dict[str, Any]:
 
     entries = list(read_index(folder).values())
     seconds = sum(e["seconds"] for e in entries)
-    shard_bytes = sum((folder / name).stat().st_size for name in {e["shard"] for e in entries})
-    index_bytes = sum(path.stat().st_size for path in folder.glob(INDEX_PATTERN))
+    shards = {e["shard"] for e in entries}
+    missing = sorted(name for name in shards if not (folder / name).is_file())
+    if missing:
+        raise CodecError(f"the index names {len(missing)} missing shard(s), e.g. {missing[0]}", folder)
+    shard_bytes = sum((folder / name).stat().st_size for name in shards)
+    indexes = list(folder.glob(INDEX_PATTERN))
     return {
         "folder": str(folder),
         "items": len(entries),
-        "shards": len({e["shard"] for e in entries}),
-        "index_files": len(list(folder.glob(INDEX_PATTERN))),
+        "shards": len(shards),
+        "index_files": len(indexes),
         "hours": seconds / 3600,
         "frames": sum(e["frames"] for e in entries),
         "bytes": shard_bytes,
-        "index_bytes": index_bytes,
+        "index_bytes": sum(path.stat().st_size for path in indexes),
         "stored_bitrate": 8 * shard_bytes / seconds if seconds else None,
     }
 

@@ -35,7 +35,7 @@ from codec.audio import atomic_write_bytes, find_audio_files, read_audio, resamp
 from codec.data import read_manifest
 from codec.entropy import CodeStats
 from codec.errors import CodecError
-from codec.shards import model_fields, shard_bytes
+from codec.shards import is_shard, model_fields, read_shard_header, shard_bytes
 from codec.tokens import Tokens
 
 if TYPE_CHECKING:
@@ -200,7 +200,8 @@ def read_index(folder: Path) -> dict[str, dict]:
     """All index entries of a shard folder, ``{key: entry}``; a torn last line is ignored.
 
     Raises:
-        CodecError: an index line is not valid JSON (other than a torn last line).
+        CodecError: an index line is not a JSON object with a string ``key`` and ``shard``, an
+            integer ``frames`` and a number ``seconds`` (other than a torn last line).
     """
     entries: dict[str, dict] = {}
     for path in sorted(folder.glob(INDEX_PATTERN)):
@@ -214,6 +215,14 @@ def read_index(folder: Path) -> dict[str, dict]:
                 if number == len(lines):  # written up to a kill, without its newline
                     continue
                 raise CodecError(f"line {number}: not valid JSON", path) from None
+            if not (
+                isinstance(entry, dict)
+                and isinstance(entry.get("key"), str)
+                and isinstance(entry.get("shard"), str)
+                and isinstance(entry.get("frames"), int)
+                and isinstance(entry.get("seconds"), (int, float))
+            ):
+                raise CodecError(f"line {number}: not an index entry (key, shard, frames, seconds)", path)
             entries[entry["key"]] = entry
     return entries
 
@@ -244,6 +253,8 @@ class TokenShards:
         entries = read_index(self.folder)
         self._done = set() if self.overwrite else set(entries)
         used = {entry["shard"] for entry in entries.values()}
+        if used and not is_shard(self.folder / min(used)):
+            read_shard_header(self.folder / min(used))  # raises the reason, e.g. the older layout
         numbers = [-1]
         for shard in self.folder.glob(f"shard-r{self.rank}-*{SHARD_SUFFIX}"):
             match = _SHARD_NAME.match(shard.name)

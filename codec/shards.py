@@ -18,11 +18,10 @@ offset    size         content
                        those ``P`` bytes (uint32)
 ========  ===========  ==========================================================================
 
-Header keys: ``shard_version`` (int, equal to the version at offset 4), ``records`` (int, how
-many records follow), and the model fields of a version-2 ``.tok`` header (:mod:`codec.tokens`):
-``model_name``, ``fingerprint``, ``sample_rate``, ``hop_length``, ``frame_rate``,
-``codebook_size``, ``bits_per_code``, ``coding`` (``"packed"`` or ``"range"``) and, when range-coded,
-``stats_fingerprint``.
+Header keys: ``shard_version`` (int, equal to the version at offset 4) and the model fields of a
+version-2 ``.tok`` header (:mod:`codec.tokens`): ``model_name``, ``fingerprint``, ``sample_rate``,
+``hop_length``, ``frame_rate``, ``codebook_size``, ``bits_per_code``, ``coding`` (``"packed"`` or
+``"range"``) and, when range-coded, ``stats_fingerprint``.
 
 Index entry keys: ``key``, ``shard`` (file name), ``offset`` (of the record's payload), ``bytes``
 (``P + 4``, payload and checksum), ``frames``, ``samples``, ``n_codebooks`` and ``seconds``. A
@@ -44,6 +43,7 @@ import numpy as np
 
 from codec.errors import CodecError
 from codec.tokens import ENTROPY_FORMAT_VERSION, check_header, decode_payload, payload_length
+from codec.tokens import MAGIC as TOKEN_MAGIC
 
 if TYPE_CHECKING:
     from codec.entropy import CodeStats
@@ -79,7 +79,7 @@ def shard_bytes(model: dict[str, Any], payloads: Sequence[bytes]) -> tuple[bytes
         model: the shared model fields (:func:`model_fields`).
         payloads: each record's codes payload, in order.
     """
-    header = {"shard_version": SHARD_VERSION, "records": len(payloads), **model}
+    header = {"shard_version": SHARD_VERSION, **model}
     header_bytes = json.dumps(header, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
     head = _PREFIX.pack(SHARD_MAGIC, SHARD_VERSION, len(header_bytes)) + header_bytes
     parts = [head, _CRC.pack(zlib.crc32(head))]
@@ -95,19 +95,14 @@ def read_shard_header(path: Path) -> dict[str, Any]:
     """The checked JSON header of a shard file.
 
     Raises:
-        CodecError: naming ``path``, for a file that is missing, not a shard, of another version,
-            truncated or damaged.
+        CodecError: naming ``path``, for a file that is missing, empty, not a shard (or a shard of
+            the older layout), of another version, truncated or damaged.
     """
     try:
         with path.open("rb") as handle:
             prefix = handle.read(_PREFIX.size)
-            if prefix[: len(SHARD_MAGIC)] != SHARD_MAGIC:
-                raise CodecError("not a token shard (bad magic)", path)
-            if len(prefix) < _PREFIX.size:
-                raise CodecError(f"truncated: shard is only {len(prefix)} bytes long", path)
+            _check_prefix(prefix, path)
             _, version, length = _PREFIX.unpack(prefix)
-            if version != SHARD_VERSION:
-                raise CodecError(f"unsupported shard version {version} (this reader supports {SHARD_VERSION})", path)
             rest = handle.read(length + _CRC.size)
     except OSError as error:
         raise CodecError(f"cannot read shard: {error.strerror or error}", path) from None
@@ -122,6 +117,51 @@ def read_shard_header(path: Path) -> dict[str, Any]:
         raise CodecError(f"damaged shard header: not valid UTF-8 JSON ({error})", path) from None
     if not isinstance(header, dict) or header.get("shard_version") != version:
         raise CodecError("damaged shard header: shard_version is missing or differs from the file's", path)
+    # The model fields must make a valid .tok header with any record's lengths.
+    _token_header(header, {"n_codebooks": 1, "frames": 0, "samples": 0, "bytes": _CRC.size}, path)
+    return header
+
+
+def is_shard(path: Path) -> bool:
+    """Whether ``path`` starts like a shard of this layout (magic and version)."""
+    try:
+        with path.open("rb") as handle:
+            _check_prefix(handle.read(_PREFIX.size), path)
+    except (OSError, CodecError):
+        return False
+    return True
+
+
+def _check_prefix(prefix: bytes, path: Path) -> None:
+    if not prefix:
+        raise CodecError("empty file (not a token shard)", path)
+    if prefix.startswith(TOKEN_MAGIC):
+        raise CodecError("a shard of the older layout (.tok records); tokenize again into a new folder", path)
+    if prefix[: len(SHARD_MAGIC)] != SHARD_MAGIC[: len(prefix)]:
+        raise CodecError("not a token shard (bad magic)", path)
+    if len(prefix) < _PREFIX.size:
+        raise CodecError(f"truncated: shard is only {len(prefix)} bytes long", path)
+    version = _PREFIX.unpack(prefix)[1]
+    if version != SHARD_VERSION:
+        raise CodecError(f"unsupported shard version {version} (this reader supports {SHARD_VERSION})", path)
+
+
+def _check_entry(entry: dict[str, Any], name: str) -> None:
+    """Index entries hold non-negative integers where the format says so."""
+    for key, low in (("offset", 0), ("bytes", _CRC.size), ("frames", 0), ("samples", 0), ("n_codebooks", 1)):
+        value = entry.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise CodecError(f"damaged index entry: {key!r} must be an integer >= {low}, got {value!r}", name)
+
+
+def _token_header(shard_header: dict[str, Any], entry: dict[str, Any], name: str | Path) -> dict[str, Any]:
+    """The ``.tok`` header of a record with this (checked) index entry, checked."""
+    header = {key: shard_header[key] for key in MODEL_FIELDS if key in shard_header}
+    header |= {"format_version": ENTROPY_FORMAT_VERSION, "n_codebooks": entry["n_codebooks"]}
+    header |= {"num_frames": entry["frames"], "num_samples": entry["samples"]}
+    if header.get("coding") == "range":
+        header["payload_bytes"] = entry["bytes"] - _CRC.size
+    check_header(header, ENTROPY_FORMAT_VERSION, name)
     return header
 
 
@@ -129,19 +169,16 @@ def record_header(shard_header: dict[str, Any], entry: dict[str, Any], name: str
     """The checked ``.tok`` header of one record: the shard's model fields plus its index entry.
 
     Raises:
-        CodecError: naming ``name``, when the combination is not a valid header or its payload
-            length differs from the entry's ``bytes``.
+        CodecError: naming ``name``, when the entry is malformed, the combination is not a valid
+            header, or its payload length differs from the entry's ``bytes``.
     """
-    header = {key: shard_header[key] for key in MODEL_FIELDS if key in shard_header}
-    header |= {"format_version": ENTROPY_FORMAT_VERSION, "n_codebooks": entry.get("n_codebooks")}
-    header |= {"num_frames": entry.get("frames"), "num_samples": entry.get("samples")}
-    if header.get("coding") == "range":
-        header["payload_bytes"] = entry.get("bytes", 0) - _CRC.size
-    check_header(header, ENTROPY_FORMAT_VERSION, name)
-    if payload_length(header) + _CRC.size != entry.get("bytes"):
+    _check_entry(entry, name)
+    header = _token_header(shard_header, entry, name)
+    expected = payload_length(header) + _CRC.size
+    if expected != entry["bytes"]:
         raise CodecError(
-            f"index says {entry.get('bytes')} bytes, but {header['n_codebooks']} x {header['num_frames']} codes "
-            f"take {payload_length(header) + _CRC.size}",
+            f"index says {entry['bytes']} bytes, but {header['n_codebooks']} x {header['num_frames']} codes "
+            f"take {expected}",
             name,
         )
     return header
@@ -153,14 +190,15 @@ def read_record(
     """The ``(Q, T)`` int64 codes of the record ``entry`` (an index line) in shard ``path``.
 
     Raises:
-        CodecError: naming the shard and the record's key, for a short, damaged or undecodable record.
+        CodecError: naming the shard and the record's key, for a malformed index entry or a short,
+            damaged or undecodable record.
     """
     name = f"{path} record {entry.get('key')!r}"
     header = record_header(shard_header, entry, name)
     try:
         with path.open("rb") as handle:
-            handle.seek(int(entry["offset"]))
-            data = handle.read(int(entry["bytes"]))
+            handle.seek(entry["offset"])
+            data = handle.read(entry["bytes"])
     except OSError as error:
         raise CodecError(f"cannot read shard: {error.strerror or error}", name) from None
     if len(data) != entry["bytes"]:

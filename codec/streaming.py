@@ -141,14 +141,16 @@ class _StatefulEncoder:
         self.window = torch.hann_window(encoder.n_fft)
         self.buffer = torch.zeros(self.half)  # samples from STFT frame ``stft_frames`` minus n_fft // 2
         self.stft_frames = 0  # STFT frames done
+        self.received = 0  # samples pushed
 
-    def push(self, samples: torch.Tensor, available: int, limit: int | None = None) -> torch.Tensor:
-        """Add samples; encode the output frames that ``available`` samples of the stream complete
-        (at most ``limit`` STFT frames in all). Returns ``(Q, T_new)`` codes."""
+    def push(self, samples: torch.Tensor, limit: int | None = None) -> torch.Tensor:
+        """Add samples; encode the output frames they complete (at most ``limit`` STFT frames in
+        all). Returns ``(Q, T_new)`` codes."""
         self.buffer = torch.cat([self.buffer, samples])
+        self.received += samples.shape[0]
         hop = self.encoder.stft_hop
         # STFT frame j needs samples up to j * hop + half; take whole output frames only.
-        ready = (available - self.half) // hop + 1 if available >= self.half else 0
+        ready = (self.received - self.half) // hop + 1 if self.received >= self.half else 0
         if limit is not None:
             ready = min(ready, limit)
         outputs = (ready - self.stft_frames) // self.per_frame
@@ -159,17 +161,15 @@ class _StatefulEncoder:
         window = self.window.to(segment.device, segment.dtype)
         spec = torch.stft(segment[None], self.encoder.n_fft, hop, window=window, center=False, return_complex=True)
         with self.streams.active(), _inference(self.codec):
-            latent = self.encoder.encode_spectrum(compress_spectrum(spec))
-            codes = self.codec.quantizer(latent, self.n_codebooks).codes[0].cpu()
+            codes = _codes(self.codec, self.encoder.encode_spectrum(compress_spectrum(spec)), self.n_codebooks)
         self.stft_frames += count
         self.buffer = self.buffer[count * hop :]
         return codes
 
-    def flush(self, samples_in: int, frames: int) -> torch.Tensor:
+    def flush(self, frames: int) -> torch.Tensor:
         """Encode up to ``frames`` output frames in all, the stream's end zero-padded."""
         end = frames * self.encoder.hop_length + self.half
-        padding = torch.zeros(max(0, end - samples_in))
-        return self.push(padding, end, limit=frames * self.per_frame)
+        return self.push(torch.zeros(max(0, end - self.received)), limit=frames * self.per_frame)
 
 
 class _StatefulSEANetEncoder:
@@ -184,8 +184,9 @@ class _StatefulSEANetEncoder:
         self.hop = codec.hop_length
         self.streams = _ConvStreams(codec.encoder)
         self.buffer = torch.zeros(0)  # samples after the last encoded frame
+        self.frames = 0  # frames encoded
 
-    def push(self, samples: torch.Tensor, available: int) -> torch.Tensor:
+    def push(self, samples: torch.Tensor) -> torch.Tensor:
         """Add samples; encode every whole hop. Returns ``(Q, T_new)`` codes."""
         self.buffer = torch.cat([self.buffer, samples])
         count = self.buffer.shape[0] // self.hop
@@ -193,14 +194,20 @@ class _StatefulSEANetEncoder:
             return torch.zeros(self.n_codebooks, 0, dtype=torch.long)
         segment = self.buffer[: count * self.hop].to(self.codec.device, self.codec.dtype)[None, None]
         with self.streams.active(), _inference(self.codec):
-            codes = self.codec.quantizer(self.codec.encoder(segment), self.n_codebooks).codes[0].cpu()
+            codes = _codes(self.codec, self.codec.encoder(segment), self.n_codebooks)
         self.buffer = self.buffer[count * self.hop :]
+        self.frames += count
         return codes
 
-    def flush(self, samples_in: int, frames: int) -> torch.Tensor:
-        """Encode the last partial hop, zero-padded as ``encode_codes`` pads."""
-        remainder = self.buffer.shape[0]
-        return self.push(torch.zeros((self.hop - remainder) % self.hop), samples_in)
+    def flush(self, frames: int) -> torch.Tensor:
+        """Encode up to ``frames`` frames in all, the last partial hop zero-padded as ``encode_codes`` pads."""
+        missing = (frames - self.frames) * self.hop - self.buffer.shape[0]
+        return self.push(torch.zeros(max(0, missing)))
+
+
+def _codes(codec: Codec, latent: torch.Tensor, n_codebooks: int) -> torch.Tensor:
+    """``(1, D, T)`` latents -> ``(Q, T)`` CPU codes."""
+    return codec.quantizer(latent, n_codebooks).codes[0].cpu()
 
 
 class StreamingEncoder:
@@ -255,7 +262,7 @@ class StreamingEncoder:
         chunk = chunk.detach().to("cpu", torch.float32)
         self.samples_in += chunk.shape[0]
         if self._state is not None:
-            codes = self._state.push(chunk, self.samples_in)
+            codes = self._state.push(chunk)
             self.frames_out += codes.shape[-1]
             return codes
         self._pending.append(chunk)
@@ -273,7 +280,7 @@ class StreamingEncoder:
         """
         total = -(-self.samples_in // self.hop)
         if self._state is not None:
-            codes = self._state.flush(self.samples_in, total)
+            codes = self._state.flush(total)
         else:
             codes = self._encode(total, total) if total > self.frames_out else self._empty()
         self.reset()

@@ -38,14 +38,14 @@ def warmup_cosine(warmup_steps: int, total_steps: int, final_ratio: float) -> An
 
 class CodecModule(LightningModule):
     """Trains a codec with multi-scale mel L1, commitment loss and (optionally) adversarial and
-    feature-matching losses from MPD / MRD / multi-band STFT discriminators.
+    feature-matching losses from MPD / MRD / multi-band STFT / frame discriminators.
 
     The discriminators start after ``gan_start_step`` generator steps (warm-up on mel loss alone,
     which is what a CPU can afford first). ``trainer.global_step`` counts generator steps only.
 
     Args:
         codec: the ``Codec`` config (``sample_rate``, ``encoder``, ``quantizer``, ``decoder``, ``name``).
-        discriminators: names from {"mpd", "mrd", "mbstft"}; empty for mel-only training.
+        discriminators: names from {"mpd", "mrd", "mbstft", "mrfd"}; empty for mel-only training.
         discriminator_options: per-name keyword arguments for the discriminators.
         mel_scales: ``(n_fft, hop, n_mels)`` per scale of the mel loss.
         mel_weight, adversarial_weight, feature_weight, commitment_weight: loss weights.

@@ -51,7 +51,7 @@ def test_records_round_trip_and_store_only_codes(tmp_path: Path) -> None:
         assert item.audio_length == int(ITEMS[item.key].audio_lengths[0])
     (shard,) = tmp_path.glob("*.toks")
     header = read_shard_header(shard)
-    assert header["records"] == len(ITEMS) and header["fingerprint"] == "ab12" and header["coding"] == "packed"
+    assert header["fingerprint"] == "ab12" and header["coding"] == "packed"
     payload = sum((2 * int(t.code_lengths[0]) * 10 + 7) // 8 + 4 for t in ITEMS.values())  # 10 bits, + CRC
     overhead = shard.stat().st_size - payload
     assert overhead == 14 + len(json.dumps(header, separators=(",", ":")))  # the header, once
@@ -98,7 +98,7 @@ def test_damage_is_named(tmp_path: Path) -> None:
     damaged(20)
     with pytest.raises(CodecError, match="shard header is damaged"):
         read_shard_header(shard)
-    shard.write_bytes(b"CTOK" + clean[4:])
+    shard.write_bytes(b"RIFF" + clean[4:])
     with pytest.raises(CodecError, match="not a token shard"):
         read_shard_header(shard)
     shard.write_bytes(clean[:8])
@@ -113,3 +113,35 @@ def test_damage_is_named(tmp_path: Path) -> None:
     with pytest.raises(CodecError, match="n_codebooks"):
         read_record(shard, header, {k: v for k, v in entries["clip0"].items() if k != "n_codebooks"})
     assert clean.startswith(SHARD_MAGIC)
+
+
+def test_malformed_index_and_headers_are_named(tmp_path: Path) -> None:
+    write(tmp_path, ITEMS)
+    (shard,) = tmp_path.glob("*.toks")
+    header, entry = read_shard_header(shard), read_index(tmp_path)["clip0"]
+    for key, bad in [("offset", -1), ("offset", "14"), ("bytes", None), ("frames", 1.5), ("n_codebooks", True)]:
+        with pytest.raises(CodecError, match=rf"clip0.*damaged index entry: '{key}'"):
+            read_record(shard, header, entry | {key: bad})
+    with pytest.raises(CodecError, match="damaged index entry: 'samples'"):
+        read_record(shard, header, {k: v for k, v in entry.items() if k != "samples"})
+    with pytest.raises(CodecError, match="missing field 'fingerprint'"):
+        read_record(shard, {k: v for k, v in header.items() if k != "fingerprint"}, entry)
+    index = tmp_path / "index-r0.jsonl"
+    lines = index.read_text()
+    index.write_text("[1, 2]\n" + lines)
+    with pytest.raises(CodecError, match="line 1: not an index entry"):
+        TokenDataset(tmp_path)
+    index.write_text(lines)
+    shard.write_bytes(b"")
+    with pytest.raises(CodecError, match="empty file"):
+        read_shard_header(shard)
+
+
+def test_a_folder_of_the_older_layout_is_refused(tmp_path: Path) -> None:
+    write(tmp_path, ITEMS)
+    (shard,) = tmp_path.glob("*.toks")
+    shard.write_bytes(b"".join(item.to_bytes() for item in ITEMS.values()))  # .tok records back to back
+    with pytest.raises(CodecError, match="older layout"):
+        TokenShards(tmp_path)
+    with pytest.raises(CodecError, match="older layout"):
+        TokenDataset(tmp_path)[0]
