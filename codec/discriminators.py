@@ -275,8 +275,9 @@ class FrameDiscriminator(nn.Module):
 
     Dilated 1-D convolutions run along time over whole spectral frames, so every layer sees the
     full spectrum (harmonic structure, formants, noise floor) with growing temporal context. Dense
-    1-D convolutions are matrix products, which makes this discriminator about 20x cheaper on a CPU
-    than a 2-D spectrogram one (:class:`ResolutionDiscriminator`) of similar receptive field.
+    1-D convolutions are matrix products, which makes this discriminator about 30x cheaper on a CPU
+    than the 2-D spectrogram ones (``bench/discriminator_speed.py``: 0.29 s per forward + backward
+    of 16 x 1 s on one thread, against 9.9 s for :class:`MultiResolutionDiscriminator`).
 
     Args:
         n_fft: FFT size and Hann window length.
