@@ -614,7 +614,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_list and args_list[0] == "train":
         from codec.recipe_cli import run_training
 
-        run_training(args_list[1:])
+        try:
+            run_training(args_list[1:])
+        except CodecError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
         return 0
     args = build_parser().parse_args(args_list)
     try:

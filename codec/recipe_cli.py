@@ -11,11 +11,25 @@ from codec.data import AudioDataModule
 from codec.training import CodecModule
 
 
+class RecipeCLI(LightningCLI):
+    """``LightningCLI`` where the recipe and the command line define a resumed run.
+
+    Lightning's CLI replaces the model arguments by those saved in ``--ckpt_path``'s checkpoint,
+    which silently drops a changed ``--model.lr`` or schedule on resume. Here a checkpoint only
+    restores state (weights, optimizer, step); ``CodecModule.on_load_checkpoint`` refuses one of
+    another architecture.
+    """
+
+    def _parse_ckpt_path(self) -> None:
+        """Keep the parsed configuration as given."""
+
+
 def run_training(args: Sequence[str]) -> None:
     """Run ``fit`` / ``validate`` / ... with LightningCLI arguments, e.g.
     ``["fit", "--config", "recipes/tiny-vq.yaml", "--trainer.max_steps", "5"]``.
 
-    The run's ``config.yaml`` is rewritten on resume rather than refused. Denormal floats are
+    The run's ``config.yaml`` is rewritten on resume rather than refused; on resume the given
+    recipe and arguments apply (``RecipeCLI``). Denormal floats are
     flushed to zero: on CPUs, Adam's tiny second moments otherwise make the optimizer step several
     times slower (restored afterwards).
     """
@@ -26,7 +40,7 @@ def run_training(args: Sequence[str]) -> None:
     # other ranks. LightningCLI warns when it gets args besides sys.argv; here that is intended.
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
     try:
-        LightningCLI(
+        RecipeCLI(
             CodecModule,
             AudioDataModule,
             args=list(args),

@@ -11,6 +11,7 @@ from lightning import LightningModule
 from torch import nn
 
 from codec.discriminators import Discriminators
+from codec.errors import CodecError
 from codec.losses import (
     MultiResolutionPhaseLoss,
     MultiScaleMelLoss,
@@ -20,6 +21,15 @@ from codec.losses import (
 )
 from codec.model import Codec
 from codec.stats import CodeHistogram
+
+
+def _plain(value: Any) -> Any:
+    """Hyperparameters as plain JSON-like data (tuples and lists, mappings of any kind compare equal)."""
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int, final_ratio: float) -> Any:
@@ -115,6 +125,32 @@ class CodecModule(LightningModule):
             if pretrained.config[name] != self.codec.config[name]:
                 raise ValueError(f"init_from {name_or_path!r}: its {name} differs from the recipe's codec")
             getattr(self.codec, name).load_state_dict(getattr(pretrained, name).state_dict())
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Resume under this run's settings: refuse a checkpoint of another architecture, and give
+        the restored schedulers and optimizers this run's learning rates (a new ``--model.lr`` or
+        schedule on resume takes effect; the saved step count is kept).
+
+        Raises:
+            CodecError: the checkpoint's codec or discriminators differ from this run's.
+        """
+        saved = checkpoint.get("hyper_parameters", {})
+        for key in ("codec", "discriminators", "discriminator_options"):
+            if key in saved and _plain(saved[key]) != _plain(self.hparams[key]):
+                where = getattr(self.trainer, "ckpt_path", None) if self._trainer is not None else None
+                raise CodecError(
+                    f"the checkpoint's {key} differ from this run's; resume it with the recipe it was trained with",
+                    where,
+                )
+        hp = self.hparams
+        factor = warmup_cosine(hp.warmup_steps, hp.total_steps, hp.final_lr_ratio)
+        schedulers, optimizers = checkpoint.get("lr_schedulers", []), checkpoint.get("optimizer_states", [])
+        for scheduler, optimizer, lr in zip(schedulers, optimizers, (hp.lr, hp.discriminator_lr), strict=False):
+            current = lr * factor(scheduler["last_epoch"])
+            scheduler["base_lrs"] = [lr] * len(scheduler["base_lrs"])
+            scheduler["_last_lr"] = [current] * len(scheduler["base_lrs"])
+            for group in optimizer["param_groups"]:
+                group.update(initial_lr=lr, lr=current)
 
     def on_fit_start(self) -> None:
         data_rate = getattr(self.trainer.datamodule, "sample_rate", self.codec.sample_rate)

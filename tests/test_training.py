@@ -228,11 +228,17 @@ def test_codec_train_writes_a_checkpoint_and_resumes_from_it(tmp_path: Path, mon
     assert [s["last_epoch"] for s in first["lr_schedulers"]] == [4, 1]  # D schedule runs with D
     weights_4 = {k: v for k, v in first["state_dict"].items() if v.is_floating_point()}
 
-    # Another seed: a re-initialized model would be far from the saved one.
-    resume = ["--ckpt_path", str(last), "--trainer.max_steps", "6", "--seed_everything", "1"]
+    # Another seed: a re-initialized model would be far from the saved one. A new learning rate
+    # given on resume takes effect (Lightning's CLI would replace it by the checkpoint's).
+    resume = ["--ckpt_path", str(last), "--trainer.max_steps", "6", "--seed_everything", "1", "--model.lr", "1e-4"]
     assert main(["train", "fit", *common, *resume]) == 0
     second = torch.load(last, map_location="cpu", weights_only=True)
     assert second["global_step"] == 6
+    hp = second["hyper_parameters"]
+    assert hp["lr"] == 1e-4 != first["hyper_parameters"]["lr"]
+    assert second["lr_schedulers"][0]["base_lrs"] == [1e-4]
+    expected_lr = 1e-4 * warmup_cosine(hp["warmup_steps"], hp["total_steps"], hp["final_lr_ratio"])(6)
+    assert second["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(expected_lr)
     g_state, d_state = (s["state"] for s in second["optimizer_states"])
     assert {int(s["step"]) for s in g_state.values()} == {6}
     assert {int(s["step"]) for s in d_state.values()} == {3}
@@ -245,6 +251,21 @@ def test_codec_train_writes_a_checkpoint_and_resumes_from_it(tmp_path: Path, mon
     relative = float(moved.norm() / scale.norm())
     assert 0 < relative < 0.05, relative
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
+
+
+def test_resuming_with_another_architecture_is_a_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    common = ["--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), "--data.synthetic_items", "4"]
+    common += ["--trainer.limit_val_batches", "0", "--trainer.enable_progress_bar", "false"]
+    assert main(["train", "fit", "--config", str(RECIPES / "tiny-vq.yaml"), *common, "--trainer.max_steps", "1"]) == 0
+    last = tmp_path / "runs" / "tiny-vq" / "run" / "checkpoints" / "last.ckpt"
+    capsys.readouterr()
+    other = ["--config", str(RECIPES / "tiny-causal.yaml"), *common, "--ckpt_path", str(last)]
+    assert main(["train", "fit", *other, "--trainer.max_steps", "2"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "last.ckpt" in err and "codec differ" in err and "\n" not in err
 
 
 def test_init_from_warm_starts_the_chosen_parts(tmp_path: Path) -> None:
