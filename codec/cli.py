@@ -55,6 +55,8 @@ def _expand(inputs: Sequence[str], find: Callable[[Path], list[Path]]) -> list[t
     """``(file, folder it came from or None)`` for every input; raises ``CodecError`` for a missing one."""
     found: list[tuple[Path, Path | None]] = []
     for raw in inputs:
+        if not str(raw):
+            raise CodecError("an input path is empty")
         path = Path(raw)
         if path.is_dir():
             found += [(f, path) for f in find(path)]
@@ -90,7 +92,15 @@ def load_model_from_args(args: argparse.Namespace) -> Any:
     from codec.pretrained import load_codec
 
     dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[args.dtype]
-    return load_codec(args.model, device=getattr(args, "device", "cpu"), dtype=dtype)
+    try:
+        device = torch.device(getattr(args, "device", "cpu"))
+    except (RuntimeError, ValueError):
+        raise CodecError(f"--device {args.device!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CodecError(f"--device {args.device}: no CUDA GPU is available here; use --device cpu")
+    if device.type == "cpu" and dtype != torch.float32:
+        raise CodecError(f"--dtype {args.dtype} needs a GPU (--device cuda); on the CPU use float32")
+    return load_codec(args.model, device=device, dtype=dtype)
 
 
 def code_stats_for(model: Any, args: argparse.Namespace) -> Any:
@@ -114,12 +124,22 @@ def token_writer(args: argparse.Namespace, jobs: Sequence[Any], code_stats: Any,
     """The ``--layout`` writer of ``codec encode`` / ``codec tokenize`` for ``jobs``."""
     from codec.corpus import TokenFiles, TokenShards, token_file_paths
 
-    output = Path(args.output)
+    output = _output_arg(args)
     if args.layout == "shards":
         if output.exists() and not output.is_dir():
             raise CodecError("--layout shards needs an output folder", output)
         return TokenShards(output, rank, args.shard_items, code_stats, args.overwrite)
-    return TokenFiles(token_file_paths(jobs, output), code_stats, args.overwrite)
+    paths = token_file_paths(jobs, output)
+    for job in jobs:
+        if paths[job.key].resolve() == job.source.resolve():
+            raise CodecError("the output path is this input file; choose another output", job.source)
+    return TokenFiles(paths, code_stats, args.overwrite)
+
+
+def _output_arg(args: argparse.Namespace) -> Path:
+    if not args.output:
+        raise CodecError("-o/--output is empty")
+    return Path(args.output)
 
 
 def check_n_codebooks(model: Any, n_codebooks: int | None) -> None:
@@ -155,10 +175,18 @@ def cmd_encode(args: argparse.Namespace) -> int:
     return _report(report.failures, report.done, "encoded", detail if report.done > 1 else "")
 
 
-def _token_model_name(token_file: Path) -> str:
+def _token_model_name(token_files: Sequence[Path]) -> tuple[str, Path]:
+    """The model named by the first readable token file (damaged ones are reported when decoded)."""
     from codec.tokens import read_header
 
-    return read_header(token_file)["model_name"]
+    first_error: CodecError | None = None
+    for path in token_files:
+        try:
+            return read_header(path)["model_name"], path
+        except CodecError as error:
+            first_error = first_error or error
+    assert first_error is not None
+    raise first_error
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
@@ -172,11 +200,11 @@ def cmd_decode(args: argparse.Namespace) -> int:
     if args.model is None:
         from codec.pretrained import shipped_models
 
-        args.model = _token_model_name(files[0][0])
+        args.model, named_by = _token_model_name([path for path, _ in files])
         if args.model not in shipped_models():
-            raise CodecError(f"made by model {args.model!r}, which is not shipped: pass --model", files[0][0])
+            raise CodecError(f"made by model {args.model!r}, which is not shipped: pass --model", named_by)
     model = load_model_from_args(args)
-    jobs = _plan(files, Path(args.output), f".{args.format}", args.overwrite)
+    jobs = _plan(files, _output_arg(args), f".{args.format}", args.overwrite)
     failures: list[tuple[Path, str]] = []
     done = 0
     with _progress(len(jobs), "file", args.quiet) as bar:
@@ -206,6 +234,8 @@ def cmd_decode(args: argparse.Namespace) -> int:
 def _is_token_file(path: Path) -> bool:
     from codec.tokens import MAGIC
 
+    if path.suffix == TOKEN_SUFFIX:
+        return True  # reading it as one names what is wrong with it
     if not path.is_file():
         return False
     with path.open("rb") as handle:
@@ -277,13 +307,13 @@ def token_info(path: Path) -> dict[str, Any]:
 def shard_info(folder: Path) -> dict[str, Any]:
     """Totals of a shard folder written by ``codec encode --layout shards`` / ``codec tokenize``."""
     from codec.corpus import INDEX_PATTERN, read_index
+    from codec.shards import read_shard_header
 
     entries = list(read_index(folder).values())
     seconds = sum(e["seconds"] for e in entries)
     shards = {e["shard"] for e in entries}
-    missing = sorted(name for name in shards if not (folder / name).is_file())
-    if missing:
-        raise CodecError(f"the index names {len(missing)} missing shard(s), e.g. {missing[0]}", folder)
+    for name in sorted(shards):
+        read_shard_header(folder / name)  # each shard named by the index exists and is sound
     shard_bytes = sum((folder / name).stat().st_size for name in shards)
     indexes = list(folder.glob(INDEX_PATTERN))
     return {
@@ -407,6 +437,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _at_least(low: float, kind: type = int) -> Callable[[str], Any]:
+    """An argparse type: a number of ``kind`` that is at least ``low``."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a{'n integer' if kind is int else ' number'}: {text!r}") from None
+        if not value >= low:  # also rejects NaN
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {text}")
+        return value
+
+    return parse
+
+
 def add_model_options(parser: argparse.ArgumentParser, default: str | None = "default", device: bool = True) -> None:
     """``--model``, ``--device`` (unless ``device`` is False) and ``--dtype`` options."""
     parser.add_argument(
@@ -435,7 +480,7 @@ def add_tokenize_options(parser: argparse.ArgumentParser) -> None:
         help="files: one .tok per input, mirroring the folders; shards: shard-*.toks files of --shard-items "
         "records plus index-r*.jsonl (read them with codec.token_dataset.TokenDataset) (default: files)",
     )
-    parser.add_argument("--shard-items", type=int, default=1000, help="records per shard (default: 1000)")
+    parser.add_argument("--shard-items", type=_at_least(1), default=1000, help="records per shard (default: 1000)")
     parser.add_argument("--n-codebooks", type=int, default=None, help="codebooks to keep (default: all)")
     parser.add_argument("--no-recursive", dest="recursive", action="store_false", help="do not descend into folders")
     parser.add_argument(
@@ -444,11 +489,11 @@ def add_tokenize_options(parser: argparse.ArgumentParser) -> None:
         help="range-code the tokens with the model's code statistics (code_stats.json; needs constriction)",
     )
     parser.add_argument(
-        "--workers", type=int, default=1, help="processes reading and resampling audio (default: 1; 0 = none)"
+        "--workers", type=_at_least(0), default=1, help="processes reading and resampling audio (default: 1; 0 = none)"
     )
     parser.add_argument(
         "--batch-seconds",
-        type=float,
+        type=_at_least(0.001, float),
         default=320.0,
         help="most padded audio seconds per batch; files are batched by length (default: 320)",
     )
@@ -457,12 +502,12 @@ def add_tokenize_options(parser: argparse.ArgumentParser) -> None:
 def add_batch_options(parser: argparse.ArgumentParser, batch_size: int = 8) -> None:
     parser.add_argument(
         "--chunk-seconds",
-        type=float,
+        type=_at_least(0.0, float),
         default=30.0,
         help="process long files in overlapping chunks of this length, bounding memory (default: 30; 0 = whole)",
     )
     parser.add_argument(
-        "--batch-size", type=int, default=batch_size, help=f"most files per model call (default: {batch_size})"
+        "--batch-size", type=_at_least(1), default=batch_size, help=f"most files per model call (default: {batch_size})"
     )
     parser.add_argument("--overwrite", action="store_true", help="redo outputs that already exist (default: skip)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

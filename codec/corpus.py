@@ -19,6 +19,7 @@ complete records; a shard that a kill left without index lines is removed on res
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import time
@@ -32,7 +33,7 @@ import soundfile as sf
 from torch.utils.data import Dataset
 
 from codec.audio import atomic_write_bytes, find_audio_files, read_audio, resample, to_mono
-from codec.data import read_manifest
+from codec.data import read_json_lines, read_manifest
 from codec.entropy import CodeStats
 from codec.errors import CodecError
 from codec.shards import is_shard, model_fields, read_shard_header, shard_bytes
@@ -79,6 +80,8 @@ def plan_jobs(inputs: Sequence[str | Path], recursive: bool = True) -> list[Job]
     """
     jobs: list[Job] = []
     for raw in inputs:
+        if not str(raw):
+            raise CodecError("an input path is empty")
         path = Path(raw)
         if not path.exists():
             raise CodecError("no such file or folder", path)
@@ -200,29 +203,26 @@ def read_index(folder: Path) -> dict[str, dict]:
     """All index entries of a shard folder, ``{key: entry}``; a torn last line is ignored.
 
     Raises:
-        CodecError: an index line is not a JSON object with a string ``key`` and ``shard``, an
-            integer ``frames`` and a number ``seconds`` (other than a torn last line).
+        CodecError: an index file cannot be read or is not UTF-8, or a line (other than a torn last
+            line) is not a JSON object with a string ``key``, a plain file name ``shard``, an
+            integer ``frames`` and a finite ``seconds`` >= 0, or repeats a key.
     """
     entries: dict[str, dict] = {}
     for path in sorted(folder.glob(INDEX_PATTERN)):
-        lines = path.read_text(encoding="utf-8").split("\n")
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                if number == len(lines):  # written up to a kill, without its newline
-                    continue
-                raise CodecError(f"line {number}: not valid JSON", path) from None
+        for number, entry in read_json_lines(path, torn_end=True):
             if not (
                 isinstance(entry, dict)
                 and isinstance(entry.get("key"), str)
                 and isinstance(entry.get("shard"), str)
+                and _SHARD_NAME.fullmatch(entry["shard"])
                 and isinstance(entry.get("frames"), int)
-                and isinstance(entry.get("seconds"), (int, float))
+                and isinstance(entry.get("seconds"), int | float)
+                and math.isfinite(entry["seconds"])
+                and entry["seconds"] >= 0
             ):
                 raise CodecError(f"line {number}: not an index entry (key, shard, frames, seconds)", path)
+            if entry["key"] in entries:
+                raise CodecError(f"line {number}: key {entry['key']!r} is indexed twice", path)
             entries[entry["key"]] = entry
     return entries
 
@@ -248,23 +248,32 @@ class TokenShards:
     def __post_init__(self) -> None:
         if self.items_per_shard < 1:
             raise ValueError(f"items_per_shard must be >= 1, got {self.items_per_shard}")
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise CodecError(f"cannot create the shard folder: {error.strerror or error}", self.folder) from None
         self._repair_index()
         entries = read_index(self.folder)
         self._done = set() if self.overwrite else set(entries)
         used = {entry["shard"] for entry in entries.values()}
         if used and not is_shard(self.folder / min(used)):
             read_shard_header(self.folder / min(used))  # raises the reason, e.g. the older layout
-        numbers = [-1]
+        indexed, unindexed = [-1], []
         for shard in self.folder.glob(f"shard-r{self.rank}-*{SHARD_SUFFIX}"):
             match = _SHARD_NAME.match(shard.name)
-            if match is None:
-                continue
-            if shard.name in used:
-                numbers.append(int(match.group(2)))
-            else:
-                shard.unlink()
-        self._next = max(numbers) + 1
+            if match is not None:
+                (indexed if shard.name in used else unindexed).append(int(match.group(2)))
+        # A kill can leave one shard written but not indexed, the newest; anything else means the
+        # index was lost or edited, and its shards are not deleted.
+        if len(unindexed) > 1 or (unindexed and unindexed[0] < max(indexed)):
+            raise CodecError(
+                f"{len(unindexed)} shard(s) of rank {self.rank} are not in {self.index_path.name} (was it deleted?); "
+                "move them away or write to a new folder",
+                self.folder,
+            )
+        for number in unindexed:
+            (self.folder / f"shard-r{self.rank}-{number:06d}{SHARD_SUFFIX}").unlink()
+        self._next = max(indexed + unindexed) + 1
 
     @property
     def index_path(self) -> Path:
@@ -274,7 +283,10 @@ class TokenShards:
     def _repair_index(self) -> None:
         path = self.index_path
         if path.exists():
-            data = path.read_bytes()
+            try:
+                data = path.read_bytes()
+            except OSError as error:
+                raise CodecError(f"cannot read file: {error.strerror or error}", path) from None
             if data and not data.endswith(b"\n"):
                 atomic_write_bytes(path, data[: data.rfind(b"\n") + 1])
 

@@ -24,10 +24,10 @@ import json
 import logging
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import soundfile as sf
@@ -73,6 +73,34 @@ def _optional_str(row: dict, key: str) -> str | None:
     return None if value is None else str(value)
 
 
+def read_json_lines(path: Path, torn_end: bool = False) -> Iterator[tuple[int, Any]]:
+    """``(line number, value)`` for every non-blank line of a JSON-lines file.
+
+    Args:
+        torn_end: skip a last line that does not parse and has no newline (a write cut by a kill).
+
+    Raises:
+        CodecError: naming ``path``: it cannot be read, is not UTF-8, or a line is not valid JSON.
+    """
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CodecError(f"not UTF-8 text (byte {error.start})", path) from None
+    except OSError as error:
+        raise CodecError(f"cannot read file: {error.strerror or error}", path) from None
+    lines = text.split("\n")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except (ValueError, RecursionError) as error:
+            if torn_end and number == len(lines):
+                return
+            reason = error.msg if isinstance(error, json.JSONDecodeError) else "too large or too deeply nested"
+            raise CodecError(f"line {number}: not valid JSON ({reason})", path) from None
+
+
 def read_manifest(path: str | Path) -> list[AudioItem]:
     """Parse a JSONL manifest; blank lines are ignored.
 
@@ -85,31 +113,24 @@ def read_manifest(path: str | Path) -> list[AudioItem]:
         raise CodecError("manifest not found", path)
     root = path.parent
     items = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise CodecError(f"line {number}: not valid JSON ({error.msg})", path) from None
-            if not isinstance(row, dict) or not isinstance(row.get("path"), str):
-                raise CodecError(f'line {number}: expected an object with a "path" string', path)
-            duration = row.get("duration")
-            if duration is not None and not isinstance(duration, int | float):
-                raise CodecError(f'line {number}: "duration" must be a number of seconds', path)
-            rel = Path(row["path"])
-            items.append(
-                AudioItem(
-                    path=rel if rel.is_absolute() else root / rel,
-                    key=rel.as_posix(),
-                    split=_optional_str(row, "split"),
-                    duration=None if duration is None else float(duration),
-                    source=_optional_str(row, "source"),
-                    speaker=_optional_str(row, "speaker"),
-                    text=_optional_str(row, "text"),
-                )
+    for number, row in read_json_lines(path):
+        if not isinstance(row, dict) or not isinstance(row.get("path"), str) or not row["path"]:
+            raise CodecError(f'line {number}: expected an object with a non-empty "path" string', path)
+        duration = row.get("duration")
+        if duration is not None and not (isinstance(duration, int | float) and math.isfinite(duration)):
+            raise CodecError(f'line {number}: "duration" must be a number of seconds', path)
+        rel = Path(row["path"])
+        items.append(
+            AudioItem(
+                path=rel if rel.is_absolute() else root / rel,
+                key=rel.as_posix(),
+                split=_optional_str(row, "split"),
+                duration=None if duration is None else float(duration),
+                source=_optional_str(row, "source"),
+                speaker=_optional_str(row, "speaker"),
+                text=_optional_str(row, "text"),
             )
+        )
     if not items:
         raise CodecError("manifest has no rows", path)
     return items

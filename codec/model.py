@@ -265,6 +265,8 @@ class Codec(nn.Module):
             CodecError: the tokens were made by another model (``path`` names their file).
         """
         self.check_tokens(tokens, path)
+        if tokens.codes.shape[-1] == 0:
+            return [torch.zeros(0) for _ in range(tokens.batch_size)]
         with self._inference():
             audio = decode_batch(self, tokens.codes, tokens.code_lengths, chunk_seconds)[:, 0]
         return [audio[i, : int(n)].clone() for i, n in enumerate(tokens.audio_lengths)]

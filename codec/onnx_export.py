@@ -330,7 +330,10 @@ def export_onnx(
         onnx.helper.set_model_props(proto, {k: str(v) for k, v in meta.items() if not isinstance(v, dict)})
         onnx.checker.check_model(proto)
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CodecError(f"cannot create the output folder: {error.strerror or error}", folder) from None
     paths = [folder / ENCODER_FILE, folder / DECODER_FILE, folder / META_FILE]
     atomic_write_bytes(paths[0], encoder.SerializeToString())
     atomic_write_bytes(paths[1], decoder.SerializeToString())

@@ -47,15 +47,31 @@ def save_pretrained(codec: Codec, folder: str | Path, half: bool = False) -> Pat
 
     Returns:
         The folder.
+
+    Raises:
+        CodecError: ``folder`` is a file, or a folder with files other than a model's (it would be
+            replaced as a whole).
     """
     folder = Path(folder)
+    if folder.exists():
+        if not folder.is_dir():
+            raise CodecError("exists and is not a folder; choose a new or model folder", folder)
+        others = sorted(p.name for p in folder.iterdir() if p.name not in (CONFIG_FILE, WEIGHTS_FILE, CODE_STATS_FILE))
+        if others:
+            raise CodecError(
+                f"holds other files than a model ({others[0]!r}); it is replaced as a whole, so choose a new folder",
+                folder,
+            )
     state = {k: v.detach().cpu().contiguous() for k, v in codec.state_dict().items()}
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     fingerprint = weights_digest(codec.config, state)
     config = {"format_version": FORMAT_VERSION, "fingerprint": fingerprint, **codec.config}
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    except OSError as error:
+        raise CodecError(f"cannot write the model folder: {error.strerror or error}", folder) from None
     umask = os.umask(0)
     os.umask(umask)
     try:
@@ -155,7 +171,13 @@ def load_folder(folder: Path) -> Codec:
     except (SafetensorError, OSError, ValueError) as error:
         raise CodecError(f"damaged weights: {error}", weights) from None
     _load_state(codec, state, weights)
-    codec.set_fingerprint(fingerprint or weights_digest(codec.config, state))
+    digest = weights_digest(codec.config, state)
+    if fingerprint and fingerprint != digest:
+        raise CodecError(
+            f"damaged weights: they do not match the fingerprint {fingerprint} in {CONFIG_FILE} (found {digest})",
+            weights,
+        )
+    codec.set_fingerprint(digest)
     _attach_code_stats(codec, folder)
     return codec
 

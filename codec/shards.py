@@ -113,8 +113,8 @@ def read_shard_header(path: Path) -> dict[str, Any]:
         raise CodecError("checksum mismatch: shard header is damaged", path)
     try:
         header = json.loads(header_bytes.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
-        raise CodecError(f"damaged shard header: not valid UTF-8 JSON ({error})", path) from None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise CodecError("damaged shard header: not valid UTF-8 JSON", path) from None
     if not isinstance(header, dict) or header.get("shard_version") != version:
         raise CodecError("damaged shard header: shard_version is missing or differs from the file's", path)
     # The model fields must make a valid .tok header with any record's lengths.
@@ -199,8 +199,8 @@ def read_record(
         with path.open("rb") as handle:
             handle.seek(entry["offset"])
             data = handle.read(entry["bytes"])
-    except OSError as error:
-        raise CodecError(f"cannot read shard: {error.strerror or error}", name) from None
+    except (OSError, OverflowError, ValueError, MemoryError) as error:
+        raise CodecError(f"cannot read the record: {getattr(error, 'strerror', None) or error}", name) from None
     if len(data) != entry["bytes"]:
         raise CodecError("shard is shorter than its index says", name)
     payload, (stored_crc,) = data[: -_CRC.size], _CRC.unpack(data[-_CRC.size :])

@@ -709,8 +709,14 @@ def check_header(header: dict[str, Any], version: int, name: str | Path) -> None
     hop_length = require_int("hop_length", 1)
     require_int("n_codebooks", 1)
     codebook_size = require_int("codebook_size", 1, MAX_CODEBOOK_SIZE)
-    require_int("num_frames", 0)
-    require_int("num_samples", 0)
+    num_frames = require_int("num_frames", 0)
+    num_samples = require_int("num_samples", 0)
+    if -(-num_samples // hop_length) != num_frames:
+        raise CodecError(
+            f"damaged header: num_samples {num_samples} does not fit num_frames {num_frames} "
+            f"(expected ceil(num_samples / hop_length) frames)",
+            name,
+        )
     bits = require_int("bits_per_code", 1)
     if bits != _bits_for(codebook_size):
         raise CodecError(

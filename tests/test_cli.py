@@ -639,3 +639,108 @@ def test_decode_folder_with_different_codebook_counts(
         alone = tmp_path / f"alone{n}.wav"
         assert main(["decode", str(folder / f"a{n}.tok"), "-o", str(alone), "--model", str(models["rvq"]), "-q"]) == 0
         assert np.array_equal(sf.read(alone)[0], sf.read(wav / f"a{n}.wav")[0]), n
+
+
+# ------------------------------------------------------- odd arguments and data that must be kept
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--batch-size", "0"), ("--chunk-seconds", "-1"), ("--batch-seconds", "0"), ("--shard-items", "0")],
+)
+def test_bad_option_values_are_usage_errors(
+    option: str, value: str, audio_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["encode", str(audio_dir / "a.wav"), "-o", str(tmp_path / "o"), option, value])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"argument {option}" in err and "must be at least" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [(["--device", "bogus"], "not a torch device"), (["--dtype", "float16"], "needs a GPU")],
+)
+def test_bad_device_or_dtype_is_one_line(
+    extra: list[str], message: str, models: dict[str, Path], audio_dir: Path, tmp_path: Path, capsys
+) -> None:
+    args = ["encode", str(audio_dir / "a.wav"), "-o", str(tmp_path / "o.tok"), "--model", str(models["vq"])]
+    code, _, err = run([*args, *extra], capsys)
+    assert code == EXIT_ERROR
+    assert_one_error_line(err, message)
+    assert files_under(tmp_path) == []
+
+
+def test_inputs_and_outputs_are_never_clobbered(
+    models: dict[str, Path], audio_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wav = tmp_path / "keep.wav"
+    wav.write_bytes((audio_dir / "a.wav").read_bytes())
+    model = ["--model", str(models["vq"])]
+    code, _, err = run(["encode", str(wav), "-o", str(wav), "--overwrite", *model], capsys)
+    assert code == EXIT_ERROR and wav.read_bytes() == (audio_dir / "a.wav").read_bytes()
+    assert_one_error_line(err, wav, "is this input")
+    for args in (["encode", "", "-o", str(tmp_path / "o")], ["encode", str(wav), "-o", ""]):
+        code, _, err = run([*args, *model], capsys)
+        assert code == EXIT_ERROR
+        assert_one_error_line(err, "empty")
+    # A shard folder whose index is gone: its shards are not deleted.
+    shards = tmp_path / "shards"
+    args = ["encode", str(audio_dir), "-o", str(shards), "--layout", "shards", "--shard-items", "2", "-q", *model]
+    assert main(args) == 0
+    capsys.readouterr()
+    (shards / "index-r0.jsonl").unlink()
+    kept = files_under(shards)
+    code, _, err = run(args, capsys)
+    assert code == EXIT_ERROR and files_under(shards) == kept
+    assert_one_error_line(err, "not in index-r0.jsonl")
+
+
+def test_damaged_shard_index_is_one_line(
+    models: dict[str, Path], audio_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shards = tmp_path / "shards"
+    assert (
+        main(["encode", str(audio_dir), "-o", str(shards), "--layout", "shards", "-q", "--model", str(models["vq"])])
+        == 0
+    )
+    capsys.readouterr()
+    index = shards / "index-r0.jsonl"
+    lines = index.read_text().splitlines(keepends=True)
+    for bad, message in [
+        (lines[0] + lines[0], "indexed twice"),
+        (lines[0].replace('"shard": "', '"shard": "../'), "not an index entry"),
+        ('{"key": "x", "seconds": NaN}\n' + "".join(lines), "not an index entry"),
+        ("[" * 100000 + "\n" + "".join(lines), "not valid JSON"),
+    ]:
+        index.write_text(bad)
+        code, _, err = run(["info", str(shards)], capsys)
+        assert code == EXIT_ERROR, message
+        assert_one_error_line(err, index, message)
+    index.write_bytes(b"\xff\n")
+    code, _, err = run(["info", str(shards)], capsys)
+    assert_one_error_line(err, "not UTF-8")
+    index.write_text("".join(lines))
+    shard = next(shards.glob("*.toks"))
+    shard.write_bytes(b"RIFF" + shard.read_bytes()[4:])
+    code, _, err = run(["info", str(shards)], capsys)
+    assert code == EXIT_ERROR
+    assert_one_error_line(err, shard, "not a token shard")
+
+
+def test_info_and_decode_on_damaged_token_files(
+    token_files: dict[str, Path], models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing.tok"
+    code, _, err = run(["info", str(missing)], capsys)
+    assert code == EXIT_ERROR
+    assert_one_error_line(err, missing, "no such file")
+    # Without --model, a damaged first file does not stop the folder: the model comes from a readable one.
+    folder = tmp_path / "tokens"
+    folder.mkdir()
+    (folder / "a-bad.tok").write_bytes(token_files["garbage"].read_bytes())
+    (folder / "b-good.tok").write_bytes(token_files["good"].read_bytes())
+    code, _, err = run(["decode", str(folder), "-o", str(tmp_path / "out"), "-q"], capsys)
+    assert code == EXIT_ERROR  # tiny-vq is not shipped: named by the readable file
+    assert_one_error_line(err, folder / "b-good.tok", "not shipped")

@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from codec.cli import main
 from codec.data import AudioDataModule
+from codec.entropy import CODE_STATS_FILE
 from codec.errors import CodecError
 from codec.model import Codec
 from codec.pretrained import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, load_checkpoint, load_codec, save_pretrained
@@ -133,13 +134,30 @@ def test_save_over_an_existing_folder_replaces_it_and_leaves_nothing_behind(tmp_
     first, second = build(seed=1), build(seed=2)
     folder = tmp_path / "model"
     save_pretrained(first, folder)
-    (folder / "stale.txt").write_text("from an older export")
+    (folder / CODE_STATS_FILE).write_text("{}")  # a model file the new export does not have
     save_pretrained(second, folder)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no staging or .old folders
     assert sorted(p.name for p in folder.iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]
     loaded = load_codec(folder)
     assert states_equal(second, loaded)
     assert not states_equal(first, loaded)
+
+
+def test_save_refuses_folders_with_other_files_and_damaged_weights_are_caught(tmp_path: Path) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    with pytest.raises(CodecError, match="other files than a model"):
+        save_pretrained(build(seed=1), folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+    with pytest.raises(CodecError, match="not a folder"):
+        save_pretrained(build(seed=1), folder / "notes.txt")
+    saved = save_pretrained(build(seed=1), tmp_path / "model")
+    data = bytearray((saved / WEIGHTS_FILE).read_bytes())
+    data[-9] ^= 0x40  # inside the last tensor's values
+    (saved / WEIGHTS_FILE).write_bytes(bytes(data))
+    with pytest.raises(CodecError, match="do not match the fingerprint"):
+        load_codec(saved)
 
 
 def test_half_weights_are_half_the_size_and_load_as_float32(codec: Codec, saved: Path, tmp_path: Path) -> None:

@@ -109,6 +109,8 @@ def test_damage_is_named(tmp_path: Path) -> None:
         read_record(shard, header, entries["clip4"])
     shard.write_bytes(clean)
     with pytest.raises(CodecError, match="index says"):
+        read_record(shard, header, entries["clip0"] | {"frames": 99, "samples": 99 * HOP})
+    with pytest.raises(CodecError, match="num_samples 31993 does not fit num_frames 99"):
         read_record(shard, header, entries["clip0"] | {"frames": 99})
     with pytest.raises(CodecError, match="n_codebooks"):
         read_record(shard, header, {k: v for k, v in entries["clip0"].items() if k != "n_codebooks"})
