@@ -16,8 +16,8 @@ from codec.metrics import quality
 
 SAMPLES = sorted((Path(__file__).parents[1] / "codec" / "samples").glob("*.flac"))
 FLOORS = {
-    "speech16k-vq": {"stoi": 0.55, "pesq_wb": 1.02, "mel_distance_max": 1.0},
-    "speech16k-rvq": {"stoi": 0.57, "pesq_wb": 1.02, "mel_distance_max": 1.0},
+    "speech16k-vq": {"stoi": 0.60, "pesq_wb": 1.03, "mel_distance_max": 0.95},
+    "speech16k-rvq": {"stoi": 0.60, "pesq_wb": 1.03, "mel_distance_max": 0.95},
 }
 
 
