@@ -388,8 +388,9 @@ def write_outcomes(jobs: Sequence[Job], outcomes: Sequence[Outcome], writer: Tok
             writer.write(jobs[index], outcome)
             report.done += 1
             report.audio_seconds += int(outcome.audio_lengths[0]) / outcome.sample_rate
-        except CodecError as error:
-            report.failures.append((jobs[index].source, error.reason))
+        except CodecError as error:  # the output could not be written: name it
+            where = f"{error.path}: " if error.path and error.path != str(jobs[index].source) else ""
+            report.failures.append((jobs[index].source, where + error.reason))
 
 
 def iterate_batches(reader: ClipReader, workers: int) -> Iterator[list[ClipResult]]:

@@ -744,3 +744,16 @@ def test_info_and_decode_on_damaged_token_files(
     code, _, err = run(["decode", str(folder), "-o", str(tmp_path / "out"), "-q"], capsys)
     assert code == EXIT_ERROR  # tiny-vq is not shipped: named by the readable file
     assert_one_error_line(err, folder / "b-good.tok", "not shipped")
+
+
+def test_an_unwritable_output_is_named_in_the_failure(
+    models: dict[str, Path], audio_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocked = tmp_path / "out" / "a.tok"
+    blocked.mkdir(parents=True)  # a folder where the token file should go
+    args = ["encode", str(audio_dir / "a.wav"), str(audio_dir / "sub" / "three.wav"), "-o", str(tmp_path / "out")]
+    code, _, err = run([*args, "--model", str(models["vq"]), "--overwrite", "-q"], capsys)
+    assert code == EXIT_FAILED_FILES
+    assert_failures(err, "encoded", 1, [audio_dir / "a.wav"])
+    assert f"{blocked}: cannot write file" in err
+    assert (tmp_path / "out" / "three.tok").is_file() and blocked.is_dir()
