@@ -36,7 +36,7 @@ from codec.audio import atomic_write_bytes, find_audio_files, read_audio, resamp
 from codec.data import read_json_lines, read_manifest
 from codec.entropy import CodeStats
 from codec.errors import CodecError
-from codec.shards import is_shard, model_fields, read_shard_header, shard_bytes
+from codec.shards import check_shard_start, model_fields, shard_bytes
 from codec.tokens import Tokens
 
 if TYPE_CHECKING:
@@ -256,24 +256,29 @@ class TokenShards:
         entries = read_index(self.folder)
         self._done = set() if self.overwrite else set(entries)
         used = {entry["shard"] for entry in entries.values()}
-        if used and not is_shard(self.folder / min(used)):
-            read_shard_header(self.folder / min(used))  # raises the reason, e.g. the older layout
-        indexed, unindexed = [-1], []
+        if used:
+            check_shard_start(self.folder / min(used))  # e.g. a folder of the older layout
+        indexed: list[int] = [-1]
+        unindexed: dict[int, Path] = {}
         for shard in self.folder.glob(f"shard-r{self.rank}-*{SHARD_SUFFIX}"):
             match = _SHARD_NAME.match(shard.name)
-            if match is not None:
-                (indexed if shard.name in used else unindexed).append(int(match.group(2)))
+            if match is None:
+                continue
+            if shard.name in used:
+                indexed.append(int(match.group(2)))
+            else:
+                unindexed[int(match.group(2))] = shard
         # A kill can leave one shard written but not indexed, the newest; anything else means the
         # index was lost or edited, and its shards are not deleted.
-        if len(unindexed) > 1 or (unindexed and unindexed[0] < max(indexed)):
+        if len(unindexed) > 1 or any(number < max(indexed) for number in unindexed):
             raise CodecError(
                 f"{len(unindexed)} shard(s) of rank {self.rank} are not in {self.index_path.name} (was it deleted?); "
                 "move them away or write to a new folder",
                 self.folder,
             )
-        for number in unindexed:
-            (self.folder / f"shard-r{self.rank}-{number:06d}{SHARD_SUFFIX}").unlink()
-        self._next = max(indexed + unindexed) + 1
+        for shard in unindexed.values():
+            shard.unlink()
+        self._next = max([*indexed, *unindexed]) + 1
 
     @property
     def index_path(self) -> Path:

@@ -122,14 +122,19 @@ def read_shard_header(path: Path) -> dict[str, Any]:
     return header
 
 
-def is_shard(path: Path) -> bool:
-    """Whether ``path`` starts like a shard of this layout (magic and version)."""
+def check_shard_start(path: Path) -> None:
+    """Check that ``path`` starts like a shard of this layout (magic and version), reading no more.
+
+    Raises:
+        CodecError: naming ``path``, for a file that cannot be read, is empty, is not a shard (or a
+            shard of the older layout), or has another version.
+    """
     try:
         with path.open("rb") as handle:
-            _check_prefix(handle.read(_PREFIX.size), path)
-    except (OSError, CodecError):
-        return False
-    return True
+            prefix = handle.read(_PREFIX.size)
+    except OSError as error:
+        raise CodecError(f"cannot read shard: {error.strerror or error}", path) from None
+    _check_prefix(prefix, path)
 
 
 def _check_prefix(prefix: bytes, path: Path) -> None:

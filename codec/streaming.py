@@ -155,7 +155,7 @@ class _StatefulEncoder:
             ready = min(ready, limit)
         outputs = (ready - self.stft_frames) // self.per_frame
         if outputs <= 0:
-            return torch.zeros(self.n_codebooks, 0, dtype=torch.long)
+            return _no_codes(self.n_codebooks)
         count = outputs * self.per_frame
         segment = self.buffer[: (count - 1) * hop + self.encoder.n_fft].to(self.codec.device, self.codec.dtype)
         window = self.window.to(segment.device, segment.dtype)
@@ -191,7 +191,7 @@ class _StatefulSEANetEncoder:
         self.buffer = torch.cat([self.buffer, samples])
         count = self.buffer.shape[0] // self.hop
         if count == 0:
-            return torch.zeros(self.n_codebooks, 0, dtype=torch.long)
+            return _no_codes(self.n_codebooks)
         segment = self.buffer[: count * self.hop].to(self.codec.device, self.codec.dtype)[None, None]
         with self.streams.active(), _inference(self.codec):
             codes = _codes(self.codec, self.codec.encoder(segment), self.n_codebooks)
@@ -203,6 +203,11 @@ class _StatefulSEANetEncoder:
         """Encode up to ``frames`` frames in all, the last partial hop zero-padded as ``encode_codes`` pads."""
         missing = (frames - self.frames) * self.hop - self.buffer.shape[0]
         return self.push(torch.zeros(max(0, missing)))
+
+
+def _no_codes(n_codebooks: int) -> torch.Tensor:
+    """``(Q, 0)`` codes: nothing final yet."""
+    return torch.zeros(n_codebooks, 0, dtype=torch.long)
 
 
 def _codes(codec: Codec, latent: torch.Tensor, n_codebooks: int) -> torch.Tensor:
@@ -247,9 +252,6 @@ class StreamingEncoder:
         self.samples_in = 0
         self.frames_out = 0
 
-    def _empty(self) -> torch.Tensor:
-        return torch.zeros(self.n_codebooks, 0, dtype=torch.long)
-
     def push(self, audio: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Add ``(N,)`` samples at the model rate (any ``N`` >= 0).
 
@@ -268,7 +270,7 @@ class StreamingEncoder:
         self._pending.append(chunk)
         ready = (self.samples_in - self.lookahead) // self.hop
         if ready <= self.frames_out:
-            return self._empty()
+            return _no_codes(self.n_codebooks)
         end = min(-(-self.samples_in // self.hop), ready + -(-self.lookahead // self.hop))
         return self._encode(ready, end)
 
@@ -282,7 +284,7 @@ class StreamingEncoder:
         if self._state is not None:
             codes = self._state.flush(total)
         else:
-            codes = self._encode(total, total) if total > self.frames_out else self._empty()
+            codes = self._encode(total, total) if total > self.frames_out else _no_codes(self.n_codebooks)
         self.reset()
         return codes
 

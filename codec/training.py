@@ -25,7 +25,7 @@ from codec.stats import CodeHistogram
 
 def _plain(value: Any) -> Any:
     """Hyperparameters as plain JSON-like data (tuples and lists, mappings of any kind compare equal)."""
-    if isinstance(value, dict) or hasattr(value, "items"):
+    if hasattr(value, "items"):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
