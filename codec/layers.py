@@ -45,17 +45,23 @@ class PaddedConv1d(nn.Module):
         norm: bool = True,
     ) -> None:
         super().__init__()
-        conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride, dilation=dilation, groups=groups)
-        self.conv = weight_norm(conv) if norm else conv
         self.causal = causal
         self.stride = stride
         self.receptive = (kernel_size - 1) * dilation + 1
+        # Stride 1 with an odd receptive field pads equally on both sides: the convolution does it
+        # itself, without a padded copy of the input.
+        self.pads_itself = not causal and stride == 1 and self.receptive % 2 == 1
+        padding = (self.receptive - 1) // 2 if self.pads_itself else 0
+        conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride, padding, dilation, groups)
+        self.conv = weight_norm(conv) if norm else conv
         self.stream: ConvStream | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C_in, T)`` -> ``(B, C_out, ceil(T / stride))``."""
         if self.stream is not None:
             return self._stream_forward(x, self.stream)
+        if self.pads_itself:
+            return self.conv(x)
         length = x.shape[-1]
         n_out = -(-length // self.stride)
         total = max((n_out - 1) * self.stride + self.receptive - length, 0)

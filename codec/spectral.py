@@ -161,6 +161,6 @@ def compressed_stft(audio: torch.Tensor, n_fft: int, hop_length: int, exponent: 
 
 def compress_spectrum(spec: torch.Tensor, exponent: float = 0.3) -> torch.Tensor:
     """Complex ``(B, F, T)`` -> real ``(B, 2F, T)``: magnitude ** exponent times cos and sin of the phase."""
-    mag = spec.abs().clamp(min=1e-7)
-    scaled = spec * (mag.pow(exponent) / mag)
-    return torch.cat([scaled.real, scaled.imag], dim=1)
+    mag = spec.abs().clamp_(min=1e-7)
+    scaled = torch.view_as_real(spec) * mag.pow(exponent).div_(mag).unsqueeze(-1)  # (B, F, T, 2)
+    return scaled.movedim(-1, 1).flatten(1, 2)

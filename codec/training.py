@@ -32,6 +32,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _codec_parts(names: Sequence[str], option: str, allow_empty: bool = False) -> list[str]:
+    """Validated codec part names (``encoder``, ``quantizer``, ``decoder``) of ``option``."""
+    parts = list(dict.fromkeys(names))
+    if set(parts) - {"encoder", "quantizer", "decoder"} or not (parts or allow_empty):
+        raise ValueError(f"{option} {list(names)}: choose from encoder, quantizer, decoder")
+    return parts
+
+
 def warmup_cosine(warmup_steps: int, total_steps: int, final_ratio: float) -> Any:
     """A ``LambdaLR`` factor: linear warm-up, then cosine decay to ``final_ratio`` at ``total_steps``."""
 
@@ -73,6 +81,9 @@ class CodecModule(LightningModule):
         init_modules: the codec parts taken from ``init_from`` (``encoder``, ``quantizer``,
             ``decoder``; default all), e.g. ``[encoder, decoder]`` to warm-start a new quantizer
             around a trained encoder and decoder.
+        freeze_modules: codec parts (``encoder``, ``quantizer``, ``decoder``) that do not train:
+            no gradients, not in the optimizer, kept in eval mode (codebooks do not update). With
+            ``[encoder, quantizer]`` a new decoder learns to read an existing model's tokens.
     """
 
     def __init__(
@@ -100,6 +111,7 @@ class CodecModule(LightningModule):
         val_audio_items: int = 2,
         init_from: str | None = None,
         init_modules: Sequence[str] = ("encoder", "quantizer", "decoder"),
+        freeze_modules: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -107,6 +119,13 @@ class CodecModule(LightningModule):
         self.codec = Codec.from_config(codec)
         if init_from:
             self._init_from(init_from, init_modules)
+        self.frozen = _codec_parts(freeze_modules, "freeze_modules", allow_empty=True)
+        if len(self.frozen) == 3:
+            raise ValueError("freeze_modules: at least one of encoder, quantizer, decoder must train")
+        if "quantizer" in self.frozen and "encoder" not in self.frozen:
+            raise ValueError("freeze_modules: a frozen quantizer needs a frozen encoder (no gradient passes it)")
+        for name in self.frozen:
+            getattr(self.codec, name).requires_grad_(False)
         self.discriminators = (
             Discriminators(list(discriminators), discriminator_options or {}) if discriminators else None
         )
@@ -117,11 +136,8 @@ class CodecModule(LightningModule):
     def _init_from(self, name_or_path: str, modules: Sequence[str]) -> None:
         from codec.pretrained import load_codec
 
-        unknown = set(modules) - {"encoder", "quantizer", "decoder"}
-        if unknown or not modules:
-            raise ValueError(f"init_modules {list(modules)}: choose from encoder, quantizer, decoder")
         pretrained = load_codec(name_or_path)
-        for name in modules:
+        for name in _codec_parts(modules, "init_modules"):
             if pretrained.config[name] != self.codec.config[name]:
                 raise ValueError(f"init_from {name_or_path!r}: its {name} differs from the recipe's codec")
             getattr(self.codec, name).load_state_dict(getattr(pretrained, name).state_dict())
@@ -152,6 +168,16 @@ class CodecModule(LightningModule):
             for group in optimizer["param_groups"]:
                 group.update(initial_lr=lr, lr=current)
 
+    def train(self, mode: bool = True) -> CodecModule:
+        """Switch mode; frozen codec parts always stay in eval mode."""
+        super().train(mode)
+        for name in getattr(self, "frozen", ()):
+            getattr(self.codec, name).eval()
+        return self
+
+    def _trainable(self) -> list[nn.Parameter]:
+        return [p for p in self.codec.parameters() if p.requires_grad]
+
     def on_fit_start(self) -> None:
         data_rate = getattr(self.trainer.datamodule, "sample_rate", self.codec.sample_rate)
         if data_rate != self.codec.sample_rate:
@@ -161,7 +187,7 @@ class CodecModule(LightningModule):
         hp = self.hparams
         betas = tuple(hp.betas)
         schedule = warmup_cosine(hp.warmup_steps, hp.total_steps, hp.final_lr_ratio)
-        opt_g = torch.optim.AdamW(self.codec.parameters(), lr=hp.lr, betas=betas, weight_decay=hp.weight_decay)
+        opt_g = torch.optim.AdamW(self._trainable(), lr=hp.lr, betas=betas, weight_decay=hp.weight_decay)
         sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, schedule)
         if self.discriminators is None:
             return [opt_g], [sched_g]
@@ -214,7 +240,7 @@ class CodecModule(LightningModule):
             logs["train/loss_fm"] = features.detach()
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(g_loss)
-        logs["train/grad_norm_g"] = nn.utils.clip_grad_norm_(self.codec.parameters(), hp.grad_clip)
+        logs["train/grad_norm_g"] = nn.utils.clip_grad_norm_(self._trainable(), hp.grad_clip)
         opt_g.step()
         schedulers = self._schedulers()
         schedulers[0].step()

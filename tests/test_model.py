@@ -362,3 +362,23 @@ def test_equal_length_batches_skip_the_receptive_field_measurement(monkeypatch: 
     assert [a.shape for a in model.decode(tokens)] == [(4000,), (4000,)]
     with pytest.raises(AssertionError, match="receptive field measured"):
         model.encode([noise(4000, seed=1).numpy(), noise(2000, seed=2).numpy()], RATE)
+
+
+@pytest.mark.parametrize(
+    ("kernel", "dilation", "causal"), [(1, 1, False), (3, 3, False), (7, 1, False), (4, 1, False), (7, 1, True)]
+)
+def test_padded_conv_is_a_same_length_conv_on_zero_padded_input(kernel: int, dilation: int, causal: bool) -> None:
+    """Whether the convolution pads itself (odd, centred) or gets a padded copy, the output is the
+    plain convolution of the input with zeros around it: centred, or all on the left if causal."""
+    import torch.nn.functional as F
+
+    from codec.layers import PaddedConv1d
+
+    torch.manual_seed(0)
+    layer = PaddedConv1d(5, 6, kernel, dilation=dilation, causal=causal, norm=False)
+    x = torch.randn(2, 5, 11)
+    total = (kernel - 1) * dilation
+    left = total if causal else total // 2
+    expected = F.conv1d(F.pad(x, (left, total - left)), layer.conv.weight, layer.conv.bias, dilation=dilation)
+    assert layer.pads_itself == (not causal and kernel % 2 == 1)
+    assert torch.allclose(layer(x), expected, atol=1e-6) and layer(x).shape == (2, 6, 11)

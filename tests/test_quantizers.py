@@ -314,3 +314,24 @@ def test_dead_code_restart_revives_unused_codes(seed: int) -> None:
     assert never_revived <= 0.5
     assert revived >= 0.75
     assert revived >= never_revived + 0.3
+
+
+@pytest.mark.parametrize("cosine", [True, False])
+@pytest.mark.parametrize("codebook_dim", [8, 16])
+def test_eval_lookup_picks_the_codes_the_library_picks(cosine: bool, codebook_dim: int) -> None:
+    """``Codebook.nearest`` (eval mode, no one-hot matrix) gives exactly vector-quantize-pytorch's
+    eval codes, after the codebook has moved with an EMA update."""
+    from codec.quantizers.codebook import Codebook
+
+    torch.manual_seed(0)
+    codebook = Codebook(16, 64, codebook_dim=codebook_dim, cosine=cosine)
+    codebook.train()
+    codebook(torch.randn(4, 16, 50))
+    codebook.eval()
+    x = torch.randn(3, 777, 16)  # more rows than LOOKUP_ROWS: several blocks
+    with torch.no_grad():
+        _, expected, _ = codebook.vq(x)
+        codes = codebook.nearest(x)
+    assert codes.shape == (3, 777) and codes.dtype == torch.int64
+    assert torch.equal(codes, expected)
+    assert len(codes.unique()) > 16

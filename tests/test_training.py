@@ -305,3 +305,41 @@ def test_phase_loss_joins_the_generator_loss() -> None:
     expected = expected + 5.0 * logged["train/loss_phase"]
     assert logged["train/loss_phase"] > 0
     torch.testing.assert_close(logged["train/loss_g"], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_frozen_encoder_and_quantizer_keep_their_weights_and_tokens() -> None:
+    """``freeze_modules: [encoder, quantizer]`` trains the decoder alone: the encoder's weights and
+    the codebooks (EMA buffers included) are bit-identical after training, so the tokens are too,
+    and only decoder parameters are in the optimizer."""
+    model = module("tiny-vq", discriminators=[], freeze_modules=["encoder", "quantizer"])
+    frozen = snapshot(
+        (f"{part}.{n}", t)
+        for part in ("encoder", "quantizer")
+        for n, t in getattr(model.codec, part).state_dict().items()
+    )
+    decoder = snapshot(model.codec.decoder.named_parameters())
+    audio = 0.1 * torch.randn(1, 1, 8 * model.codec.hop_length)
+    codes = model.codec.eval().encode_codes(audio)
+    fit = trainer(3)
+    fit.fit(model, datamodule=data())
+    after = {
+        f"{part}.{n}": t
+        for part in ("encoder", "quantizer")
+        for n, t in getattr(model.codec, part).state_dict().items()
+    }
+    assert all(torch.equal(after[name], value) for name, value in frozen.items())
+    assert all(not torch.equal(dict(model.codec.decoder.named_parameters())[n], v) for n, v in decoder.items())
+    optimized = {id(p) for group in fit.optimizers[0].param_groups for p in group["params"]}
+    assert optimized == {id(p) for p in model.codec.decoder.parameters()}
+    assert torch.equal(model.codec.eval().encode_codes(audio), codes)
+    model.train()
+    assert not model.codec.encoder.training and not model.codec.quantizer.training and model.codec.decoder.training
+
+
+def test_freeze_modules_are_checked() -> None:
+    with pytest.raises(ValueError, match="choose from"):
+        module("tiny-vq", freeze_modules=["discriminators"])
+    with pytest.raises(ValueError, match="needs a frozen encoder"):
+        module("tiny-vq", freeze_modules=["quantizer"])
+    with pytest.raises(ValueError, match="must train"):
+        module("tiny-vq", freeze_modules=["encoder", "quantizer", "decoder"])

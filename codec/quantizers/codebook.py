@@ -13,7 +13,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from vector_quantize_pytorch import VectorQuantize
-from vector_quantize_pytorch.vector_quantize_pytorch import sample_vectors_distributed
+from vector_quantize_pytorch.vector_quantize_pytorch import cdist, sample_vectors_distributed
+
+LOOKUP_ROWS = 1024
 
 
 class Codebook(nn.Module):
@@ -86,15 +88,28 @@ class Codebook(nn.Module):
         if self.training:
             quantized, codes, loss = self.vq(x)
             return quantized.transpose(1, 2), codes, loss
-        codebook = self.vq._codebook
-        initialized = bool(codebook.initted)
-        # Eval never initializes (k-means) or updates a codebook: mark it initialized for the call.
-        codebook.initted.fill_(True)
-        try:
-            _, codes, loss = self.vq(x)
-        finally:
-            codebook.initted.fill_(initialized)
-        return self.decode(codes), codes, loss
+        codes = self.nearest(x)
+        return self.decode(codes), codes, latent.new_zeros(())
+
+    def nearest(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, T, D)`` latents -> ``(B, T)`` codes, as the library's eval lookup picks them.
+
+        The same similarity (``einsum`` for cosine codebooks, the library's ``cdist`` otherwise)
+        and argmax, without the ``(B * T, K)`` one-hot matrix the library also builds (a tenth of
+        a batch encode's time), and over ``LOOKUP_ROWS`` vectors at a time so that the similarity
+        matrix stays small. Never initializes or updates the codebook.
+        """
+        vq = self.vq
+        flat = vq._codebook.transform_input(vq.project_in(x)).float().reshape(1, -1, vq._codebook.embed.shape[-1])
+        embed = vq._codebook.embed.float()
+        codes = []
+        for part in flat.split(LOOKUP_ROWS, dim=1):
+            if vq._codebook.use_cosine_sim:
+                similarity = torch.einsum("h n d, h c d -> h n c", part, embed)
+            else:
+                similarity = -cdist(part, embed)
+            codes.append(similarity.argmax(-1))
+        return torch.cat(codes, dim=1).reshape(x.shape[:-1])
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """``(B, T)`` codes -> ``(B, D, T)`` latents."""
