@@ -53,17 +53,12 @@ def _plan(
 
 def _expand(inputs: Sequence[str], find: Callable[[Path], list[Path]]) -> list[tuple[Path, Path | None]]:
     """``(file, folder it came from or None)`` for every input; raises ``CodecError`` for a missing one."""
+    from codec.corpus import existing_input
+
     found: list[tuple[Path, Path | None]] = []
     for raw in inputs:
-        if not str(raw):
-            raise CodecError("an input path is empty")
-        path = Path(raw)
-        if path.is_dir():
-            found += [(f, path) for f in find(path)]
-        elif path.exists():
-            found.append((path, None))
-        else:
-            raise CodecError("no such file or folder", path)
+        path = existing_input(raw)
+        found += [(f, path) for f in find(path)] if path.is_dir() else [(path, None)]
     return found
 
 
@@ -661,7 +656,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         try:
             run_training(args_list[1:])
-        except CodecError as error:
+        except (CodecError, ValueError) as error:  # ValueError: a recipe value the model refuses
             print(f"error: {error}", file=sys.stderr)
             return 1
         return 0

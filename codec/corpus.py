@@ -72,6 +72,20 @@ def _probe_seconds(path: Path) -> float:
         return 0.0  # unreadable: reading it later reports the problem
 
 
+def existing_input(raw: str | Path) -> Path:
+    """An input path given on the command line, which must exist.
+
+    Raises:
+        CodecError: the path is empty or names nothing.
+    """
+    if not str(raw):
+        raise CodecError("an input path is empty")
+    path = Path(raw)
+    if not path.exists():
+        raise CodecError("no such file or folder", path)
+    return path
+
+
 def plan_jobs(inputs: Sequence[str | Path], recursive: bool = True) -> list[Job]:
     """Jobs for audio files, folders (searched for audio files) and ``*.jsonl`` manifests.
 
@@ -80,11 +94,7 @@ def plan_jobs(inputs: Sequence[str | Path], recursive: bool = True) -> list[Job]
     """
     jobs: list[Job] = []
     for raw in inputs:
-        if not str(raw):
-            raise CodecError("an input path is empty")
-        path = Path(raw)
-        if not path.exists():
-            raise CodecError("no such file or folder", path)
+        path = existing_input(raw)
         if path.is_file() and path.suffix.lower() == ".jsonl":
             for item in read_manifest(path):
                 jobs.append(Job(item.path, item.key, item.duration or _probe_seconds(item.path)))

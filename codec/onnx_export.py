@@ -12,18 +12,16 @@ two graphs with onnxruntime alone (no torch model is built or called).
 
 The graphs come from the dynamo exporter (``torch.export`` + onnxscript). The TorchScript exporter
 cannot export these models: it has no complex ``stft`` (spectral encoder), no ``col2im`` with a
-dynamic output size (the iSTFT overlap-add), and it trips over the in-place buffer update of the
-codebook's eval path. The dynamo exporter translates ``fold`` to ``Col2Im`` (opset 18) and would
-translate ``stft`` to ONNX ``STFT``; ``export_mode`` swaps in an exportable codebook lookup
-(``_export_lookup``) and, for speed in onnxruntime, an STFT written as a convolution
-(``_RealCompressedSTFT``).
+dynamic output size (the iSTFT overlap-add). The dynamo exporter translates ``fold`` to ``Col2Im``
+(opset 18) and would translate ``stft`` to ONNX ``STFT``; ``export_mode`` makes the codebook lookup
+one block (``Codebook.lookup_rows = None``, no length-dependent loop) and, for speed in
+onnxruntime, swaps in an STFT written as a convolution (``_RealCompressedSTFT``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import types
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -39,7 +37,7 @@ from codec.audio import atomic_write_bytes
 from codec.encoders import SpectralEncoder
 from codec.errors import CodecError
 from codec.model import Codec
-from codec.quantizers.codebook import Codebook
+from codec.quantizers.codebook import LOOKUP_ROWS, Codebook
 from codec.spectral import InverseSTFT
 
 ENCODER_FILE = "encoder.onnx"
@@ -51,40 +49,8 @@ MIN_OPSET = 18  # Col2Im (the iSTFT overlap-add) first appears in opset 18
 _NOISY_LOGGERS = ("torch.onnx", "torch.export", "torch._export", "torch.fx.experimental.symbolic_shapes")
 
 
-def _export_lookup(self: Codebook, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Eval-mode ``Codebook.forward`` written with exportable ops (bound to a ``Codebook``).
-
-    The library's eval path marks the codebook initialized with an in-place buffer write and
-    branches on that buffer's value, which ``torch.export`` cannot trace. This computes the same
-    nearest-code search with the same ops in the same order (input projection, L2 normalization
-    for cosine codebooks, ``einsum`` similarity or negative ``cdist`` over the flattened frames,
-    ``argmax``), so on the same latents it picks the same codes as the library.
-
-    Args:
-        latent: ``(B, D, T)``.
-
-    Returns:
-        Quantized ``(B, D, T)``, codes ``(B, T)`` int64, and a zero loss.
-    """
-    vq = self.vq
-    inner = vq._codebook
-    x = inner.transform_input(vq.project_in(latent.transpose(1, 2).float()))
-    batch, frames, dim = x.shape
-    flat = x.reshape(1, batch * frames, dim)
-    embed = inner.embed.to(flat.dtype)
-    if inner.use_cosine_sim:
-        scores = torch.einsum("hnd,hcd->hnc", flat, embed)
-    else:
-        x2 = (flat**2).sum(-1)
-        y2 = (embed**2).sum(-1)
-        xy = torch.einsum("hid,hjd->hij", flat, embed) * -2
-        scores = -(x2[:, :, None] + y2[:, None, :] + xy).clamp(min=1e-8).sqrt()
-    codes = scores.argmax(-1).reshape(batch, frames)
-    return self.decode(codes), codes, latent.new_zeros(())
-
-
 def _check_exportable(codebook: Codebook) -> None:
-    """Refuse codebook options that ``_export_lookup`` does not reproduce."""
+    """Refuse codebook options that ``Codebook.nearest`` does not reproduce."""
     vq = codebook.vq
     inner = vq._codebook
     unsupported = {
@@ -138,7 +104,7 @@ def export_mode(codec: Codec) -> Iterator[Codec]:
     """Put ``codec`` in its exportable state for the duration, and restore it afterwards.
 
     Eval mode, ``InverseSTFT.use_fft = False`` (real-valued inverse DFT instead of complex
-    ``irfft``), the exportable codebook lookup, and the spectral encoder's STFT as a convolution
+    ``irfft``), codebook lookups in one block, and the spectral encoder's STFT as a convolution
     (``codec.encoders.compressed_stft`` is swapped module-wide while the context is open; the
     swap computes the same values). The weights are not touched.
     """
@@ -159,12 +125,12 @@ def export_mode(codec: Codec) -> Iterator[Codec]:
         for m in istfts:
             m.use_fft = False
         for codebook in codebooks:
-            codebook.forward = types.MethodType(_export_lookup, codebook)  # type: ignore[method-assign]
+            codebook.lookup_rows = None
         yield codec
     finally:
         encoders.compressed_stft = stft
         for codebook in codebooks:
-            codebook.__dict__.pop("forward", None)
+            codebook.lookup_rows = LOOKUP_ROWS
         for m, flag in zip(istfts, use_fft, strict=True):
             m.use_fft = flag
         if was_training:

@@ -757,3 +757,20 @@ def test_an_unwritable_output_is_named_in_the_failure(
     assert_failures(err, "encoded", 1, [audio_dir / "a.wav"])
     assert f"{blocked}: cannot write file" in err
     assert (tmp_path / "out" / "three.tok").is_file() and blocked.is_dir()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (["--model.freeze_modules", "[quantizer]"], "needs a frozen encoder"),
+        (["--model.codec.decoder", "{num_layers: 2}"], "unknown decoder"),
+    ],
+)
+def test_train_refuses_bad_recipe_values_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], override: list[str], message: str
+) -> None:
+    recipe = Path(__file__).resolve().parent.parent / "recipes" / "tiny-vq.yaml"
+    code = main(["train", "fit", "--config", str(recipe), "--trainer.default_root_dir", str(tmp_path), *override])
+    err = capsys.readouterr().err
+    assert code == 1 and "raise ValueError" not in err
+    assert err.strip().splitlines()[-1].startswith("error: ") and message in err.strip().splitlines()[-1]

@@ -30,6 +30,9 @@ class Codebook(nn.Module):
         kmeans_init: initialize the codes by k-means on the first batch.
         dead_code_ratio: restart codes whose EMA usage is below this fraction of uniform usage.
         commitment_weight: weight of the commitment loss.
+
+    Attributes:
+        lookup_rows: vectors per block of the eval-mode lookup (``nearest``); None for one block.
     """
 
     def __init__(
@@ -47,6 +50,7 @@ class Codebook(nn.Module):
         super().__init__()
         self.codebook_size = codebook_size
         self.dead_code_ratio = dead_code_ratio
+        self.lookup_rows: int | None = LOOKUP_ROWS
         self.vq = VectorQuantize(
             dim=dim,
             codebook_size=codebook_size,
@@ -96,14 +100,16 @@ class Codebook(nn.Module):
 
         The same similarity (``einsum`` for cosine codebooks, the library's ``cdist`` otherwise)
         and argmax, without the ``(B * T, K)`` one-hot matrix the library also builds (a tenth of
-        a batch encode's time), and over ``LOOKUP_ROWS`` vectors at a time so that the similarity
-        matrix stays small. Never initializes or updates the codebook.
+        a batch encode's time), and over ``lookup_rows`` vectors at a time (all at once when None,
+        as the ONNX export needs) so that the similarity matrix stays small. Never initializes or
+        updates the codebook.
         """
         vq = self.vq
         flat = vq._codebook.transform_input(vq.project_in(x)).float().reshape(1, -1, vq._codebook.embed.shape[-1])
         embed = vq._codebook.embed.float()
         codes = []
-        for part in flat.split(LOOKUP_ROWS, dim=1):
+        parts = flat.split(self.lookup_rows, dim=1) if self.lookup_rows else (flat,)
+        for part in parts:
             if vq._codebook.use_cosine_sim:
                 similarity = torch.einsum("h n d, h c d -> h n c", part, embed)
             else:
