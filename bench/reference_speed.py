@@ -246,7 +246,7 @@ def main() -> None:
             )
         batch = ours(f"default, batch {args.batch}", load_codec("default"), seconds, args.batch)
         with PeakMemory() as memory:
-            total = best_time(batch.encode, 1) + best_time(batch.decode, 1)
+            total = best_time(batch.encode, args.repeats) + best_time(batch.decode, args.repeats)
         print(
             f"\ndefault, batch of {args.batch} x {seconds:g} s: encode+decode {args.batch * seconds / total:.0f}x "
             f"real time, peak {memory.megabytes:.0f} MB"

@@ -656,7 +656,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         try:
             run_training(args_list[1:])
-        except (CodecError, ValueError) as error:  # ValueError: a recipe value the model refuses
+        except CodecError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
         return 0

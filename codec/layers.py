@@ -31,6 +31,8 @@ class PaddedConv1d(nn.Module):
     Attributes:
         stream: a ``ConvStream`` while the layer runs chunk by chunk in a stream (causal only),
             else None.
+        pads_itself: the padding is equal on both sides (stride 1, odd receptive field, not
+            causal), so the convolution pads its input itself instead of receiving a padded copy.
     """
 
     def __init__(
@@ -48,8 +50,6 @@ class PaddedConv1d(nn.Module):
         self.causal = causal
         self.stride = stride
         self.receptive = (kernel_size - 1) * dilation + 1
-        # Stride 1 with an odd receptive field pads equally on both sides: the convolution does it
-        # itself, without a padded copy of the input.
         self.pads_itself = not causal and stride == 1 and self.receptive % 2 == 1
         padding = (self.receptive - 1) // 2 if self.pads_itself else 0
         conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride, padding, dilation, groups)

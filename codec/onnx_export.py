@@ -37,7 +37,7 @@ from codec.audio import atomic_write_bytes
 from codec.encoders import SpectralEncoder
 from codec.errors import CodecError
 from codec.model import Codec
-from codec.quantizers.codebook import LOOKUP_ROWS, Codebook
+from codec.quantizers.codebook import Codebook
 from codec.spectral import InverseSTFT
 
 ENCODER_FILE = "encoder.onnx"
@@ -112,6 +112,7 @@ def export_mode(codec: Codec) -> Iterator[Codec]:
     istfts = [m for m in codec.modules() if isinstance(m, InverseSTFT)]
     use_fft = [m.use_fft for m in istfts]
     codebooks = [m for m in codec.modules() if isinstance(m, Codebook)]
+    lookup_rows = [m.lookup_rows for m in codebooks]
     for codebook in codebooks:
         _check_exportable(codebook)
     stft = encoders.compressed_stft
@@ -129,8 +130,8 @@ def export_mode(codec: Codec) -> Iterator[Codec]:
         yield codec
     finally:
         encoders.compressed_stft = stft
-        for codebook in codebooks:
-            codebook.lookup_rows = LOOKUP_ROWS
+        for codebook, rows in zip(codebooks, lookup_rows, strict=True):
+            codebook.lookup_rows = rows
         for m, flag in zip(istfts, use_fft, strict=True):
             m.use_fft = flag
         if was_training:

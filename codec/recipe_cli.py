@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from lightning.pytorch.cli import LightningCLI
 
 from codec.data import AudioDataModule
+from codec.errors import CodecError
 from codec.training import CodecModule
 
 
@@ -22,6 +23,13 @@ class RecipeCLI(LightningCLI):
 
     def _parse_ckpt_path(self) -> None:
         """Keep the parsed configuration as given."""
+
+    def instantiate_classes(self) -> None:
+        """Build model, data and trainer; a recipe value they refuse is a ``CodecError`` (one line)."""
+        try:
+            super().instantiate_classes()
+        except ValueError as error:
+            raise CodecError(f"the recipe or its options: {error}") from error
 
 
 def run_training(args: Sequence[str]) -> None:

@@ -2,7 +2,8 @@
 
 The result is a warm start for fine-tuning the decoder alone (``codec train ... --model.init_from
 SHRUNK --model.freeze_modules [encoder,quantizer]``): the encoder and codebooks are copied
-unchanged, so the shrunk model reads the token files of the original.
+unchanged, so it turns audio into the same codes as the original. It is a new model all the same
+(its fingerprint covers the decoder), so token files written by the original are not accepted.
 """
 
 from __future__ import annotations
@@ -64,5 +65,5 @@ def shrink_decoder(codec: Codec, keep_layers: Sequence[int], intermediate_dim: i
     shrunk.encoder.load_state_dict(codec.encoder.state_dict())
     shrunk.quantizer.load_state_dict(codec.quantizer.state_dict())
     shrunk.decoder.load_state_dict(source.state_dict())
-    shrunk.code_stats = codec.code_stats
+    shrunk.code_stats = copy.deepcopy(codec.code_stats)
     return shrunk.train(codec.training)

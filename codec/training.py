@@ -125,7 +125,7 @@ class CodecModule(LightningModule):
         if "quantizer" in self.frozen and "encoder" not in self.frozen:
             raise ValueError("freeze_modules: a frozen quantizer needs a frozen encoder (no gradient passes it)")
         for name in self.frozen:
-            getattr(self.codec, name).requires_grad_(False)
+            getattr(self.codec, name).requires_grad_(False).eval()
         self.discriminators = (
             Discriminators(list(discriminators), discriminator_options or {}) if discriminators else None
         )
@@ -148,14 +148,15 @@ class CodecModule(LightningModule):
         schedule on resume takes effect; the saved step count is kept).
 
         Raises:
-            CodecError: the checkpoint's codec or discriminators differ from this run's.
+            CodecError: the checkpoint's codec, discriminators or frozen parts differ from this run's.
         """
         saved = checkpoint.get("hyper_parameters", {})
-        for key in ("codec", "discriminators", "discriminator_options"):
+        for key in ("codec", "discriminators", "discriminator_options", "freeze_modules"):
             if key in saved and _plain(saved[key]) != _plain(self.hparams[key]):
                 where = getattr(self.trainer, "ckpt_path", None) if self._trainer is not None else None
                 raise CodecError(
-                    f"the checkpoint's {key} differ from this run's; resume it with the recipe it was trained with",
+                    f"the checkpoint's {key} differ from this run's; resume it with the recipe and options it was "
+                    "trained with, or start a new run from its weights (--model.init_from)",
                     where,
                 )
         hp = self.hparams

@@ -9,11 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from codec import load_codec, shipped_models
 from codec.audio import read_audio, resample, to_mono
 from codec.metrics import quality
 
+RECIPES = Path(__file__).parents[1] / "recipes"
 SAMPLES = sorted((Path(__file__).parents[1] / "codec" / "samples").glob("*.flac"))
 FLOORS = {
     "speech16k-vq": {"stoi": 0.60, "pesq_wb": 1.03, "mel_distance_max": 0.95},
@@ -61,3 +63,15 @@ def test_shipped_model_has_code_statistics_for_entropy_coding(name: str, tmp_pat
     tokens = model.encode(audio, rate)
     tokens.save(tmp_path / "range.tok", code_stats=model.code_stats)
     assert Tokens.load(tmp_path / "range.tok", model.code_stats) == tokens
+
+
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_shipped_model_is_its_recipe(name: str) -> None:
+    """``egs/speech16k/train.sh`` warm-starts a recipe from the shipped model of the same name: the
+    architectures must agree, and a recipe's own ``init_from`` parts must fit the model it names."""
+    model = yaml.safe_load((RECIPES / f"{name}.yaml").read_text())["model"]
+    assert load_codec(name).config == model["codec"]
+    if model.get("init_from"):
+        source = load_codec(model["init_from"]).config
+        for part in model.get("init_modules", ["encoder", "quantizer", "decoder"]):
+            assert source[part] == model["codec"][part], part

@@ -4,6 +4,7 @@ the discriminators trains, the mel distance falls, ``global_step`` counts genera
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 from typing import Any
@@ -266,6 +267,10 @@ def test_resuming_with_another_architecture_is_a_one_line_error(
     assert main(["train", "fit", *other, "--trainer.max_steps", "2"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "last.ckpt" in err and "codec differ" in err and "\n" not in err
+    frozen = ["--config", str(RECIPES / "tiny-vq.yaml"), *common, "--ckpt_path", str(last)]
+    assert main(["train", "fit", *frozen, "--model.freeze_modules", "[encoder]", "--trainer.max_steps", "2"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: ") and "freeze_modules differ" in err and "--model.init_from" in err
 
 
 def test_init_from_warm_starts_the_chosen_parts(tmp_path: Path) -> None:
@@ -308,32 +313,34 @@ def test_phase_loss_joins_the_generator_loss() -> None:
 
 
 def test_frozen_encoder_and_quantizer_keep_their_weights_and_tokens() -> None:
-    """``freeze_modules: [encoder, quantizer]`` trains the decoder alone: the encoder's weights and
-    the codebooks (EMA buffers included) are bit-identical after training, so the tokens are too,
-    and only decoder parameters are in the optimizer."""
+    """``freeze_modules: [encoder, quantizer]`` trains the decoder alone: after a real fit the
+    encoder's weights and the codebooks (EMA buffers included) are bit-identical, so the codes are
+    too; the frozen parts stayed in eval mode while the decoder trained, and only decoder
+    parameters are in the optimizer."""
     model = module("tiny-vq", discriminators=[], freeze_modules=["encoder", "quantizer"])
-    frozen = snapshot(
-        (f"{part}.{n}", t)
-        for part in ("encoder", "quantizer")
-        for n, t in getattr(model.codec, part).state_dict().items()
-    )
+    reference = copy.deepcopy(model.codec).eval()
     decoder = snapshot(model.codec.decoder.named_parameters())
-    audio = 0.1 * torch.randn(1, 1, 8 * model.codec.hop_length)
-    codes = model.codec.eval().encode_codes(audio)
-    fit = trainer(3)
+    modes: list[tuple[bool, bool, bool]] = []
+
+    class RecordModes(lightning.Callback):
+        def on_train_batch_start(self, *_: Any) -> None:
+            codec = model.codec
+            modes.append((codec.encoder.training, codec.quantizer.training, codec.decoder.training))
+
+    fit = trainer(3, callbacks=[RecordModes()], limit_val_batches=1, val_check_interval=2)
     fit.fit(model, datamodule=data())
-    after = {
-        f"{part}.{n}": t
-        for part in ("encoder", "quantizer")
-        for n, t in getattr(model.codec, part).state_dict().items()
-    }
-    assert all(torch.equal(after[name], value) for name, value in frozen.items())
-    assert all(not torch.equal(dict(model.codec.decoder.named_parameters())[n], v) for n, v in decoder.items())
+    assert modes == [(False, False, True)] * 3
+    for part in ("encoder", "quantizer"):
+        for (name, value), expected in zip(
+            getattr(model.codec, part).state_dict().items(), getattr(reference, part).state_dict().values(), strict=True
+        ):
+            assert torch.equal(value, expected), f"{part}.{name}"
+    trained = dict(model.codec.decoder.named_parameters())
+    assert all(not torch.equal(trained[name], value) for name, value in decoder.items())
     optimized = {id(p) for group in fit.optimizers[0].param_groups for p in group["params"]}
     assert optimized == {id(p) for p in model.codec.decoder.parameters()}
-    assert torch.equal(model.codec.eval().encode_codes(audio), codes)
-    model.train()
-    assert not model.codec.encoder.training and not model.codec.quantizer.training and model.codec.decoder.training
+    audio = 0.1 * torch.randn(1, 1, 8 * model.codec.hop_length)
+    assert torch.equal(model.codec.eval().encode_codes(audio), reference.encode_codes(audio))
 
 
 def test_freeze_modules_are_checked() -> None:

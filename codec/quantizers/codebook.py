@@ -15,6 +15,8 @@ from torch import nn
 from vector_quantize_pytorch import VectorQuantize
 from vector_quantize_pytorch.vector_quantize_pytorch import cdist, sample_vectors_distributed
 
+# Vectors per block of the eval-mode lookup: a 1024 x 4096 similarity block (16 MB) instead of one
+# row per frame of the whole batch.
 LOOKUP_ROWS = 1024
 
 
@@ -109,12 +111,13 @@ class Codebook(nn.Module):
         embed = vq._codebook.embed.float()
         codes = []
         parts = flat.split(self.lookup_rows, dim=1) if self.lookup_rows else (flat,)
-        for part in parts:
-            if vq._codebook.use_cosine_sim:
-                similarity = torch.einsum("h n d, h c d -> h n c", part, embed)
-            else:
-                similarity = -cdist(part, embed)
-            codes.append(similarity.argmax(-1))
+        with torch.autocast("cuda", enabled=False):  # fp32 under autocast too, as in the library
+            for part in parts:
+                if vq._codebook.use_cosine_sim:
+                    similarity = torch.einsum("h n d, h c d -> h n c", part, embed)
+                else:
+                    similarity = -cdist(part, embed)
+                codes.append(similarity.argmax(-1))
         return torch.cat(codes, dim=1).reshape(x.shape[:-1])
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:

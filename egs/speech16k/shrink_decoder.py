@@ -5,8 +5,8 @@
 
 Keeps the listed ConvNeXt blocks of the decoder and the ``--intermediate-dim`` hidden units of
 each block's MLP with the largest weights (``codec.shrink.shrink_decoder``), and saves the result as
-a model folder. Encoder and codebooks are unchanged, so it reads the original's token files.
-Fine-tune its decoder with ``egs/speech16k/train.sh`` (see README.md, "A faster decoder").
+a model folder. Encoder and codebooks are unchanged, so it gives the original's codes for the
+same audio. Fine-tune its decoder as README.md in this folder shows ("A faster decoder").
 """
 
 from __future__ import annotations
