@@ -1,6 +1,6 @@
 """Our tokenizers against EnCodec, DAC and the Vocos decoder, side by side in one process.
 
-    python bench/reference_speed.py [--seconds 10] [--threads 1 2] [--batch 16] [--device cpu]
+    python bench/reference_speed.py [--seconds 10] [--threads 1 2] [--batch 16]
 
 Needs the bench environment (the reference packages import torchaudio, whose wheel must match
 torch; keep it out of the main install):
