@@ -43,13 +43,13 @@ def shrink_decoder(codec: Codec, keep_layers: Sequence[int], intermediate_dim: i
             in 1..the current width.
     """
     decoder = codec.decoder
-    if not isinstance(decoder, VocosDecoder) or codec.config["decoder"].get("attention_layers", 0):
+    if not isinstance(decoder, VocosDecoder) or not all(isinstance(b, ConvNeXtBlock) for b in decoder.blocks):
         raise ValueError("only a Vocos decoder without attention blocks can be shrunk")
     layers = [int(i) for i in keep_layers]
     count = len(decoder.blocks)
     if not layers or sorted(set(layers)) != layers or not 0 <= layers[0] <= layers[-1] < count:
         raise ValueError(f"keep_layers must be increasing indices in 0..{count - 1}, got {list(keep_layers)}")
-    current = codec.config["decoder"].get("intermediate_dim", decoder.blocks[0].pwconv1.out_features)
+    current = decoder.blocks[0].pwconv1.out_features
     if not 1 <= intermediate_dim <= current:
         raise ValueError(f"intermediate_dim must be in 1..{current}, got {intermediate_dim}")
 
@@ -57,8 +57,7 @@ def shrink_decoder(codec: Codec, keep_layers: Sequence[int], intermediate_dim: i
     config["decoder"].update(num_layers=len(layers), intermediate_dim=intermediate_dim)
     source = copy.deepcopy(decoder)
     for index in layers:
-        if intermediate_dim < current:
-            _narrow_mlp(source.blocks[index], intermediate_dim)
+        _narrow_mlp(source.blocks[index], intermediate_dim)
     source.blocks = nn.Sequential(*(source.blocks[i] for i in layers))
 
     shrunk = Codec.from_config(config)

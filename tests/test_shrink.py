@@ -81,3 +81,9 @@ def test_narrowing_keeps_the_strongest_hidden_units(codec: Codec) -> None:
 def test_bad_arguments_are_refused(codec: Codec, layers: list[int], width: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         shrink_decoder(codec, layers, width)
+
+
+def test_decoders_with_attention_are_refused(codec: Codec) -> None:
+    config = {**codec.config, "decoder": {**codec.config["decoder"], "attention_layers": 1}}
+    with pytest.raises(ValueError, match="without attention"):
+        shrink_decoder(Codec.from_config(config), [0], 16)
