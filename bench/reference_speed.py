@@ -10,11 +10,12 @@ torch; keep it out of the main install):
 Reference models are built with random weights from their PyPI packages (speed does not depend on
 the weights): EnCodec 24 kHz (``encodec``, pretrained=False) at 1.5 and 6 kbps, DAC 16 kHz
 (``descript-audio-codec``, the published 16 kHz configuration) and the Vocos mel decoder (``vocos``,
-its published 24 kHz configuration; decode only). Ours: the shipped default model, the
-speech16k-rvq recipe, and the default model in onnxruntime. Prints, per thread count, x real time
-(audio seconds per wall-clock second, best of ``--repeats``) for encode, decode and both on one
-clip (batch 1), our default's ratio to each model, the default's throughput on a batch of
-``--batch`` clips, and each model's peak resident memory above its starting point.
+its published 24 kHz configuration; decode only). Ours: the shipped default model, the default
+model in onnxruntime, and every recipe's model (random weights; not the tiny test recipes).
+Prints, per thread count, x real time (audio seconds per wall-clock second, best of
+``--repeats``) for encode, decode and both on one clip (batch 1), our default's ratio to each
+model, the default's throughput on a batch of ``--batch`` clips, and each model's peak resident
+memory above its starting point.
 """
 
 from __future__ import annotations
@@ -195,9 +196,16 @@ def vocos_decoder(seconds: float) -> Subject:
     return Subject("Vocos mel decoder 24 kHz", params(model), float("nan"), None, decode)
 
 
-def speech16k_rvq() -> Codec:
+def recipe_codecs() -> dict[str, Codec]:
+    """Every recipe's codec but the tiny test ones and speech16k-vq (the default's own recipe), with
+    random weights."""
     torch.manual_seed(0)
-    return Codec(**yaml.safe_load((RECIPES / "speech16k-rvq.yaml").read_text())["model"]["codec"])
+    names = sorted(p.stem for p in RECIPES.glob("*.yaml") if not p.stem.startswith("tiny-"))
+    return {
+        f"recipe {name}": Codec.from_config(yaml.safe_load((RECIPES / f"{name}.yaml").read_text())["model"]["codec"])
+        for name in names
+        if name != "speech16k-vq"
+    }
 
 
 def main() -> None:
@@ -216,8 +224,8 @@ def main() -> None:
         torch.set_num_threads(threads)
         subjects = [
             ours("default (speech16k-vq)", load_codec("default"), seconds),
-            ours("speech16k-rvq", speech16k_rvq(), seconds),
             onnx_default(seconds, threads),
+            *(ours(name, model, seconds) for name, model in recipe_codecs().items()),
             encodec_24k(1.5, seconds),
             encodec_24k(6.0, seconds),
             dac_16k(seconds),
@@ -238,10 +246,11 @@ def main() -> None:
         for subject, encode, decode, both, peak in rows:
             # Decode-only models (Vocos) are compared with our decoder alone.
             ratio = both / reference_both if subject.encode else decode / reference_decode
-            enc, dec, both_rt = seconds / encode, seconds / decode, seconds / both
+            enc = f"{seconds / encode:.0f}" if subject.encode else "-"
+            dec, both_rt = seconds / decode, seconds / both
             kbps = "-" if subject.kbps != subject.kbps else f"{subject.kbps:g}"
             print(
-                f"| {subject.name} | {subject.params:.1f} | {kbps} | {enc:.0f} | {dec:.0f} | {both_rt:.0f} | "
+                f"| {subject.name} | {subject.params:.1f} | {kbps} | {enc} | {dec:.0f} | {both_rt:.0f} | "
                 f"{ratio:.1f} | {peak:.0f} |"
             )
         batch = ours(f"default, batch {args.batch}", load_codec("default"), seconds, args.batch)

@@ -593,8 +593,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser(
         "export",
-        help="training checkpoint -> pretrained folder",
-        description="Write the generator of a 'codec train' checkpoint as config.json + model.safetensors.",
+        help="training checkpoint -> pretrained folder, or a model -> ONNX",
+        description="Write the generator of a 'codec train' checkpoint as config.json + model.safetensors, or "
+        "(--format onnx) any model as encoder.onnx + decoder.onnx.",
     )
     export.add_argument(
         "checkpoint", help="a .ckpt written by 'codec train' (with --format onnx: any model name, folder or .ckpt)"

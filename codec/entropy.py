@@ -170,6 +170,15 @@ class CodeStats:
         uniform = np.full(self.n_codebooks, math.log2(self.codebook_size))
         return np.where(totals > 0, spent / np.maximum(totals, 1), uniform)
 
+    def coded_bits(self, counts: np.ndarray) -> np.ndarray:
+        """``(Q,)`` average bits the range coder spends per code on codes counted in ``counts``
+        ``(Q', K)`` (``Q'`` at most ``Q``): their cross-entropy under these statistics; ``0`` for a
+        codebook with no counts."""
+        counts = np.asarray(counts, dtype=np.float64)
+        _check_shape(counts.shape[0], self)
+        spent = -(counts * np.log2(self.probabilities()[: counts.shape[0]])).sum(axis=1)
+        return spent / np.maximum(counts.sum(axis=1), 1)
+
     def bitrate(self, frame_rate: float, n_codebooks: int | None = None) -> float:
         """Expected bits per second of range-coded codes with the first ``n_codebooks`` (default all)."""
         n = self.n_codebooks if n_codebooks is None else n_codebooks

@@ -189,8 +189,10 @@ class EvaluationResult:
         systems: the original (when a non-intrusive metric is on), the model, then each baseline.
         columns: keys of the metrics computed (see ``COLUMNS``).
         codebooks: the model's code usage over all files: ``utilization``, ``perplexity`` and
-            ``entropy_bits`` per codebook, ``entropy_bitrate`` (bits/s an entropy coder reaches),
-            ``frames`` (code frames counted).
+            ``entropy_bits`` per codebook, ``entropy_bitrate`` (bits/s of the counted codes' own
+            entropy: a lower bound, biased low when there are few frames per codebook entry),
+            ``coded_bitrate`` (bits/s ``codec encode --entropy`` spends on these codes with the
+            model's code statistics; ``None`` for a model without them), ``frames`` (frames counted).
         unavailable: baseline name -> why it could not run (a missing tool).
         skipped: ``(file, reason)`` of the files that could not be read.
         references: file -> the text WER is measured against (with ``wer``).
@@ -259,7 +261,12 @@ class EvaluationResult:
                 f"  codebook {index + 1}: utilization {100 * used:.1f} %, perplexity {perplexity:.1f}, "
                 f"entropy {bits:.2f} of {math.log2(model['codebook_size']):.2f} bits/code"
             )
-        lines.append(f"  entropy-coded bitrate: {books['entropy_bitrate'] / 1000:.3f} kbps")
+        lines.append(
+            f"  entropy of these codes: {books['entropy_bitrate'] / 1000:.3f} kbps "
+            f"(a lower bound; biased low with {books['frames'] / model['codebook_size']:.1f} frames per code)"
+        )
+        if books.get("coded_bitrate") is not None:
+            lines.append(f"  range-coded with the model's code statistics: {books['coded_bitrate'] / 1000:.3f} kbps")
         return lines
 
     def to_dict(self) -> dict[str, Any]:
@@ -631,6 +638,15 @@ def _model_name(model: Codec, n_codebooks: int) -> str:
     return model.name if n_codebooks == model.n_codebooks else f"{model.name} (Q={n_codebooks})"
 
 
+def _coded_bitrate(model: Codec, counts: torch.Tensor) -> float | None:
+    """Bits/s the range coder spends on codes counted in ``counts`` ``(Q, K)`` with the model's code
+    statistics; ``None`` when the model has none."""
+    stats = getattr(model, "code_stats", None)
+    if stats is None:
+        return None
+    return model.frame_rate * float(stats.coded_bits(counts.cpu().numpy()).sum())
+
+
 def evaluate(
     model: Codec,
     files: Sequence[EvalItem | AudioItem | str | Path],
@@ -735,6 +751,7 @@ def evaluate(
             "perplexity": stats["perplexity"].tolist(),
             "entropy_bits": entropy_bits,
             "entropy_bitrate": model.frame_rate * float(sum(entropy_bits)),
+            "coded_bitrate": _coded_bitrate(model, counts),
             "frames": int(counts[0].sum()),
         },
         unavailable=unavailable,

@@ -19,7 +19,8 @@ import yaml
 from codec.audio import resampled_length
 from codec.cli import EXIT_ERROR, EXIT_FAILED_FILES, main
 from codec.model import Codec
-from codec.pretrained import save_pretrained
+from codec.pretrained import load_codec, save_pretrained
+from codec.streaming import algorithmic_latency_seconds
 from codec.tokens import Tokens
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -268,6 +269,7 @@ def test_info_on_a_model(models: dict[str, Path], capsys: pytest.CaptureFixture[
     assert parameters["total"] == parameters["encoder"] + parameters["quantizer"] + parameters["decoder"] > 0
     config = json.loads((models["rvq"] / "config.json").read_text())
     assert info["fingerprint"] == config["fingerprint"]
+    assert info["causal"] is False and info["streaming_latency_ms"] == "not streamable (LSTM or attention)"
 
     code, out, _ = run(["info", str(models["vq"])], capsys)
     assert code == 0
@@ -276,6 +278,9 @@ def test_info_on_a_model(models: dict[str, Path], capsys: pytest.CaptureFixture[
     assert "frame_rate: 50" in lines
     assert "  1: 300" in lines
     assert any(line.startswith("  total: ") for line in lines)
+    latency = algorithmic_latency_seconds(load_codec(models["vq"]))
+    assert latency is not None and latency > HOP / RATE  # a frame plus the non-causal lookahead
+    assert f"streaming_latency_ms: {round(1000 * latency, 1)}" in lines
 
 
 def test_info_on_a_token_file(

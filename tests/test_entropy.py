@@ -210,6 +210,24 @@ def test_skewed_codes_compress_close_to_their_entropy() -> None:
     assert entropy_bytes * 0.99 < len(ranged) <= 1.05 * entropy_bytes + 8
 
 
+def test_coded_bits_predict_the_payload_and_bound_the_entropy() -> None:
+    """``coded_bits`` is the cross-entropy the range coder reaches: its payload matches it, and it is
+    never below the codes' own entropy (Gibbs); on the fitted counts it equals ``bits_per_code``."""
+    codebook_size, frames = 256, 5000
+    codes = draw(np.random.default_rng(4), skewed(codebook_size), (2, frames))
+    stats = skewed_stats(codebook_size, 3, samples=50_000, seed=5)
+    counts = np.stack([np.bincount(row, minlength=codebook_size) for row in codes])
+    bits = stats.coded_bits(counts)
+    assert bits.shape == (2,)
+    _, ranged = split(make_tokens(codes, codebook_size).to_bytes(code_stats=stats))
+    expected = bits.sum() * frames / 8
+    assert 0.995 * expected <= len(ranged) <= 1.01 * expected + 8
+    assert bits.sum() * frames >= empirical_entropy_bits(codes, codebook_size) - 1e-6
+    np.testing.assert_allclose(stats.coded_bits(stats.counts), stats.bits_per_code())
+    with pytest.raises(ValueError, match="codebooks"):
+        stats.coded_bits(np.zeros((4, codebook_size)))
+
+
 def test_uniform_codes_cost_no_more_than_log2_k() -> None:
     codebook_size = 1000  # packed: 10 bits per code, range-coded with uniform statistics: log2(1000) = 9.97
     codes = draw(np.random.default_rng(3), np.full(codebook_size, 1e-3), (2, 3000))

@@ -86,7 +86,8 @@ def test_eval_command_model_vs_mulaw(model_dir: Path, clips: Path, tmp_path: Pat
     rows = {line.split()[0]: line.split() for line in lines[2:4]}
     assert set(rows) == {"tiny-vq", "mulaw"}
     assert rows["mulaw"][1] == "64.00" and rows["tiny-vq"][1] == "0.30"
-    assert "utilization" in table and "entropy-coded bitrate" in table
+    assert "utilization" in table and "entropy of these codes" in table
+    assert "range-coded" not in table  # this model has no code statistics
     assert table.count(str(clips / "a.wav")) == 2  # per-file rows: model and baseline
 
     data = json.loads(report.read_text())
@@ -107,6 +108,7 @@ def test_eval_command_model_vs_mulaw(model_dir: Path, clips: Path, tmp_path: Pat
     books = data["codebooks"]
     assert books["frames"] == 2 * 75 and 0 < books["utilization"][0] <= 1
     assert 0 < books["entropy_bitrate"] <= data["model"]["bitrate"] == 300
+    assert books["coded_bitrate"] is None
 
 
 def test_evaluate_api_skips_bad_files_and_reports_missing_tools(

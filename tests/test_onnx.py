@@ -9,6 +9,8 @@ a comma-separated list of recipe names (``tiny-vq,tiny-rvq`` covers both encoder
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 from pathlib import Path
@@ -24,6 +26,7 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxscript")
 
 from codec import encoders  # noqa: E402
+from codec.cli import main  # noqa: E402
 from codec.errors import CodecError  # noqa: E402
 from codec.model import Codec  # noqa: E402
 from codec.onnx_export import (  # noqa: E402
@@ -56,15 +59,18 @@ def tiny_codec(name: str) -> Codec:
 
 @pytest.fixture(scope="module", params=EXPORTED)
 def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One export per recipe; tiny-rvq goes through ``save_pretrained`` + ``export_onnx_folder``
-    (the CLI path), the others through ``export_onnx``."""
+    """One export per recipe; tiny-rvq goes through ``save_pretrained`` and ``codec export MODEL -o
+    DIR --format onnx``, the others through ``export_onnx``."""
     name = request.param
     codec = tiny_codec(name)
     folder = tmp_path_factory.mktemp(name) / "onnx"
     summary = None
     if name == "tiny-rvq":
         pretrained = save_pretrained(codec, tmp_path_factory.mktemp(name) / "model")
-        summary = export_onnx_folder(str(pretrained), str(folder), None)
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            assert main(["export", str(pretrained), "-o", str(folder), "--format", "onnx"]) == 0
+        summary = printed.getvalue().strip()
         paths = [folder / ENCODER_FILE, folder / DECODER_FILE, folder / META_FILE]
     else:
         paths = export_onnx(codec, folder)
