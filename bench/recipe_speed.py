@@ -26,6 +26,16 @@ from codec.pretrained import load_codec, shipped_models
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 
+def recipe_names() -> list[str]:
+    """Every recipe but the tiny test ones, sorted."""
+    return sorted(p.stem for p in RECIPES.glob("*.yaml") if not p.stem.startswith("tiny-"))
+
+
+def recipe_codec(name: str) -> Codec:
+    """The codec of ``recipes/NAME.yaml`` with random weights."""
+    return Codec.from_config(yaml.safe_load((RECIPES / f"{name}.yaml").read_text())["model"]["codec"])
+
+
 def best_time(function, repeats: int, device: str = "cpu") -> float:
     """Smallest wall-clock time of ``repeats`` calls after one warm-up call (each call waits for the
     GPU's work to finish when ``device`` is a CUDA device)."""
@@ -68,13 +78,12 @@ def main() -> None:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error(f"--device {args.device}: CUDA is not available here")
 
-    names = args.recipes or sorted(p.stem for p in RECIPES.glob("*.yaml") if not p.stem.startswith("tiny-"))
+    names = args.recipes or recipe_names()
     models: dict[str, Codec] = {}
     if "default" in shipped_models():
         models["default (shipped)"] = load_codec("default")
     for name in names:
-        config = yaml.safe_load((RECIPES / f"{name}.yaml").read_text())["model"]["codec"]
-        models[name] = Codec.from_config(config)
+        models[name] = recipe_codec(name)
 
     where = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "CPU"
     print(f"clip {args.seconds:g} s, batch {args.batch}, {where}; x real time (higher is faster)")

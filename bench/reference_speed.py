@@ -31,13 +31,11 @@ from pathlib import Path
 
 import psutil
 import torch
-import yaml
-from recipe_speed import best_time  # the sibling script in bench/
+from recipe_speed import best_time, recipe_codec, recipe_names  # the sibling script in bench/
 
 from codec.model import Codec
 from codec.pretrained import load_codec
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 Step = Callable[[], object]
 
 
@@ -200,12 +198,7 @@ def recipe_codecs() -> dict[str, Codec]:
     """Every recipe's codec but the tiny test ones and speech16k-vq (the default's own recipe), with
     random weights."""
     torch.manual_seed(0)
-    names = sorted(p.stem for p in RECIPES.glob("*.yaml") if not p.stem.startswith("tiny-"))
-    return {
-        f"recipe {name}": Codec.from_config(yaml.safe_load((RECIPES / f"{name}.yaml").read_text())["model"]["codec"])
-        for name in names
-        if name != "speech16k-vq"
-    }
+    return {f"recipe {name}": recipe_codec(name) for name in recipe_names() if name != "speech16k-vq"}
 
 
 def main() -> None:

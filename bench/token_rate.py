@@ -28,16 +28,8 @@ from tqdm import tqdm
 from codec.audio import read_audio
 from codec.evaluation import collect_items
 from codec.pretrained import load_codec
+from codec.stats import usage_stats
 from codec.tokens import Tokens
-
-
-def plug_in_entropy(histogram: np.ndarray) -> float:
-    """Bits per code of the empirical distribution in ``histogram`` ``(Q, K)``, summed over codebooks."""
-    total = 0.0
-    for counts in histogram:
-        p = counts[counts > 0] / counts.sum()
-        total += float(-(p * np.log2(p)).sum())
-    return total
 
 
 def main() -> None:
@@ -55,11 +47,9 @@ def main() -> None:
         sys.exit(f"error: {args.model}: the model has no code statistics (export it with --code-stats)")
     items = collect_items(args.data, split=args.split, limit=args.limit)
     n_q = args.n_codebooks or model.n_codebooks
-    bits = -np.log2(stats.probabilities()[:n_q])  # (Q, K) the coder's cost of each code
     histogram = np.zeros((n_q, model.codebook_size), dtype=np.int64)
     seconds = frames = 0.0
     sizes = {"fixed payload": 0, "fixed file": 0, "coded payload": 0, "coded file": 0}
-    cross_entropy = 0.0
     for item in tqdm(items, desc="encoding", unit="file"):
         audio, rate = read_audio(item.path)
         with torch.inference_mode():
@@ -69,7 +59,6 @@ def main() -> None:
         frames += codes.shape[1]
         for q in range(n_q):
             histogram[q] += np.bincount(codes[q], minlength=model.codebook_size)
-            cross_entropy += float(bits[q][codes[q]].sum())
         _, fixed_payload = tokens.encoded()
         _, coded_payload = tokens.encoded(stats)
         sizes["fixed payload"] += len(fixed_payload)
@@ -77,14 +66,15 @@ def main() -> None:
         sizes["coded payload"] += len(coded_payload)
         sizes["coded file"] += len(tokens.to_bytes(code_stats=stats))
 
+    entropy_bits = usage_stats(torch.from_numpy(histogram))["entropy_bits"].sum().item()  # per frame
     rows = [
         ("nominal", model.bitrate(n_q)),
         ("fixed-width payload", 8 * sizes["fixed payload"] / seconds),
         ("fixed-width .tok files", 8 * sizes["fixed file"] / seconds),
         ("range-coded payload", 8 * sizes["coded payload"] / seconds),
         ("range-coded .tok files", 8 * sizes["coded file"] / seconds),
-        ("cross-entropy under the code stats", cross_entropy / seconds),
-        ("plug-in entropy of these files", plug_in_entropy(histogram) * frames / seconds),
+        ("cross-entropy under the code stats", stats.coded_bits(histogram).sum() * frames / seconds),
+        ("plug-in entropy of these files", entropy_bits * frames / seconds),
     ]
     print(f"{args.model}, {n_q} codebook(s): {len(items)} files, {seconds / 60:.1f} min, {int(frames)} frames")
     nominal = rows[0][1]

@@ -641,10 +641,9 @@ def _model_name(model: Codec, n_codebooks: int) -> str:
 def _coded_bitrate(model: Codec, counts: torch.Tensor) -> float | None:
     """Bits/s the range coder spends on codes counted in ``counts`` ``(Q, K)`` with the model's code
     statistics; ``None`` when the model has none."""
-    stats = getattr(model, "code_stats", None)
-    if stats is None:
+    if model.code_stats is None:
         return None
-    return model.frame_rate * float(stats.coded_bits(counts.cpu().numpy()).sum())
+    return model.frame_rate * float(model.code_stats.coded_bits(counts.cpu().numpy()).sum())
 
 
 def evaluate(
