@@ -83,6 +83,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("stoi", "STOI", 3),
     Column("mel_distance", "mel", 3),
     Column("si_sdr", "SI-SDR", 2),
+    Column("f0_gpe", "GPE", 3),
+    Column("vuv_error", "VUV", 3),
     Column("dnsmos_ovrl", "OVRL", 2, "dnsmos"),
     Column("dnsmos_sig", "SIG", 2, "dnsmos"),
     Column("dnsmos_bak", "BAK", 2, "dnsmos"),
@@ -90,7 +92,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("wer", "WER", 3, "wer"),
     Column("wer_delta", "dWER", 3, "wer"),
 )
-"""Every metric, in table order. ``wer`` and ``wer_delta`` are fractions (0.1 = 10 %)."""
+"""Every metric, in table order. ``wer`` and ``wer_delta`` are fractions (0.1 = 10 %), and so are
+``f0_gpe`` (gross pitch error: frames voiced in both whose F0 is off by more than 20 %) and
+``vuv_error`` (frames voiced in one but not the other), both from YIN (``codec.pitch``)."""
 
 Metrics = dict[str, float | None]
 

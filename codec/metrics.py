@@ -13,6 +13,7 @@ import torch
 
 from codec.audio import resample
 from codec.losses import mel_distance
+from codec.pitch import GROSS_PITCH_ERROR_OCTAVES, yin
 
 
 def missing_packages() -> list[str]:
@@ -88,8 +89,26 @@ def _stoi(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> floa
     return float(stoi(reference, estimate, sample_rate, extended=False))
 
 
+def pitch_errors(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> tuple[float | None, float]:
+    """Gross pitch error and voicing decision error of ``estimate`` against ``reference`` (YIN, 10 ms frames).
+
+    Returns:
+        The fraction of frames voiced in both whose F0 differs by more than 20 % (None when no frame
+        is voiced in both), and the fraction of frames voiced in one but not the other.
+    """
+    n = min(len(reference), len(estimate))
+    pair = torch.from_numpy(np.stack([reference[:n], estimate[:n]]).astype(np.float32))
+    f0, voiced = yin(pair, sample_rate, max(1, sample_rate // 100))
+    both = voiced[0] & voiced[1]
+    vuv = float((voiced[0] != voiced[1]).float().mean()) if voiced.shape[-1] else 0.0
+    if not both.any():
+        return None, vuv
+    octaves = (f0[1, both] / f0[0, both]).log2().abs()
+    return float((octaves > GROSS_PITCH_ERROR_OCTAVES).float().mean()), vuv
+
+
 def quality(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> dict[str, float | None]:
-    """PESQ-WB, PESQ-NB, STOI, SI-SDR and log-mel distance of ``estimate`` against ``reference``.
+    """PESQ-WB, PESQ-NB, STOI, SI-SDR, log-mel distance and pitch errors of ``estimate`` against ``reference``.
 
     Both are mono ``(N,)`` at ``sample_rate``; the estimate is aligned first (lag up to 50 ms).
     A metric whose package is missing, or that cannot score the input (PESQ on silence), is None.
@@ -98,10 +117,13 @@ def quality(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> di
         np.asarray(reference, np.float32), np.asarray(estimate, np.float32), max_lag=sample_rate // 20
     )
     mel = mel_distance(torch.from_numpy(estimate)[None, None], torch.from_numpy(reference)[None, None], sample_rate)
+    gpe, vuv = pitch_errors(reference, estimate, sample_rate)
     return {
         "pesq_wb": _pesq(reference, estimate, sample_rate, "wb"),
         "pesq_nb": _pesq(reference, estimate, sample_rate, "nb"),
         "stoi": _stoi(reference, estimate, sample_rate),
         "si_sdr": si_sdr(reference, estimate),
         "mel_distance": float(mel),
+        "f0_gpe": gpe,
+        "vuv_error": vuv,
     }
