@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from codec.chunking import DEFAULT_CHUNK_SECONDS, decode_chunked, encode_chunked, receptive_field
+from codec.decoders import HarmonicVocosDecoder
 
 if TYPE_CHECKING:
     from codec.model import Codec
@@ -110,8 +111,14 @@ def decode_batch(
         ``code_lengths * hop_length`` are padding (arbitrary).
     """
     hop = codec.hop_length
-    audio = decode_chunked(codec, codes, chunk_seconds)
     frames = [int(n) for n in code_lengths]
+    if isinstance(codec.decoder, HarmonicVocosDecoder):
+        # Its pulse train's phase runs from each item's start; decode every item at its own length.
+        audio = torch.zeros(codes.shape[0], 1, codes.shape[-1] * hop)
+        for item, length in enumerate(frames):
+            audio[item, :, : length * hop] = decode_chunked(codec, codes[item : item + 1, :, :length], chunk_seconds)[0]
+        return audio
+    audio = decode_chunked(codec, codes, chunk_seconds)
 
     def sides() -> tuple[int | None, int | None]:
         field = receptive_field(codec)

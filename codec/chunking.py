@@ -35,6 +35,7 @@ import torch
 from torch import nn
 from torch.autograd import forward_ad
 
+from codec.decoders import HarmonicVocosDecoder
 from codec.layers import AttentionBlock
 
 if TYPE_CHECKING:
@@ -45,6 +46,10 @@ DEFAULT_CHUNK_SECONDS = 30.0
 
 FALLBACK_CONTEXT_SECONDS = 2.0
 """Context per side for encoders / decoders with LSTM or attention (unbounded receptive field)."""
+
+HARMONIC_MARGIN_FRAMES = 4
+"""Frames added to each decoder side of a harmonic decoder's receptive field: its pulse train reads
+the F0 of frames beside the ones it writes, a path the probe does not follow (the F0 is detached)."""
 
 _PROBE_FRAMES = 64
 _MAX_PROBE_FRAMES = 1 << 14
@@ -165,6 +170,8 @@ def receptive_field(codec: Codec) -> ReceptiveField:
             back = ahead = None
         else:
             back, ahead = _measure(decoder_probe, hop, False, False)
+            if isinstance(decoder, HarmonicVocosDecoder):
+                back, ahead = back + HARMONIC_MARGIN_FRAMES * hop, ahead + HARMONIC_MARGIN_FRAMES * hop
     field = ReceptiveField(hop, history, lookahead, back, ahead)
     _CACHE[codec] = field
     return field
@@ -253,6 +260,8 @@ def decode_chunked(
     if total <= chunk:
         return codec.decode_codes(codes.to(codec.device)).float().cpu()
     field = receptive_field(codec)
+    if isinstance(codec.decoder, HarmonicVocosDecoder):
+        return _decode_harmonic(codec, codes, chunk, field)
     exact = field.decoder_back is not None and field.decoder_ahead is not None
     fade = 0 if exact else min(2 * hop, chunk * hop)
     half = fade // 2
@@ -278,4 +287,29 @@ def decode_chunked(
                 weight[-fade:] = 1 - ramp
             piece = piece * weight
         audio[..., lo:hi] += piece
+    return audio
+
+
+def _decode_harmonic(codec: Codec, codes: torch.Tensor, chunk: int, field: ReceptiveField) -> torch.Tensor:
+    """``decode_chunked`` for a ``HarmonicVocosDecoder``: windows in order, each continuing the pulse
+    train's phase from the one before.
+
+    The phase at a sample is a running sum over the whole stream, so every window is anchored at
+    the start of its chunk to the phase the previous window computed there (exactly: both windows
+    read the F0 of the frames around it with full context).
+    """
+    hop = codec.hop_length
+    total = codes.shape[-1]
+    before = _frames(field.decoder_ahead, hop, 0)
+    after = _frames(field.decoder_back, hop, 0)
+    audio = torch.zeros(codes.shape[0], 1, total * hop)
+    anchor: tuple[int, torch.Tensor] | None = None  # (sample of the stream's pulse train, its phase)
+    for first in range(0, total, chunk):
+        last = min(first + chunk, total)
+        start, stop = max(0, first - before), min(total, last + after)
+        latent = codec.quantizer.decode(codes[..., start:stop].to(codec.device))
+        window_anchor = None if anchor is None else (anchor[0] - start * hop, anchor[1])
+        part, cycles = codec.decoder.forward_window(latent, window_anchor)
+        audio[..., first * hop : last * hop] = part[..., (first - start) * hop : (last - start) * hop].float().cpu()
+        anchor = (last * hop, cycles[:, (last - start) * hop])
     return audio

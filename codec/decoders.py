@@ -2,15 +2,21 @@
 
 A Vocos-style ConvNeXt backbone (optionally preceded by self-attention blocks, as in
 WavTokenizer) predicts log-magnitude and phase per frame; an inverse STFT written with real-valued
-ops turns them into samples.
+ops turns them into samples. The harmonic-plus-noise form also predicts a pitch track and renders
+a pulse train at that pitch into the spectrum (``HarmonicVocosDecoder``).
 """
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from codec.layers import AttentionBlock, ConvNeXtBlock, PaddedConv1d
+from codec.pitch import frames_to_samples, harmonic_excitation, running_cycles
 from codec.spectral import InverseSTFT
 
 
@@ -89,4 +95,160 @@ class VocosDecoder(nn.Module):
         return self.head(self.features(latent))
 
 
-DECODERS: dict[str, type[nn.Module]] = {"vocos": VocosDecoder}
+class HarmonicISTFTHead(ISTFTHead):
+    """``ISTFTHead`` plus a harmonic source: a pitch track and a per-bin voicing for a pulse train.
+
+    Each bin's magnitude ``M`` is split between noise and harmonics by a predicted voicing ``v`` in
+    (0, 1): the spectrum is ``M * ((1 - v) * exp(i * phase) + v * E)``, ``phase`` the plain head's
+    and ``E`` the STFT (same frames as the inverse STFT) of ``harmonic_excitation`` driven by the
+    predicted F0. The pulse train's phase runs continuously from frame to frame, so harmonics add
+    up coherently in the overlap-add, which a mel loss alone does not teach a phase head. The F0
+    that drives the pulse train is detached: the pitch head learns from its own loss (targets from
+    ``codec.pitch.yin`` on the training audio), magnitudes, voicing and noise phase from the
+    reconstruction.
+
+    Args:
+        dim, n_fft, hop_length: as ``ISTFTHead``.
+        sample_rate: audio rate in Hz.
+        pitch_hop: samples per pitch frame (``hop_length`` a multiple of it).
+        fmin, fmax: range of the predicted F0 in Hz.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        n_fft: int,
+        hop_length: int,
+        sample_rate: int,
+        pitch_hop: int = 160,
+        fmin: float = 50.0,
+        fmax: float = 600.0,
+    ) -> None:
+        super().__init__(dim, n_fft, hop_length)
+        if hop_length % pitch_hop:
+            raise ValueError(f"hop_length {hop_length} is not a multiple of pitch_hop {pitch_hop}")
+        self.sample_rate = sample_rate
+        self.pitch_hop = pitch_hop
+        self.log2_range = (math.log2(fmin), math.log2(fmax))
+        self.pitch = nn.Linear(dim, hop_length // pitch_hop)
+        self.voicing = nn.Linear(dim, self.n_bins)
+        self.use_fft = True
+        self._dft: torch.Tensor | None = None
+        nn.init.zeros_(self.pitch.weight)
+        nn.init.constant_(self.pitch.bias, math.log2(150.0))
+        nn.init.zeros_(self.voicing.weight)
+        nn.init.zeros_(self.voicing.bias)
+
+    def log2_f0(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, dim, T)`` -> predicted ``log2`` F0 ``(B, T * hop_length // pitch_hop)``."""
+        return self.pitch(x.transpose(1, 2)).flatten(1).clamp(*self.log2_range)
+
+    def excitation_spectrum(
+        self, log2_f0: torch.Tensor, anchor: tuple[int, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(B, K)`` log2 F0 -> real and imaginary parts ``(B, n_bins, T)`` of the pulse train's STFT
+        (scaled so that one harmonic of amplitude 1 peaks at 1) and its phase ``(B, L)`` in cycles.
+
+        The pulse train covers the ``L = T * hop_length + 2 * pad`` samples the inverse STFT's
+        frames span (``pad`` before the first output sample and after the last); ``anchor`` as in
+        ``codec.pitch.running_cycles``, indexed over those samples.
+        """
+        istft = self.istft
+        frames_n = log2_f0.shape[-1] * self.pitch_hop // istft.hop_length
+        length = frames_n * istft.hop_length + 2 * istft.pad
+        f0 = frames_to_samples(torch.exp2(log2_f0.double()), self.pitch_hop, -istft.pad, length)
+        cycles = running_cycles(f0, self.sample_rate, anchor)
+        pulses = harmonic_excitation(f0, cycles, self.sample_rate).to(log2_f0.dtype)
+        scale = 2 / istft.window.sum()
+        if not self.use_fft:
+            real, imag = F.conv1d(pulses[:, None], self._dft_basis(pulses), stride=istft.hop_length).chunk(2, dim=1)
+            return real * scale, imag * scale, cycles
+        frames = pulses.unfold(-1, istft.n_fft, istft.hop_length) * istft.window  # (B, T, n_fft)
+        spectrum = torch.fft.rfft(frames, dim=-1).transpose(1, 2) * scale
+        return spectrum.real, spectrum.imag, cycles
+
+    def _dft_basis(self, like: torch.Tensor) -> torch.Tensor:
+        """``(2 * n_bins, 1, n_fft)`` windowed DFT rows (cosines, then negated sines): the STFT as a
+        strided convolution, which exports to ONNX (``use_fft = False``) where ``rfft`` does not."""
+        if self._dft is None or self._dft.dtype != like.dtype or self._dft.device != like.device:
+            n_fft = self.istft.n_fft
+            k = torch.arange(self.n_bins, dtype=torch.float64)[:, None]
+            n = torch.arange(n_fft, dtype=torch.float64)[None, :]
+            angle = 2 * torch.pi * k * n / n_fft
+            window = torch.hann_window(n_fft, dtype=torch.float64)
+            rows = torch.cat([torch.cos(angle) * window, -torch.sin(angle) * window])
+            self._dft = rows[:, None, :].to(device=like.device, dtype=like.dtype)
+        return self._dft
+
+    def spectrum_and_pitch(
+        self,
+        x: torch.Tensor,
+        anchor: tuple[int, torch.Tensor] | None = None,
+        driving_log2_f0: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(B, dim, T)`` -> real and imaginary parts ``(B, n_bins, T)``, log2 F0 ``(B, K)`` and the
+        pulse train's phase ``(B, L)`` in cycles (``excitation_spectrum``, with ``anchor``).
+
+        The pulse train follows the predicted F0, or ``driving_log2_f0`` ``(B, K)`` when given (teacher
+        forcing in training: the target's F0).
+        """
+        log_mag, phase = self.proj(x.transpose(1, 2)).transpose(1, 2).split(self.n_bins, dim=1)
+        mag = torch.exp(log_mag).clamp(max=1e2)
+        voicing = torch.sigmoid(self.voicing(x.transpose(1, 2)).transpose(1, 2))
+        log2_f0 = self.log2_f0(x)
+        driving = log2_f0.detach() if driving_log2_f0 is None else driving_log2_f0
+        pulse_real, pulse_imag, cycles = self.excitation_spectrum(driving, anchor)
+        noise = mag * (1 - voicing)
+        harmonic = mag * voicing
+        real = noise * torch.cos(phase) + harmonic * pulse_real
+        imag = noise * torch.sin(phase) + harmonic * pulse_imag
+        return real, imag, log2_f0, cycles
+
+    def spectrum(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, dim, T)`` -> real and imaginary parts ``(B, n_fft // 2 + 1, T)``."""
+        real, imag, _, _ = self.spectrum_and_pitch(x)
+        return real, imag
+
+
+class HarmonicVocosDecoder(VocosDecoder):
+    """``VocosDecoder`` with a ``HarmonicISTFTHead``: a source-filter (harmonic plus noise) decoder.
+
+    Args:
+        sample_rate: audio rate in Hz.
+        pitch_hop, fmin, fmax: as ``HarmonicISTFTHead``.
+        **options: as ``VocosDecoder``.
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        sample_rate: int,
+        pitch_hop: int = 160,
+        fmin: float = 50.0,
+        fmax: float = 600.0,
+        **options: Any,
+    ) -> None:
+        super().__init__(input_dim, **options)
+        dim, n_fft, hop = self.final_norm.normalized_shape[0], self.head.istft.n_fft, self.head.istft.hop_length
+        self.head = HarmonicISTFTHead(dim, n_fft, hop, sample_rate, pitch_hop, fmin, fmax)
+
+    def forward_with_pitch(
+        self, latent: torch.Tensor, driving_log2_f0: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, input_dim, T)`` -> audio ``(B, 1, T * hop_length)`` and log2 F0 ``(B, K)``; the pulse
+        train follows ``driving_log2_f0`` when given (``HarmonicISTFTHead.spectrum_and_pitch``)."""
+        real, imag, log2_f0, _ = self.head.spectrum_and_pitch(self.features(latent), driving_log2_f0=driving_log2_f0)
+        return self.head.istft(real, imag).unsqueeze(1), log2_f0
+
+    def forward_window(
+        self, latent: torch.Tensor, anchor: tuple[int, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode a window of a longer stream: ``(B, input_dim, T)`` -> audio ``(B, 1, T * hop_length)``
+        and the pulse train's phase ``(B, T * hop_length + 2 * pad)`` in cycles, sample ``j`` of it
+        at output sample ``j - pad``. ``anchor = (j, cycles (B,))`` continues the phase of the
+        stream (``codec.chunking``); None starts it as a whole decode does."""
+        real, imag, _, cycles = self.head.spectrum_and_pitch(self.features(latent), anchor)
+        return self.head.istft(real, imag).unsqueeze(1), cycles
+
+
+DECODERS: dict[str, type[nn.Module]] = {"vocos": VocosDecoder, "vocos-hn": HarmonicVocosDecoder}

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from codec.pitch import GROSS_PITCH_ERROR_OCTAVES, yin
 from codec.spectral import MelSpectrogram
 
 GanLossKind = Literal["hinge", "lsgan"]
@@ -93,6 +94,26 @@ class MultiResolutionPhaseLoss(nn.Module):
             frequency = (weight[..., 1:] * _anti_wrap(difference.diff(dim=2))).mean()
             losses.append(instantaneous + group_delay + frequency)
         return torch.stack(losses).mean()
+
+
+def pitch_loss(
+    log2_f0: torch.Tensor, audio: torch.Tensor, sample_rate: int, pitch_hop: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """L1 distance in octaves between a predicted F0 track and YIN's on the voiced frames of the target.
+
+    Args:
+        log2_f0: ``(B, K)`` predicted log2 F0, one value per ``pitch_hop`` samples.
+        audio: ``(B, 1, N)`` target audio, ``N >= K * pitch_hop``.
+    Returns:
+        The scalar loss and the gross pitch error rate: the fraction of voiced frames off by more
+        than 20 % (both 0 when no frame is voiced).
+    """
+    with torch.no_grad():
+        f0, voiced = yin(audio[:, 0, : log2_f0.shape[-1] * pitch_hop].detach(), sample_rate, pitch_hop)
+    error = (log2_f0 - torch.log2(f0.clamp(min=1.0))).abs()[voiced]
+    if error.numel() == 0:
+        return log2_f0.sum() * 0, log2_f0.new_zeros(())
+    return error.mean(), (error.detach() > GROSS_PITCH_ERROR_OCTAVES).float().mean()
 
 
 @lru_cache(maxsize=8)

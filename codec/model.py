@@ -21,7 +21,7 @@ from torch import nn
 from codec.audio import read_audio, write_audio
 from codec.batching import decode_batch, encode_batch
 from codec.chunking import DEFAULT_CHUNK_SECONDS
-from codec.decoders import DECODERS
+from codec.decoders import DECODERS, HarmonicVocosDecoder
 from codec.encoders import ENCODERS
 from codec.errors import CodecError
 from codec.inputs import AudioLike, prepare_batch
@@ -58,12 +58,15 @@ class CodecOutput:
         codes: ``(B, Q, T)`` codes.
         commit_loss: scalar commitment loss of the quantizer.
         latent: ``(B, D, T)`` encoder output before quantization.
+        log2_f0: ``(B, K)`` the decoder's predicted log2 F0 per pitch frame, for decoders with a
+            pitch head (``HarmonicVocosDecoder``); None otherwise.
     """
 
     audio: torch.Tensor
     codes: torch.Tensor
     commit_loss: torch.Tensor
     latent: torch.Tensor
+    log2_f0: torch.Tensor | None = None
 
 
 class Codec(nn.Module):
@@ -175,10 +178,19 @@ class Codec(nn.Module):
         frames = max(1, -(-audio.shape[-1] // self.hop_length))
         return torch.nn.functional.pad(audio, (0, frames * self.hop_length - audio.shape[-1]))
 
-    def forward(self, audio: torch.Tensor, n_codebooks: int | None = None) -> CodecOutput:
-        """Encode, quantize and decode ``(B, 1, N)`` audio (``N`` a multiple of ``hop_length``)."""
+    def forward(
+        self, audio: torch.Tensor, n_codebooks: int | None = None, driving_log2_f0: torch.Tensor | None = None
+    ) -> CodecOutput:
+        """Encode, quantize and decode ``(B, 1, N)`` audio (``N`` a multiple of ``hop_length``).
+
+        ``driving_log2_f0`` ``(B, K)``: the F0 a harmonic decoder's pulse train follows instead of its
+        own prediction (teacher forcing); ignored by other decoders.
+        """
         latent = self.encoder(audio)
         quantized = self.quantizer(latent, n_codebooks)
+        if isinstance(self.decoder, HarmonicVocosDecoder):
+            decoded, log2_f0 = self.decoder.forward_with_pitch(quantized.quantized, driving_log2_f0)
+            return CodecOutput(decoded, quantized.codes, quantized.loss, latent, log2_f0)
         return CodecOutput(self.decoder(quantized.quantized), quantized.codes, quantized.loss, latent)
 
     def encode_codes(self, audio: torch.Tensor, n_codebooks: int | None = None) -> torch.Tensor:

@@ -34,6 +34,7 @@ from torch import nn
 
 from codec import encoders
 from codec.audio import atomic_write_bytes
+from codec.decoders import HarmonicISTFTHead
 from codec.encoders import SpectralEncoder
 from codec.errors import CodecError
 from codec.model import Codec
@@ -104,12 +105,13 @@ def export_mode(codec: Codec) -> Iterator[Codec]:
     """Put ``codec`` in its exportable state for the duration, and restore it afterwards.
 
     Eval mode, ``InverseSTFT.use_fft = False`` (real-valued inverse DFT instead of complex
-    ``irfft``), codebook lookups in one block, and the spectral encoder's STFT as a convolution
+    ``irfft``; a harmonic decoder's pulse-train STFT likewise as a strided convolution),
+    codebook lookups in one block, and the spectral encoder's STFT as a convolution
     (``codec.encoders.compressed_stft`` is swapped module-wide while the context is open; the
     swap computes the same values). The weights are not touched.
     """
     was_training = codec.training
-    istfts = [m for m in codec.modules() if isinstance(m, InverseSTFT)]
+    istfts = [m for m in codec.modules() if isinstance(m, InverseSTFT | HarmonicISTFTHead)]
     use_fft = [m.use_fft for m in istfts]
     codebooks = [m for m in codec.modules() if isinstance(m, Codebook)]
     lookup_rows = [m.lookup_rows for m in codebooks]
@@ -120,6 +122,8 @@ def export_mode(codec: Codec) -> Iterator[Codec]:
     for m in codec.modules():
         if isinstance(m, SpectralEncoder):  # build the DFT matrices now, outside any tracing
             real_stft.basis(m.n_fft, codec.dtype, codec.device)
+        if isinstance(m, HarmonicISTFTHead):
+            m._dft_basis(torch.zeros((), dtype=codec.dtype, device=codec.device))
     codec.eval()
     try:
         encoders.compressed_stft = real_stft

@@ -1,8 +1,10 @@
-"""Batched pitch (F0) tracking with YIN (de Cheveigné and Kawahara, 2002), in torch.
+"""Pitch: batched F0 tracking with YIN (de Cheveigné and Kawahara, 2002) and the pulse train a
+harmonic decoder renders from an F0 track, in torch.
 
-``codec eval`` scores how well a reconstruction keeps the original's pitch with it
+``codec eval`` scores how well a reconstruction keeps the original's pitch with ``yin``
 (``codec.metrics.pitch_errors``). A ``(B, N)`` batch costs a few FFTs per frame (about 0.1 s for
-16 x 1 s on one CPU thread), so it can also make F0 targets from a training batch on the fly.
+16 x 1 s on one CPU thread), so it also makes the F0 targets of a harmonic decoder's pitch head
+from the training batch on the fly.
 """
 
 from __future__ import annotations
@@ -112,3 +114,79 @@ def _lagged_products(frames: torch.Tensor, head: torch.Tensor, size: int, tau_ma
     """``sum_j head[j] * frames[j + tau]`` for ``tau`` in ``0..tau_max``: ``(B, K, tau_max + 1)``."""
     spectrum = torch.fft.rfft(frames, size) * torch.fft.rfft(head, size).conj()
     return torch.fft.irfft(spectrum, size)[..., : tau_max + 1]
+
+
+def filled_log2_f0(audio: torch.Tensor, sample_rate: int, hop_length: int) -> torch.Tensor:
+    """``yin``'s log2 F0 of ``(B, N)`` audio, linearly interpolated through unvoiced frames (held
+    beyond the first and last voiced one; log2 of 150 Hz for an item with none): ``(B, N // hop_length)``."""
+    f0, voiced = yin(audio.detach(), sample_rate, hop_length)
+    index = torch.arange(f0.shape[-1], device=f0.device, dtype=torch.float64)
+    rows = []
+    for values, mask in zip(f0.double(), voiced, strict=True):
+        known = index[mask]
+        if known.numel() == 0:
+            rows.append(torch.full_like(index, math.log2(150.0)))
+            continue
+        rows.append(_interp(index, known, torch.log2(values[mask])))
+    return torch.stack(rows).to(audio.dtype)
+
+
+def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
+    """``numpy.interp`` in torch: piecewise-linear through ``(xp, fp)`` (``xp`` increasing), held outside."""
+    if xp.numel() == 1:
+        return fp.expand_as(x).clone()
+    right = torch.searchsorted(xp, x).clamp(1, xp.numel() - 1)
+    left = right - 1
+    weight = ((x - xp[left]) / (xp[right] - xp[left])).clamp(0, 1)
+    return fp[left] + weight * (fp[right] - fp[left])
+
+
+def frames_to_samples(values: torch.Tensor, frame_hop: int, start: int, length: int) -> torch.Tensor:
+    """Linear interpolation of ``(B, K)`` frame values to samples ``start .. start + length - 1``.
+
+    Frame ``k`` sits at sample ``k * frame_hop + (frame_hop - 1) / 2`` (the middle of its hop, as in
+    ``yin``); samples before the first or after the last frame take its value.
+    """
+    position = (torch.arange(length, device=values.device, dtype=torch.float64) + start + 0.5) / frame_hop - 0.5
+    position = position.clamp(0, values.shape[-1] - 1)
+    left = position.floor().long()
+    right = (left + 1).clamp(max=values.shape[-1] - 1)
+    weight = (position - left).to(values.dtype)
+    return values[:, left] * (1 - weight) + values[:, right] * weight
+
+
+def running_cycles(f0: torch.Tensor, sample_rate: int, anchor: tuple[int, torch.Tensor] | None = None) -> torch.Tensor:
+    """Phase of a pulse train in cycles (float64) at every sample of an ``(B, N)`` F0 track in Hz.
+
+    It is the running sum of ``f0 / sample_rate`` from the first sample (``cycles[:, 0] = f0[:, 0] /
+    sample_rate``). With ``anchor = (index, value)`` (``value`` ``(B,)``) the sum is shifted so that
+    ``cycles[:, index] == value``: a window of a longer track then continues a phase computed
+    before it, which is how chunked decoding reproduces a whole-file decode.
+    """
+    cycles = torch.cumsum(f0.double() / sample_rate, dim=-1)
+    if anchor is not None:
+        index, value = anchor
+        cycles = cycles - cycles[:, index : index + 1] + value.double().to(cycles.device)[:, None]
+    return cycles
+
+
+def harmonic_excitation(
+    f0: torch.Tensor, cycles: torch.Tensor, sample_rate: int, nyquist_ratio: float = 0.95
+) -> torch.Tensor:
+    """A band-limited pulse train: every harmonic of ``f0`` below ``nyquist_ratio`` of the Nyquist
+    frequency at amplitude 1, at the phase ``cycles`` (``running_cycles``).
+
+    Args:
+        f0: ``(B, N)`` fundamental frequency in Hz per sample (positive).
+        cycles: ``(B, N)`` phase of the fundamental in cycles.
+    Returns:
+        ``(B, N)`` excitation (the closed-form sum of cosines, a Dirichlet kernel of the phase).
+    """
+    # float64 throughout: near each pulse the kernel divides by a small sine, which would magnify
+    # float32 rounding of its large arguments (up to ~150 harmonics x 2 pi) into visible noise.
+    theta = 2 * torch.pi * (cycles - cycles.floor())
+    harmonics = torch.floor(nyquist_ratio * sample_rate / 2 / f0.double())
+    half = torch.sin(theta / 2)
+    near_zero = half.abs() < 1e-6
+    ratio = torch.sin((harmonics + 0.5) * theta) / (2 * torch.where(near_zero, torch.ones_like(half), half))
+    return (torch.where(near_zero, harmonics + 0.5, ratio) - 0.5).to(f0.dtype)

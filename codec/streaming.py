@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from codec.chunking import ReceptiveField, receptive_field
-from codec.decoders import VocosDecoder
+from codec.decoders import HarmonicVocosDecoder, VocosDecoder
 from codec.encoders import SEANetEncoder, SpectralEncoder
 from codec.errors import CodecError
 from codec.layers import AttentionBlock, ConvStream, PaddedConv1d
@@ -314,6 +314,7 @@ def stateful_decoding(codec: Codec) -> bool:
     decoder = codec.decoder
     return (
         isinstance(decoder, VocosDecoder)
+        and not isinstance(decoder, HarmonicVocosDecoder)
         and decoder.causal
         and _causal_convolutional(decoder)
         and all(m.stride == 1 for m in decoder.modules() if isinstance(m, PaddedConv1d))
@@ -400,6 +401,7 @@ class StreamingDecoder:
         self._state = _StatefulDecoder(self.codec) if self.stateful else None
         self._pending = torch.zeros(0)  # stateful: untrimmed samples not yet emitted
         self._trim = self.codec.decoder.head.istft.pad if self.stateful else 0
+        self._anchor: tuple[int, torch.Tensor] | None = None  # harmonic decoders: (pulse train sample, phase)
         self.frames_in = 0
         self.samples_out = 0
 
@@ -457,9 +459,17 @@ class StreamingDecoder:
         """Samples ``[samples_out, stop)`` from frames ``[start, frames_in)``."""
         assert self._codes is not None
         start = max(0, (self.samples_out - self.ahead) // self.hop)
-        window = self._codes[:, start - self._codes_start :]
+        window = self._codes[:, start - self._codes_start :].to(self.codec.device)[None]
+        decoder = self.codec.decoder
         with _inference(self.codec):
-            audio = self.codec.decode_codes(window.to(self.codec.device)[None]).float().cpu()[0, 0]
+            if isinstance(decoder, HarmonicVocosDecoder):
+                # Continue the pulse train's phase at a sample both windows read with full context.
+                anchor = None if self._anchor is None else (self._anchor[0] - start * self.hop, self._anchor[1])
+                part, cycles = decoder.forward_window(self.codec.quantizer.decode(window), anchor)
+                self._anchor = (stop, cycles[:, stop - start * self.hop].cpu())
+            else:
+                part = self.codec.decode_codes(window)
+            audio = part.float().cpu()[0, 0]
         out = audio[self.samples_out - start * self.hop : stop - start * self.hop].clone()
         self.samples_out = stop
         keep = max(0, (stop - self.ahead) // self.hop)

@@ -10,6 +10,7 @@ import torch
 from lightning import LightningModule
 from torch import nn
 
+from codec.decoders import HarmonicVocosDecoder
 from codec.discriminators import Discriminators
 from codec.errors import CodecError
 from codec.losses import (
@@ -18,8 +19,10 @@ from codec.losses import (
     discriminator_loss,
     feature_matching_loss,
     generator_adversarial_loss,
+    pitch_loss,
 )
 from codec.model import Codec
+from codec.pitch import filled_log2_f0
 from codec.stats import CodeHistogram
 
 
@@ -38,6 +41,18 @@ def _codec_parts(names: Sequence[str], option: str, allow_empty: bool = False) -
     if set(parts) - {"encoder", "quantizer", "decoder"} or not (parts or allow_empty):
         raise ValueError(f"{option} {list(names)}: choose from encoder, quantizer, decoder")
     return parts
+
+
+def _harmonic_of(ours: dict[str, Any], theirs: dict[str, Any]) -> bool:
+    """Whether ``ours`` is a ``vocos-hn`` decoder config with the same Vocos options as the plain
+    ``vocos`` config ``theirs`` (its own pitch options aside)."""
+    pitch_options = {"name", "sample_rate", "pitch_hop", "fmin", "fmax"}
+    return (
+        ours.get("name") == "vocos-hn"
+        and theirs.get("name") == "vocos"
+        and {k: v for k, v in ours.items() if k not in pitch_options}
+        == {k: v for k, v in theirs.items() if k not in pitch_options}
+    )
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int, final_ratio: float) -> Any:
@@ -68,6 +83,12 @@ class CodecModule(LightningModule):
         mel_scales: ``(n_fft, hop, n_mels)`` per scale of the mel loss.
         mel_weight, adversarial_weight, feature_weight, commitment_weight: loss weights.
         phase_weight: weight of the multi-resolution phase loss (``MultiResolutionPhaseLoss``; 0 = off).
+        pitch_weight: weight of the pitch loss (``codec.losses.pitch_loss``) of decoders with a pitch
+            head (``vocos-hn``); other decoders have none.
+        pitch_teacher_forcing: a ``vocos-hn`` decoder's pulse train follows the target's F0 (YIN,
+            ``codec.pitch.filled_log2_f0``) in training steps instead of its own prediction, so that
+            it learns to render harmonics before its pitch head is right; validation and inference
+            use the prediction.
         adversarial_loss: "hinge" or "lsgan".
         lr, discriminator_lr: AdamW learning rates; ``betas`` and ``weight_decay`` shared.
         warmup_steps, total_steps, final_lr_ratio: warm-up + cosine schedule (``total_steps`` 0 =
@@ -80,7 +101,8 @@ class CodecModule(LightningModule):
             match ``codec`` for every part it starts.
         init_modules: the codec parts taken from ``init_from`` (``encoder``, ``quantizer``,
             ``decoder``; default all), e.g. ``[encoder, decoder]`` to warm-start a new quantizer
-            around a trained encoder and decoder.
+            around a trained encoder and decoder. A ``vocos-hn`` decoder starts from a ``vocos``
+            one of the same size: all but its pitch and voicing layers.
         freeze_modules: codec parts (``encoder``, ``quantizer``, ``decoder``) that do not train:
             no gradients, not in the optimizer, kept in eval mode (codebooks do not update). With
             ``[encoder, quantizer]`` a new decoder learns to read an existing model's tokens.
@@ -94,6 +116,8 @@ class CodecModule(LightningModule):
         mel_scales: Sequence[Sequence[int]] = ((512, 128, 64), (1024, 256, 100), (2048, 512, 128)),
         mel_weight: float = 45.0,
         phase_weight: float = 0.0,
+        pitch_weight: float = 10.0,
+        pitch_teacher_forcing: bool = False,
         adversarial_weight: float = 1.0,
         feature_weight: float = 2.0,
         commitment_weight: float = 1.0,
@@ -138,6 +162,13 @@ class CodecModule(LightningModule):
 
         pretrained = load_codec(name_or_path)
         for name in _codec_parts(modules, "init_modules"):
+            if name == "decoder" and _harmonic_of(self.codec.config[name], pretrained.config[name]):
+                # A harmonic decoder from a plain one: backbone and noise head carry over, and the
+                # pitch and voicing layers start fresh.
+                missing, unexpected = self.codec.decoder.load_state_dict(pretrained.decoder.state_dict(), strict=False)
+                if unexpected or not all(key.startswith(("head.pitch.", "head.voicing.")) for key in missing):
+                    raise ValueError(f"init_from {name_or_path!r}: its decoder does not match the recipe's")
+                continue
             if pretrained.config[name] != self.codec.config[name]:
                 raise ValueError(f"init_from {name_or_path!r}: its {name} differs from the recipe's codec")
             getattr(self.codec, name).load_state_dict(getattr(pretrained, name).state_dict())
@@ -206,7 +237,10 @@ class CodecModule(LightningModule):
         audio = self.codec.pad_to_hop(batch)
         optimizers = self.optimizers()
         opt_g = optimizers[0] if isinstance(optimizers, list) else optimizers
-        out = self.codec(audio)
+        driving = None
+        if hp.pitch_teacher_forcing and isinstance(self.codec.decoder, HarmonicVocosDecoder):
+            driving = filled_log2_f0(audio[:, 0], self.codec.sample_rate, self.codec.decoder.head.pitch_hop)
+        out = self.codec(audio, driving_log2_f0=driving)
         gan = self._gan_active()
         logs: dict[str, torch.Tensor] = {}
 
@@ -230,6 +264,11 @@ class CodecModule(LightningModule):
             phase = self.phase_loss(out.audio, audio)
             g_loss = g_loss + hp.phase_weight * phase
             logs["train/loss_phase"] = phase.detach()
+        if out.log2_f0 is not None and hp.pitch_weight > 0:
+            pitch, gross = pitch_loss(out.log2_f0, audio, self.codec.sample_rate, self.codec.decoder.head.pitch_hop)
+            g_loss = g_loss + hp.pitch_weight * pitch
+            logs["train/loss_pitch"] = pitch.detach()
+            logs["train/pitch_gross_error"] = gross
         if gan:
             with torch.no_grad():
                 _, real_features = self.discriminators(audio)
@@ -279,6 +318,9 @@ class CodecModule(LightningModule):
         mel = self.mel_loss(out.audio, audio)
         self.histogram.update(out.codes)
         self.log("val/mel_distance", mel, prog_bar=True, sync_dist=True, batch_size=audio.shape[0])
+        if out.log2_f0 is not None:
+            _, gross = pitch_loss(out.log2_f0, audio, self.codec.sample_rate, self.codec.decoder.head.pitch_hop)
+            self.log("val/pitch_gross_error", gross, sync_dist=True, batch_size=audio.shape[0])
         if batch_idx == 0:
             self._log_examples(audio, out.audio)
 

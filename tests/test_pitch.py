@@ -1,14 +1,23 @@
-"""YIN pitch tracking and the pitch errors ``codec eval`` reports."""
+"""YIN pitch tracking, the harmonic excitation, the harmonic-plus-noise decoder and its pitch loss."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
 import torch
 
-from codec.metrics import pitch_errors, quality
 from codec import pitch
-from codec.pitch import yin
+from codec.batching import decode_batch
+from codec.chunking import decode_chunked
+from codec.decoders import HarmonicVocosDecoder
+from codec.losses import mel_distance, pitch_loss
+from codec.metrics import pitch_errors, quality
+from codec.model import Codec
+from codec.onnx_export import OnnxCodec, export_onnx
+from codec.pitch import filled_log2_f0, frames_to_samples, harmonic_excitation, running_cycles, yin
+from codec.streaming import StreamingDecoder
 
 RATE = 16000
 HOP = 160
@@ -83,3 +92,170 @@ def test_pitch_errors_of_a_copy_an_octave_and_noise() -> None:
     assert vuv > 0.9
     scores = quality(reference, reference, RATE)
     assert scores["f0_gpe"] == 0.0 and scores["vuv_error"] == 0.0
+
+
+def test_frames_to_samples_is_linear_between_frame_centres() -> None:
+    values = torch.tensor([[100.0, 200.0, 400.0]])
+    samples = frames_to_samples(values, 4, 0, 12)
+    assert samples[0, 0] == 100.0 and samples[0, -1] == 400.0  # held beyond the first and last centre
+    assert samples[0, 5] == pytest.approx(100.0 + 100.0 * (5 - 1.5) / 4)
+    assert torch.equal(frames_to_samples(values, 4, -2, 16)[:, 2:14], samples)
+
+
+def test_harmonic_excitation_has_unit_harmonics_up_to_the_band_edge() -> None:
+    f0 = 250.0
+    track = torch.full((1, RATE), f0)
+    pulses = harmonic_excitation(track, running_cycles(track, RATE), RATE)
+    magnitude = torch.fft.rfft(pulses[0].double()).abs() / (RATE / 2)  # 1 Hz bins, unit sinusoid = 1
+    harmonics = [int(k * f0) for k in range(1, 100) if k * f0 < 0.95 * RATE / 2]
+    assert magnitude[harmonics].sub(1).abs().max() < 1e-3
+    others = torch.ones_like(magnitude, dtype=torch.bool)
+    others[harmonics] = False
+    assert magnitude[others].max() < 1e-3
+
+
+def tiny_decoder(seed: int = 0) -> HarmonicVocosDecoder:
+    torch.manual_seed(seed)
+    options = {"dim": 16, "intermediate_dim": 32, "num_layers": 1, "n_fft": 1280, "hop_length": 320}
+    return HarmonicVocosDecoder(8, sample_rate=RATE, **options)
+
+
+def test_harmonic_decoder_shapes_and_its_noise_only_limit() -> None:
+    decoder = tiny_decoder()
+    latent = torch.randn(2, 8, 7)
+    audio, log2_f0 = decoder.forward_with_pitch(latent)
+    assert audio.shape == (2, 1, 7 * 320) and log2_f0.shape == (2, 14)
+    assert torch.allclose(log2_f0, torch.full_like(log2_f0, math.log2(150.0)))
+    assert torch.equal(decoder(latent), audio)
+    with torch.no_grad():
+        decoder.head.voicing.bias.fill_(-30.0)  # no pulse train: the plain Vocos head's output
+        plain = decoder.head.istft(*super(type(decoder.head), decoder.head).spectrum(decoder.features(latent)))
+        assert torch.allclose(decoder(latent)[:, 0], plain, atol=1e-6)
+
+
+def test_harmonic_decoder_renders_its_pitch() -> None:
+    decoder = tiny_decoder()
+    with torch.no_grad():
+        decoder.head.pitch.bias.fill_(math.log2(200.0))
+        decoder.head.voicing.bias.fill_(30.0)  # no noise
+        audio = decoder(torch.zeros(1, 8, 50))[0, 0]
+    estimate, voiced = yin(audio[None], RATE, HOP)
+    assert voiced.float().mean() > 0.95
+    assert estimate[voiced].sub(200.0).abs().max() < 2.0
+
+
+def test_pitch_loss_is_zero_on_the_truth_and_trains_only_the_pitch_head() -> None:
+    audio = tone(np.full(RATE, 180.0))[:, None]
+    truth = torch.full((1, RATE // HOP), math.log2(180.0))
+    loss, gross = pitch_loss(truth, audio, RATE, HOP)
+    assert loss < 0.01 and gross == 0
+    loss, gross = pitch_loss(truth + 1, audio, RATE, HOP)  # an octave off everywhere
+    assert loss == pytest.approx(1.0, abs=0.01) and gross == 1
+
+    decoder = tiny_decoder()
+    audio_out, log2_f0 = decoder.forward_with_pitch(torch.randn(1, 8, RATE // 320))
+    audio_out.square().mean().backward(retain_graph=True)
+    assert decoder.head.pitch.weight.grad is None or decoder.head.pitch.weight.grad.abs().max() == 0
+    assert decoder.head.voicing.bias.grad.abs().max() > 0
+    decoder.zero_grad()
+    pitch_loss(log2_f0, audio, RATE, HOP)[0].backward()
+    assert decoder.head.pitch.bias.grad.abs().max() > 0
+
+
+def harmonic_codec(seed: int = 0) -> Codec:
+    """A tiny codec with a harmonic decoder whose F0 moves with the codes and whose output is mostly pulse train."""
+    torch.manual_seed(seed)
+    encoder = {"name": "spectral", "dim": 16, "hop_length": 320, "n_fft": 640, "stft_hop": 160, "channels": 16}
+    decoder = {
+        "name": "vocos-hn",
+        "dim": 16,
+        "intermediate_dim": 32,
+        "num_layers": 2,
+        "n_fft": 1280,
+        "sample_rate": RATE,
+    }
+    codec = Codec(RATE, encoder, {"name": "vq", "codebook_size": 64, "codebook_dim": 4}, decoder, name="tiny-hn").eval()
+    with torch.no_grad():
+        torch.nn.init.normal_(codec.decoder.head.pitch.weight, std=0.3)
+        codec.decoder.head.voicing.bias.fill_(3.0)
+    return codec
+
+
+@pytest.mark.parametrize("chunk_seconds", [0.1, 0.26, 1.0])
+def test_chunked_harmonic_decode_carries_the_phase(chunk_seconds: float) -> None:
+    codec = harmonic_codec()
+    codes = torch.randint(0, 64, (2, 1, 300), generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        whole = codec.decode_codes(codes)
+        f0 = codec.decoder.head.log2_f0(codec.decoder.features(codec.quantizer.decode(codes))).exp2()
+        chunked = decode_chunked(codec, codes, chunk_seconds)
+    assert f0.max() > 2 * f0.min()  # a moving pitch, whose phase a restarted window would lose
+    assert (whole - chunked).abs().max() < 1e-4 * whole.abs().max()
+
+
+def test_streamed_harmonic_decode_equals_a_whole_decode() -> None:
+    codec = harmonic_codec()
+    codes = torch.randint(0, 64, (1, 1, 200), generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        whole = codec.decode_codes(codes)[0, 0]
+    stream = StreamingDecoder(codec)
+    pieces, position = [], 0
+    for size in [1, 7, 3, 40, 1, 1, 60, 13]:
+        pieces.append(stream.push(codes[0, :, position : position + size]))
+        position += size
+    pieces.append(stream.push(codes[0, :, position:]))
+    pieces.append(stream.flush())
+    streamed = torch.cat(pieces)
+    assert streamed.shape == whole.shape
+    assert (streamed - whole).abs().max() < 1e-4 * whole.abs().max()
+
+
+def test_batched_harmonic_decode_equals_decoding_each_alone() -> None:
+    codec = harmonic_codec()
+    codes = torch.randint(0, 64, (3, 1, 90), generator=torch.Generator().manual_seed(3))
+    lengths = torch.tensor([90, 41, 7])
+    with torch.inference_mode():
+        batch = decode_batch(codec, codes, lengths, chunk_seconds=0.5)
+        for item, length in enumerate(lengths.tolist()):
+            alone = codec.decode_codes(codes[item : item + 1, :, :length])[0]
+            assert (batch[item, :, : length * 320] - alone).abs().max() < 1e-4 * alone.abs().max()
+
+
+def test_harmonic_decoder_exports_to_onnx(tmp_path) -> None:
+    """onnxruntime decodes what torch does. The pulse train's phase integrates an F0 that the two
+    runtimes round differently (about 1e-6), so the waveforms drift apart slowly (under 1 % of
+    the peak after 2.4 s here) while their spectra stay equal."""
+    pytest.importorskip("onnxruntime")
+    codec = harmonic_codec()
+    export_onnx(codec, tmp_path)
+    codes = torch.randint(0, 64, (2, 1, 120), generator=torch.Generator().manual_seed(4))
+    with torch.inference_mode():
+        reference = codec.decode_codes(codes)
+    decoded = torch.from_numpy(OnnxCodec(tmp_path, threads=1).decode_codes(codes.numpy()))
+    assert decoded.shape == reference.shape
+    assert (decoded - reference).abs().max() < 1e-2 * reference.abs().max()
+    assert mel_distance(decoded, reference, RATE) < 0.01
+
+
+def test_filled_log2_f0_bridges_unvoiced_frames() -> None:
+    audio = tone(np.linspace(100.0, 200.0, RATE))
+    audio[:, 6000:9000] = 0  # a silent gap
+    filled = filled_log2_f0(audio, RATE, HOP)
+    f0, voiced = yin(audio, RATE, HOP)
+    assert filled.shape == f0.shape and voiced[0, 40:52].sum() == 0
+    frames = np.arange(f0.shape[-1])
+    mask = voiced[0].numpy()
+    expected = np.interp(frames, frames[mask], np.log2(f0[0].numpy()[mask]))
+    assert np.allclose(filled[0].numpy(), expected, atol=1e-5)
+    assert torch.allclose(filled_log2_f0(torch.zeros(2, RATE), RATE, HOP), torch.full((2, 100), math.log2(150.0)))
+
+
+def test_teacher_forcing_drives_the_pulse_train_with_the_given_pitch() -> None:
+    decoder = tiny_decoder()
+    with torch.no_grad():
+        decoder.head.voicing.bias.fill_(30.0)  # no noise
+        latent = torch.zeros(1, 8, 50)
+        forced, predicted = decoder.forward_with_pitch(latent, torch.full((1, 100), math.log2(220.0)))
+    estimate, voiced = yin(forced[:, 0], RATE, HOP)
+    assert estimate[voiced].sub(220.0).abs().max() < 2.0  # the given F0, not the predicted 150 Hz
+    assert torch.allclose(predicted, torch.full_like(predicted, math.log2(150.0)))

@@ -350,3 +350,43 @@ def test_freeze_modules_are_checked() -> None:
         module("tiny-vq", freeze_modules=["quantizer"])
     with pytest.raises(ValueError, match="must train"):
         module("tiny-vq", freeze_modules=["encoder", "quantizer", "decoder"])
+
+
+def harmonic_config() -> dict[str, Any]:
+    """tiny-vq with its decoder made harmonic (``vocos-hn``)."""
+    config = recipe("tiny-vq")["model"]["codec"]
+    return {**config, "decoder": {**config["decoder"], "name": "vocos-hn", "sample_rate": config["sample_rate"]}}
+
+
+@pytest.mark.parametrize("teacher_forcing", [False, True])
+def test_pitch_loss_joins_the_generator_loss_and_trains_the_pitch_head(teacher_forcing: bool) -> None:
+    """The speech-like training signals are voiced, so the pitch loss is positive and the pitch
+    head moves; the logged generator loss is mel + commitment + weighted pitch."""
+    model = module("tiny-vq", codec=harmonic_config(), discriminators=[], pitch_teacher_forcing=teacher_forcing)
+    before = snapshot(model.codec.decoder.head.pitch.state_dict().items())
+    fit = trainer(2, log_every_n_steps=1)
+    fit.fit(model, data())
+    logged = fit.logged_metrics
+    expected = model.hparams.mel_weight * logged["train/loss_mel"] + logged["train/loss_commit"]
+    expected = expected + model.hparams.pitch_weight * logged["train/loss_pitch"]
+    assert logged["train/loss_pitch"] > 0 and 0 <= logged["train/pitch_gross_error"] <= 1
+    torch.testing.assert_close(logged["train/loss_g"], expected, rtol=1e-5, atol=1e-5)
+    after = model.codec.decoder.head.pitch.state_dict()
+    assert not all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_init_from_a_plain_decoder_starts_a_harmonic_one(tmp_path: Path) -> None:
+    """Backbone and noise head come from the plain Vocos decoder; pitch and voicing layers start fresh."""
+    from codec.pretrained import save_pretrained
+
+    source = module("tiny-vq", seed=1).codec
+    save_pretrained(source, tmp_path / "vq")
+    warm = module("tiny-vq", seed=2, codec=harmonic_config(), init_from=str(tmp_path / "vq")).codec
+    fresh = module("tiny-vq", seed=2, codec=harmonic_config()).codec
+    plain = source.decoder.state_dict()
+    for name, value in warm.decoder.state_dict().items():
+        expected = plain[name] if name in plain else fresh.decoder.state_dict()[name]
+        assert torch.equal(value, expected), name
+    other = {**harmonic_config(), "decoder": {**harmonic_config()["decoder"], "num_layers": 1}}
+    with pytest.raises(ValueError, match="decoder differs"):
+        module("tiny-vq", codec=other, init_from=str(tmp_path / "vq"))
