@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from codec import pitch
 from codec.batching import decode_batch
 from codec.chunking import decode_chunked
+from codec.data import AudioItem
 from codec.decoders import HarmonicVocosDecoder
 from codec.losses import mel_distance, pitch_loss
 from codec.metrics import pitch_errors, quality
@@ -259,3 +263,37 @@ def test_teacher_forcing_drives_the_pulse_train_with_the_given_pitch() -> None:
     estimate, voiced = yin(forced[:, 0], RATE, HOP)
     assert estimate[voiced].sub(220.0).abs().max() < 2.0  # the given F0, not the predicted 150 Hz
     assert torch.allclose(predicted, torch.full_like(predicted, math.log2(150.0)))
+
+
+def load_pitch_probe():
+    """Import egs/speech16k/pitch_probe.py (egs/ is not a package) as a module."""
+    script = Path(__file__).resolve().parents[1] / "egs" / "speech16k" / "pitch_probe.py"
+    spec = importlib.util.spec_from_file_location("speech16k_pitch_probe", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pitch_probe_scores_a_models_own_pitch_head(tmp_path, capsys) -> None:
+    """``pitch_probe.py --head``: a pitch head stuck at 150 Hz is right on a 150 Hz tone and an octave
+    off on a 300 Hz one."""
+    codec = harmonic_codec()
+    with torch.no_grad():
+        codec.decoder.head.pitch.weight.zero_()
+        codec.decoder.head.pitch.bias.fill_(math.log2(150.0))
+    items = []
+    for f0 in (150.0, 300.0):
+        path = tmp_path / f"{f0:.0f}.wav"
+        sf.write(path, tone(np.full(RATE, f0))[0].numpy(), RATE)
+        items.append(AudioItem(path=path, key=path.name, split="test"))
+    probe = load_pitch_probe()
+    for item, gross, median in ((items[0], 0.0, 0.0), (items[1], 1.0, 1.0)):
+        probe.score_head(codec, [item], 32)
+        head, own, forced = capsys.readouterr().out.splitlines()
+        assert f"gross pitch error {gross:.3f}" in head
+        assert abs(float(head.split("median error ")[1].split()[0]) - median) < 0.02
+        # The pulse train dominates this decoder's output: its pitch is the F0 that drives it.
+        assert own.startswith("decoded with its own F0") and forced.startswith("decoded with the original's F0")
+        gpe = [float(line.split("f0_gpe ")[1].split(",")[0]) for line in (own, forced)]
+        assert gpe[1] < 0.1 and gpe[0] == pytest.approx(gross, abs=0.1)
