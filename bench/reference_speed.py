@@ -80,7 +80,8 @@ def params(module: torch.nn.Module) -> float:
 
 
 def ours(name: str, model: Codec, seconds: float, batch: int = 1) -> Subject:
-    """Encode / decode of a ``Codec`` on ``batch`` clips, as ``codec encode`` / ``decode`` run it."""
+    """Encode / decode of a ``Codec`` on ``batch`` clips in one padded call (as ``codec encode`` /
+    ``decode`` run a batch on a GPU)."""
     model.eval()
     audio = 0.1 * torch.randn(batch, 1, int(seconds * model.sample_rate))
     with torch.inference_mode():

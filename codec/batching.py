@@ -8,6 +8,10 @@ each shorter item's tail alone, in a window wide enough to cover the receptive f
 every item gets exactly what encoding or decoding it by itself gives. Tails of equal length are
 batched together; models with an unbounded receptive field (LSTM, attention) redo shorter items
 whole.
+
+That pays on an accelerator. On a CPU a padded batch is slower than its items one after another
+(larger tensors, padding and redone tails; ``bench/batch_speed.py``), so there each item simply
+runs alone (``pads_batches``).
 """
 
 from __future__ import annotations
@@ -18,11 +22,23 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from codec.chunking import DEFAULT_CHUNK_SECONDS, decode_chunked, encode_chunked, receptive_field
+from codec.chunking import (
+    DEFAULT_CHUNK_SECONDS,
+    decode_chunked,
+    decode_harmonic_chunked,
+    encode_chunked,
+    receptive_field,
+)
 from codec.decoders import HarmonicVocosDecoder
 
 if TYPE_CHECKING:
     from codec.model import Codec
+
+
+def pads_batches(codec: Codec) -> bool:
+    """Whether ``encode_batch`` / ``decode_batch`` run a padded batch (on an accelerator) rather
+    than each item alone (on a CPU, where that is faster)."""
+    return codec.device.type != "cpu"
 
 
 def _frames(samples: int, hop: int) -> int:
@@ -76,8 +92,19 @@ def encode_batch(
         ``ceil(length / hop_length)`` are padding (arbitrary).
     """
     hop = codec.hop_length
-    codes = encode_chunked(codec, audio, chunk_seconds, n_codebooks)
     frames = [max(1, _frames(int(n), hop)) for n in lengths]
+    if not pads_batches(codec) and audio.shape[0] > 1:
+        parts = [
+            encode_chunked(codec, audio[i : i + 1, :, : n * hop], chunk_seconds, n_codebooks)
+            for i, n in enumerate(frames)
+        ]
+        codes = torch.zeros(
+            audio.shape[0], parts[0].shape[1], max(1, _frames(audio.shape[-1], hop)), dtype=parts[0].dtype
+        )
+        for item, part in enumerate(parts):
+            codes[item, :, : part.shape[-1]] = part[0]
+        return codes
+    codes = encode_chunked(codec, audio, chunk_seconds, n_codebooks)
 
     def sides() -> tuple[int | None, int | None]:
         field = receptive_field(codec)
@@ -112,22 +139,50 @@ def decode_batch(
     """
     hop = codec.hop_length
     frames = [int(n) for n in code_lengths]
-    if isinstance(codec.decoder, HarmonicVocosDecoder):
-        # Its pulse train's phase runs from each item's start; decode every item at its own length.
+    if not pads_batches(codec) and codes.shape[0] > 1:
         audio = torch.zeros(codes.shape[0], 1, codes.shape[-1] * hop)
         for item, length in enumerate(frames):
             audio[item, :, : length * hop] = decode_chunked(codec, codes[item : item + 1, :, :length], chunk_seconds)[0]
         return audio
-    audio = decode_chunked(codec, codes, chunk_seconds)
 
     def sides() -> tuple[int | None, int | None]:
         field = receptive_field(codec)
         return field.decoder_back, field.decoder_ahead
 
     groups = _tail_groups(frames, codes.shape[-1], sides, hop)
+    if isinstance(codec.decoder, HarmonicVocosDecoder):
+        return _decode_harmonic_batch(codec, codes, frames, groups, chunk_seconds)
+    audio = decode_chunked(codec, codes, chunk_seconds)
     for (size, keep), items in groups.items():
         batch = torch.stack([codes[i, :, start : start + size] for i, start in items])
         tails = decode_chunked(codec, batch, chunk_seconds)[..., (size - keep) * hop :]
         for row, (item, _) in enumerate(items):
             audio[item, :, (frames[item] - keep) * hop : frames[item] * hop] = tails[row]
+    return audio
+
+
+def _decode_harmonic_batch(
+    codec: Codec,
+    codes: torch.Tensor,
+    frames: list[int],
+    groups: dict[tuple[int, int], list[tuple[int, int]]],
+    chunk_seconds: float | None,
+) -> torch.Tensor:
+    """``decode_batch`` for a ``HarmonicVocosDecoder``, whose pulse train's phase is a running sum from
+    each item's start: the padded batch gives every item its phase up to its tail, and each redone
+    tail window continues the phase its item had where the tail begins."""
+    hop = codec.hop_length
+    # Pulse-train sample where each redone tail begins, for tails that do not start with the item.
+    first = torch.full((codes.shape[0],), -1, dtype=torch.long)
+    for (size, keep), items in groups.items():
+        for item, _ in items:
+            first[item] = (frames[item] - keep) * hop if size > keep else -1
+    audio, phase = decode_harmonic_chunked(codec, codes, chunk_seconds, capture=first if groups else None)
+    for (size, keep), items in groups.items():
+        batch = torch.stack([codes[i, :, start : start + size] for i, start in items])
+        rows = [item for item, _ in items]
+        anchor = ((size - keep) * hop, phase[rows]) if size > keep else None
+        tails, _ = decode_harmonic_chunked(codec, batch, chunk_seconds, anchor=anchor)
+        for row, item in enumerate(rows):
+            audio[item, :, (frames[item] - keep) * hop : frames[item] * hop] = tails[row, :, (size - keep) * hop :]
     return audio

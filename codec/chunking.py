@@ -259,9 +259,9 @@ def decode_chunked(
     chunk = total if chunk_seconds is None else chunk_frames_for(codec, chunk_seconds)
     if total <= chunk:
         return codec.decode_codes(codes.to(codec.device)).float().cpu()
-    field = receptive_field(codec)
     if isinstance(codec.decoder, HarmonicVocosDecoder):
-        return _decode_harmonic(codec, codes, chunk, field)
+        return decode_harmonic_chunked(codec, codes, chunk_seconds)[0]
+    field = receptive_field(codec)
     exact = field.decoder_back is not None and field.decoder_ahead is not None
     fade = 0 if exact else min(2 * hop, chunk * hop)
     half = fade // 2
@@ -290,20 +290,44 @@ def decode_chunked(
     return audio
 
 
-def _decode_harmonic(codec: Codec, codes: torch.Tensor, chunk: int, field: ReceptiveField) -> torch.Tensor:
+def decode_harmonic_chunked(
+    codec: Codec,
+    codes: torch.Tensor,
+    chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS,
+    anchor: tuple[int, torch.Tensor] | None = None,
+    capture: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``decode_chunked`` for a ``HarmonicVocosDecoder``: windows in order, each continuing the pulse
     train's phase from the one before.
 
     The phase at a sample is a running sum over the whole stream, so every window is anchored at
     the start of its chunk to the phase the previous window computed there (exactly: both windows
     read the F0 of the frames around it with full context).
+
+    Args:
+        codes: ``(B, Q, T)`` codes (any device).
+        chunk_seconds: as ``decode_chunked``.
+        anchor: ``(j, cycles (B,))``: the phase of the codes' pulse train at its sample ``j`` (output
+            sample ``j - pad``, ``HarmonicVocosDecoder.forward_window``) when the codes continue a
+            longer stream; None starts it as a whole decode does. The first chunk stretches to
+            sample ``j``, and only the output after it continues the stream.
+        capture: ``(B,)`` pulse-train sample (in ``[0, T * hop_length)``) per item whose phase to
+            return, or None.
+
+    Returns:
+        ``(B, 1, T * hop_length)`` float32 audio on the CPU, and the phase ``(B,)`` in cycles
+        (float64) at the ``capture`` samples (None without ``capture``).
     """
     hop = codec.hop_length
     total = codes.shape[-1]
-    before = _frames(field.decoder_ahead, hop, 0)
-    after = _frames(field.decoder_back, hop, 0)
+    chunk = total if chunk_seconds is None else chunk_frames_for(codec, chunk_seconds)
+    if anchor is not None:  # the first window must reach the anchor to start from it
+        chunk = max(chunk, -(-anchor[0] // hop))
+    field = receptive_field(codec) if total > chunk else None
+    before = 0 if field is None else _frames(field.decoder_ahead, hop, 0)
+    after = 0 if field is None else _frames(field.decoder_back, hop, 0)
     audio = torch.zeros(codes.shape[0], 1, total * hop)
-    anchor: tuple[int, torch.Tensor] | None = None  # (sample of the stream's pulse train, its phase)
+    captured = None if capture is None else torch.zeros(codes.shape[0], dtype=torch.float64)
     for first in range(0, total, chunk):
         last = min(first + chunk, total)
         start, stop = max(0, first - before), min(total, last + after)
@@ -311,5 +335,10 @@ def _decode_harmonic(codec: Codec, codes: torch.Tensor, chunk: int, field: Recep
         window_anchor = None if anchor is None else (anchor[0] - start * hop, anchor[1])
         part, cycles = codec.decoder.forward_window(latent, window_anchor)
         audio[..., first * hop : last * hop] = part[..., (first - start) * hop : (last - start) * hop].float().cpu()
+        if capture is not None:
+            inside = (capture >= first * hop) & (capture < last * hop)
+            rows = inside.nonzero()[:, 0]
+            at = (capture[rows] - start * hop).to(cycles.device)
+            captured[rows] = cycles[rows.to(cycles.device), at].double().cpu()
         anchor = (last * hop, cycles[:, (last - start) * hop])
-    return audio
+    return audio, captured
