@@ -3,10 +3,13 @@
 # the wheels its image lacks (pinned to this checkout's .venv) and an evenly spread subset of the
 # corpus's train split. Writes .carry/ in the repository root (git-ignored); name it in `carry`.
 #
-#   DATA=~/.cache/codec/speech16k egs/speech16k/gpu/pack.sh [MEGABYTES]
+#   DATA=~/.cache/codec/speech16k [INIT=CHECKPOINT] egs/speech16k/gpu/pack.sh [MEGABYTES]
 #
 # MEGABYTES (default 28) bounds the audio: the device tool moves at most 64 MiB per call, and the
-# repository itself (shipped weights included) travels too.
+# repository itself (shipped weights included) travels too. INIT, a checkpoint of a CPU run (its
+# last.ckpt), is exported in float16 to .carry/init, where train_on_device.sh starts from it: the
+# way to carry on a run whose model is not shipped yet (about 15 MB for the speech16k models, so
+# give the audio less room).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../../.." && pwd)
 megabytes=${1:-28}
@@ -48,4 +51,7 @@ while int(position) < len(train):
 (out / "manifest.jsonl").write_text("\n".join(rows) + "\n")
 print(f"{len(rows)} train clips, {seconds / 60:.1f} min, {used / 2**20:.1f} MiB in {out}")
 PY
+if [[ -n "${INIT:-}" ]]; then
+  "$python" -m codec.cli export "$INIT" -o "$carry/init" --half
+fi
 du -sh "$carry"

@@ -3,8 +3,9 @@
 #
 #   bash egs/speech16k/gpu/train_on_device.sh RECIPE MINUTES [extra LightningCLI arguments...]
 #
-# Installs the carried wheels, resumes from this machine's earlier call (/tmp/codec-state) or
-# else from the shipped weights of RECIPE, trains for MINUTES with the GAN on from the start
+# Installs the carried wheels, resumes from this machine's earlier call (/tmp/codec-state), or
+# else starts from the model pack.sh carried in .carry/init (INIT=...), or else from the shipped
+# weights of RECIPE, trains for MINUTES with the GAN on from the start
 # (--model.gan_start_step 0), and writes the generator (float16) to $OUT/RECIPE/ as config.json
 # plus model.safetensors cut into parts under the tool's 16 MiB file limit. Put them back with
 #   cat FILES_AT/RECIPE/model.safetensors.part-* > codec/pretrained/RECIPE/model.safetensors
@@ -26,6 +27,8 @@ args=(fit --config "recipes/$recipe.yaml" --data.train .carry/data/manifest.json
       --model.gan_start_step 0)
 if [[ -f "$last" ]]; then
   args+=(--ckpt_path "$last")
+elif [[ -f .carry/init/model.safetensors ]]; then
+  args+=(--model.init_from .carry/init --model.init_modules "[encoder,quantizer,decoder]")
 else
   args+=(--model.init_from "$recipe" --model.init_modules "[encoder,quantizer,decoder]")
 fi
