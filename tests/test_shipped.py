@@ -14,12 +14,15 @@ import yaml
 from codec import load_codec, shipped_models
 from codec.audio import read_audio, resample, to_mono
 from codec.metrics import quality
+from codec.training import _harmonic_of
 
 RECIPES = Path(__file__).parents[1] / "recipes"
 SAMPLES = sorted((Path(__file__).parents[1] / "codec" / "samples").glob("*.flac"))
 FLOORS = {
     "speech16k-vq": {"stoi": 0.62, "pesq_wb": 1.03, "mel_distance_max": 0.95},
     "speech16k-rvq": {"stoi": 0.60, "pesq_wb": 1.03, "mel_distance_max": 0.95},
+    # The harmonic-plus-noise model keeps the pitch: its output's F0 must follow the original's.
+    "speech16k-hn": {"stoi": 0.63, "pesq_wb": 1.04, "mel_distance_max": 0.95, "f0_gpe_max": 0.2},
 }
 
 
@@ -47,6 +50,8 @@ def test_shipped_model_round_trips_samples_above_floors(name: str) -> None:
         assert scores["stoi"] >= floor["stoi"], (sample.name, scores)
         assert scores["pesq_wb"] >= floor["pesq_wb"], (sample.name, scores)
         assert scores["mel_distance"] <= floor["mel_distance_max"], (sample.name, scores)
+        if "f0_gpe_max" in floor:
+            assert scores["f0_gpe"] is not None and scores["f0_gpe"] <= floor["f0_gpe_max"], (sample.name, scores)
 
 
 @pytest.mark.parametrize("name", sorted(FLOORS))
@@ -68,10 +73,12 @@ def test_shipped_model_has_code_statistics_for_entropy_coding(name: str, tmp_pat
 @pytest.mark.parametrize("name", sorted(FLOORS))
 def test_shipped_model_is_its_recipe(name: str) -> None:
     """``egs/speech16k/train.sh`` warm-starts a recipe from the shipped model of the same name: the
-    architectures must agree, and a recipe's own ``init_from`` parts must fit the model it names."""
+    architectures must agree, and a recipe's own ``init_from`` parts must fit the model it names
+    (a harmonic-plus-noise decoder fits the plain one it extends)."""
     model = yaml.safe_load((RECIPES / f"{name}.yaml").read_text())["model"]
     assert load_codec(name).config == model["codec"]
     if model.get("init_from"):
         source = load_codec(model["init_from"]).config
         for part in model.get("init_modules", ["encoder", "quantizer", "decoder"]):
-            assert source[part] == model["codec"][part], part
+            ours = model["codec"][part]
+            assert source[part] == ours or (part == "decoder" and _harmonic_of(ours, source[part])), part
