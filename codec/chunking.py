@@ -25,6 +25,7 @@ context per side and a short crossfade, which is close to, but not exactly, the 
 
 from __future__ import annotations
 
+import itertools
 import math
 import weakref
 from collections.abc import Callable
@@ -311,8 +312,8 @@ def decode_harmonic_chunked(
             sample ``j - pad``, ``HarmonicVocosDecoder.forward_window``) when the codes continue a
             longer stream; None starts it as a whole decode does. The first chunk stretches to
             sample ``j``, and only the output after it continues the stream.
-        capture: ``(B,)`` pulse-train sample (in ``[0, T * hop_length)``) per item whose phase to
-            return, or None.
+        capture: ``(B,)`` CPU tensor of the pulse-train sample (in ``[0, T * hop_length)``) per
+            item whose phase to return, or None.
 
     Returns:
         ``(B, 1, T * hop_length)`` float32 audio on the CPU, and the phase ``(B,)`` in cycles
@@ -321,15 +322,16 @@ def decode_harmonic_chunked(
     hop = codec.hop_length
     total = codes.shape[-1]
     chunk = total if chunk_seconds is None else chunk_frames_for(codec, chunk_seconds)
-    if anchor is not None:  # the first window must reach the anchor to start from it
-        chunk = max(chunk, -(-anchor[0] // hop))
-    field = receptive_field(codec) if total > chunk else None
+    # Chunk borders; the first chunk must reach the anchor to start from it.
+    edges = [0, min(total, max(chunk, 0 if anchor is None else -(-anchor[0] // hop)))]
+    while edges[-1] < total:
+        edges.append(min(edges[-1] + chunk, total))
+    field = receptive_field(codec) if len(edges) > 2 else None
     before = 0 if field is None else _frames(field.decoder_ahead, hop, 0)
     after = 0 if field is None else _frames(field.decoder_back, hop, 0)
     audio = torch.zeros(codes.shape[0], 1, total * hop)
     captured = None if capture is None else torch.zeros(codes.shape[0], dtype=torch.float64)
-    for first in range(0, total, chunk):
-        last = min(first + chunk, total)
+    for first, last in itertools.pairwise(edges):
         start, stop = max(0, first - before), min(total, last + after)
         latent = codec.quantizer.decode(codes[..., start:stop].to(codec.device))
         window_anchor = None if anchor is None else (anchor[0] - start * hop, anchor[1])

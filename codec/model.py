@@ -271,7 +271,8 @@ class Codec(nn.Module):
 
         Tokens longer than ``chunk_seconds`` are decoded in chunks with context, in bounded memory
         and without seams (``codec.chunking.decode_chunked``); ``None`` decodes everything at once.
-        Each item's audio equals that of decoding it alone (``codec.batching``).
+        Each item's audio equals that of decoding it alone (``codec.batching``; a harmonic-plus-noise
+        model's in a padded batch, on an accelerator, up to a slow drift of its waveform).
 
         Raises:
             CodecError: the tokens were made by another model (``path`` names their file).

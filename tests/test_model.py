@@ -353,6 +353,21 @@ def test_batched_items_equal_items_alone(name: str, padded: bool, monkeypatch: p
             torch.testing.assert_close(audio[i], model.decode(alone, chunk_seconds=chunk_seconds)[0], atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("padded", [True, False])
+def test_batch_with_an_empty_item_decodes(padded: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Tokens`` may hold an item of no frames beside longer ones; it decodes to no audio."""
+    import codec.batching
+
+    monkeypatch.setattr(codec.batching, "pads_batches", lambda _: padded)
+    model = build("tiny-vq").eval()
+    tokens = model.encode([noise(3200, seed=3).numpy(), noise(320, seed=4).numpy()], RATE)
+    tokens.code_lengths[1] = 0
+    tokens.audio_lengths[1] = 0
+    audio = model.decode(tokens)
+    assert [a.shape for a in audio] == [(3200,), (0,)]
+    torch.testing.assert_close(audio[0], model.decode(model.encode(noise(3200, seed=3).numpy(), RATE))[0])
+
+
 def test_equal_length_batches_skip_the_receptive_field_measurement(monkeypatch: pytest.MonkeyPatch) -> None:
     """Measuring the receptive field costs seconds for a full-size model the first time; a single
     clip (or a batch of equal lengths) needs no tail redone and must not pay for it."""

@@ -234,8 +234,8 @@ def test_batched_harmonic_decode_equals_decoding_each_alone(
         for item, length in enumerate(lengths.tolist()):
             alone = codec_.decode_codes(codes[item : item + 1, :, :length])[0]
             ours = batch[item, :, : length * 320]
-            if padded:
-                assert (ours - alone).abs().max() < 1e-2 * alone.abs().max()
+            if padded:  # a wrong phase gives errors of the order of the peak and mel distances of 0.03+
+                assert (ours - alone).abs().max() < 0.1 * alone.abs().max()
                 assert mel_distance(ours[None], alone[None], RATE) < 0.01
             else:
                 assert (ours - alone).abs().max() < 1e-4 * alone.abs().max()
@@ -247,7 +247,7 @@ def test_harmonic_decode_continues_a_captured_phase() -> None:
     codec_ = harmonic_codec()
     codes = torch.randint(0, 64, (2, 1, 120), generator=torch.Generator().manual_seed(5))
     field = receptive_field(codec_)
-    context = -(-field.decoder_back // 320) + 1
+    context = -(-field.decoder_ahead // 320) + 1
     start, first = 50, 50 + context
     with torch.inference_mode():
         whole, phase = decode_harmonic_chunked(codec_, codes, 0.4, capture=torch.tensor([first * 320] * 2))
