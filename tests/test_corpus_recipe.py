@@ -514,3 +514,46 @@ def test_package_store_unpacks_predownloaded_deb(tmp_path: Path) -> None:
     assert store.unpack("fake-voice") == root
     with pytest.raises(prep.AptError, match="--no-apt"):
         store.download("not-downloaded")
+
+
+@pytest.mark.skipif(shutil.which("flite") is None or shutil.which("espeak-ng") is None, reason="no flite/espeak-ng")
+def test_synthetic_speech_reads_fortune_sentences(tmp_path: Path) -> None:
+    """Synthetic speech: flite and espeak-ng voices read clean sentences of a fortunes file; every
+    row is 16 kHz mono with its sentence as exact transcript, the speaker names engine and voice,
+    flite's held-out voice goes to dev/test only, and a rerun reuses every file."""
+    import concurrent.futures as cf
+    import functools
+
+    fortunes = tmp_path / "fortunes" / "usr/share/games/fortunes"
+    fortunes.mkdir(parents=True)
+    sentences = [
+        f"The {noun} on the {place} was {colour} and quiet."
+        for noun in ("cat", "lamp", "boat", "letter")
+        for place, colour in (("table", "green"), ("river", "grey"), ("hill", "bright"))
+    ]
+    (fortunes / "food").write_text("\n%\n".join([*sentences, "Too short.", "not capitalised at all, so dropped."]))
+    out = tmp_path / "out"
+    worker = functools.partial(prep.convert, out_root=str(out), min_s=0.5, max_s=20.0)
+
+    def run() -> list[dict]:
+        with cf.ThreadPoolExecutor(max_workers=2) as pool:
+            chosen = prep.run_synthetic(
+                pool, worker, out, {"fortunes": tmp_path / "fortunes"}, {"flite", "espeak-ng"}, 0.2, 0, "t"
+            )
+        return [row for job, rec in chosen for row in prep.make_rows(job, rec)]
+
+    rows = run()
+    assert sum(row["duration"] for row in rows) >= 12
+    engines = {row["style"]["engine"] for row in rows}
+    assert engines == {"flite", "espeak-ng"}
+    for row in rows:
+        assert row["source"] == "synthetic" and row["language"] == "en" and row["text"] in sentences
+        assert row["speaker"].startswith(f"synthetic/{row['style']['engine'].split('-')[0]}")
+        if row["speaker"] == f"synthetic/flite-{prep.FLITE_HELDOUT}":
+            assert row["split"] in ("dev", "test")
+        info = sf.info(out / row["path"])
+        assert info.samplerate == SR and info.channels == 1
+        assert info.frames / SR == pytest.approx(row["duration"], abs=1e-3)
+    written = {row["path"]: (out / row["path"]).stat().st_mtime_ns for row in rows}
+    assert run() == rows
+    assert {path: (out / path).stat().st_mtime_ns for path in written} == written

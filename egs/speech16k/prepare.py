@@ -1444,7 +1444,9 @@ def write_outputs(out: Path, rows_by_source: dict[str, list[Row]], skipped: Sequ
     text = f"{summary_table(manifest, order)}\n\nwall time: {elapsed / 60:.1f} min\n"
     if skipped:
         text += "skipped: " + "; ".join(skipped) + "\n"
-    (out / "summary.txt").write_text(text, encoding="utf-8")
+    tmp = out / "summary.txt.tmp"
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out / "summary.txt")
     log("")
     log(text.rstrip())
     log(f"manifest: {out / 'manifest.jsonl'} ({len(manifest)} rows)")
