@@ -7,6 +7,7 @@ when one is missing its metric is ``None`` and ``missing_packages()`` says which
 from __future__ import annotations
 
 import importlib.util
+import warnings
 
 import numpy as np
 import torch
@@ -86,7 +87,11 @@ def _stoi(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> floa
         return None
     from pystoi import stoi
 
-    return float(stoi(reference, estimate, sample_rate, extended=False))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        score = float(stoi(reference, estimate, sample_rate, extended=False))
+    # Too short once silent frames are dropped: pystoi warns and returns a placeholder 1e-5.
+    return None if any("Not enough STFT frames" in str(w.message) for w in caught) else score
 
 
 def pitch_errors(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> tuple[float | None, float]:
@@ -111,7 +116,8 @@ def quality(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> di
     """PESQ-WB, PESQ-NB, STOI, SI-SDR, log-mel distance and pitch errors of ``estimate`` against ``reference``.
 
     Both are mono ``(N,)`` at ``sample_rate``; the estimate is aligned first (lag up to 50 ms).
-    A metric whose package is missing, or that cannot score the input (PESQ on silence), is None.
+    A metric whose package is missing, or that cannot score the input (PESQ on silence, STOI on
+    less than about 0.4 s of speech), is None.
     """
     reference, estimate = align(
         np.asarray(reference, np.float32), np.asarray(estimate, np.float32), max_lag=sample_rate // 20

@@ -8,6 +8,7 @@ import json
 import math
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 import librosa
@@ -336,3 +337,16 @@ def test_codec2_roundtrip_when_installed() -> None:
     out = Codec2Baseline("3200").roundtrip(clip, RATE)
     assert abs(len(out) - len(clip)) < RATE // 10
     assert quality(clip, out, RATE)["stoi"] > 0.5
+
+
+def test_stoi_of_a_clip_too_short_is_none_not_a_placeholder() -> None:
+    """pystoi scores less than ~0.4 s of speech as 1e-5 with a warning; that is no score, and it
+    must not pull a mean down."""
+    pytest.importorskip("pystoi")
+    clip = synthesize_speechlike(np.random.default_rng(8), int(0.25 * RATE), RATE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        short = quality(clip, clip, RATE)
+    assert short["stoi"] is None and short["pesq_wb"] is not None
+    long = synthesize_speechlike(np.random.default_rng(8), RATE, RATE)
+    assert quality(long, long, RATE)["stoi"] > 0.99
