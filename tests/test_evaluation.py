@@ -307,36 +307,23 @@ def test_normalize_text() -> None:
     assert normalize_text("...") == []
 
 
-@pytest.mark.skipif(shutil.which("opusenc") is None or shutil.which("opusdec") is None, reason="opus-tools missing")
-def test_opus_roundtrip_when_installed() -> None:
-    clip = synthesize_speechlike(np.random.default_rng(4), RATE, RATE)
-    out = OpusBaseline(12).roundtrip(clip, RATE)
+@pytest.mark.parametrize(
+    ("baseline", "seed", "min_stoi"),
+    [
+        (OpusBaseline(12), 4, 0.8),
+        (Codec2Baseline("3200"), 5, 0.5),
+        (SpeexBaseline(8), 6, 0.7),
+        (LC3Baseline(32), 7, 0.8),
+    ],
+    ids=["opus", "codec2", "speex", "lc3"],
+)
+def test_baseline_roundtrip_when_installed(baseline, seed: int, min_stoi: float) -> None:
+    if not baseline.available():
+        pytest.skip(f"{', '.join(baseline.missing_tools())} not installed")
+    clip = synthesize_speechlike(np.random.default_rng(seed), RATE, RATE)
+    out = baseline.roundtrip(clip, RATE)
     assert abs(len(out) - len(clip)) < RATE // 10
-    assert quality(clip, out, RATE)["stoi"] > 0.8
-
-
-@pytest.mark.skipif(shutil.which("speexenc") is None or shutil.which("speexdec") is None, reason="speex missing")
-def test_speex_roundtrip_when_installed() -> None:
-    clip = synthesize_speechlike(np.random.default_rng(6), RATE, RATE)
-    out = SpeexBaseline(8).roundtrip(clip, RATE)
-    assert abs(len(out) - len(clip)) < RATE // 10
-    assert quality(clip, out, RATE)["stoi"] > 0.7
-
-
-@pytest.mark.skipif(shutil.which("elc3") is None or shutil.which("dlc3") is None, reason="liblc3-tools missing")
-def test_lc3_roundtrip_when_installed() -> None:
-    clip = synthesize_speechlike(np.random.default_rng(7), RATE, RATE)
-    out = LC3Baseline(32).roundtrip(clip, RATE)
-    assert abs(len(out) - len(clip)) < RATE // 10
-    assert quality(clip, out, RATE)["stoi"] > 0.8
-
-
-@pytest.mark.skipif(shutil.which("c2enc") is None or shutil.which("c2dec") is None, reason="codec2 missing")
-def test_codec2_roundtrip_when_installed() -> None:
-    clip = synthesize_speechlike(np.random.default_rng(5), RATE, RATE)
-    out = Codec2Baseline("3200").roundtrip(clip, RATE)
-    assert abs(len(out) - len(clip)) < RATE // 10
-    assert quality(clip, out, RATE)["stoi"] > 0.5
+    assert quality(clip, out, RATE)["stoi"] > min_stoi
 
 
 def test_stoi_of_a_clip_too_short_is_none_not_a_placeholder() -> None:

@@ -1209,13 +1209,16 @@ def assign_speaker_splits(rows: list[Row]) -> None:
         row["split"] = chosen.get(row["speaker"], "train")
 
 
-def write_jsonl(path: Path, rows: Iterable[Row]) -> None:
-    """Write rows as JSON lines atomically (temporary file, then rename)."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` as UTF-8 atomically (temporary file, then rename)."""
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def write_jsonl(path: Path, rows: Iterable[Row]) -> None:
+    """Write rows as JSON lines atomically."""
+    write_text_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 def summary_table(rows: Sequence[Row], order: Sequence[str]) -> str:
@@ -1449,9 +1452,7 @@ def write_outputs(out: Path, rows_by_source: dict[str, list[Row]], skipped: Sequ
     text = f"{summary_table(manifest, order)}\n\nwall time: {elapsed / 60:.1f} min\n"
     if skipped:
         text += "skipped: " + "; ".join(skipped) + "\n"
-    tmp = out / "summary.txt.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out / "summary.txt")
+    write_text_atomic(out / "summary.txt", text)
     log("")
     log(text.rstrip())
     log(f"manifest: {out / 'manifest.jsonl'} ({len(manifest)} rows)")
