@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from codec.audio import AUDIO_EXTENSIONS, find_audio_files, read_audio, resample, to_mono
 from codec.errors import CodecError
+from codec.semantic import Units, crop_units, load_units
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +236,8 @@ class AudioBank(Protocol):
 
     lengths: np.ndarray
     """``(F,)`` int64 lengths in samples at the bank's rate."""
+    keys: list[str]
+    """The files' item keys."""
 
     def segment(self, index: int, start: int, num_samples: int) -> np.ndarray:
         """Samples ``[start, start + num_samples)`` of file ``index`` as float32 ``(<= num_samples,)``."""
@@ -250,12 +253,14 @@ class PreloadedAudio:
     Args:
         samples: ``(T,)`` int16 concatenated audio.
         offsets: ``(F + 1,)`` int64 start of each file in ``samples``, then ``T``.
+        keys: the files' item keys.
     """
 
-    def __init__(self, samples: np.ndarray, offsets: np.ndarray) -> None:
+    def __init__(self, samples: np.ndarray, offsets: np.ndarray, keys: Sequence[str] = ()) -> None:
         self.samples = samples
         self.offsets = offsets
         self.lengths = np.diff(offsets)
+        self.keys = list(keys)
 
     def segment(self, index: int, start: int, num_samples: int) -> np.ndarray:
         begin = int(self.offsets[index]) + start
@@ -273,10 +278,12 @@ class LazyAudio:
         paths: the files.
         seconds: ``(F,)`` their durations.
         sample_rate: rate of the returned segments.
+        keys: the files' item keys.
     """
 
-    def __init__(self, paths: Sequence[Path], seconds: np.ndarray, sample_rate: int) -> None:
+    def __init__(self, paths: Sequence[Path], seconds: np.ndarray, sample_rate: int, keys: Sequence[str] = ()) -> None:
         self.paths = np.array([str(path) for path in paths])
+        self.keys = list(keys)
         self.sample_rate = sample_rate
         self.lengths = np.maximum(1, np.round(seconds * sample_rate)).astype(np.int64)
 
@@ -303,7 +310,7 @@ def load_bank(items: Sequence[AudioItem], sample_rate: int, min_seconds: float, 
     """
     errors: list[CodecError] = []
     chunks: list[np.ndarray] = []
-    kept: list[Path] = []
+    kept: list[AudioItem] = []
     seconds: list[float] = []
     short = 0
     desc = "Loading audio" if preload else "Scanning audio"
@@ -325,18 +332,19 @@ def load_bank(items: Sequence[AudioItem], sample_rate: int, min_seconds: float, 
             continue
         if preload:
             chunks.append(np.round(np.clip(audio, -1.0, 1.0) * INT16_SCALE).astype(np.int16))
-        kept.append(item.path)
+        kept.append(item)
         seconds.append(duration)
     _warn_skipped(errors)
     if short:
         log.info("dropped %d file(s) shorter than %.2f s", short, min_seconds)
     if not kept:
         return None
+    keys = [item.key for item in kept]
     if not preload:
-        return LazyAudio(kept, np.asarray(seconds), sample_rate)
+        return LazyAudio([item.path for item in kept], np.asarray(seconds), sample_rate, keys)
     offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
     np.cumsum([len(chunk) for chunk in chunks], out=offsets[1:])
-    return PreloadedAudio(np.concatenate(chunks), offsets)
+    return PreloadedAudio(np.concatenate(chunks), offsets, keys)
 
 
 class RandomSegmentDataset(Dataset):
@@ -352,6 +360,9 @@ class RandomSegmentDataset(Dataset):
         num_items: items per epoch.
         loudness_db: RMS target in dBFS, or None to keep levels.
         gain_jitter_db: uniform random gain in ``[-gain_jitter_db, gain_jitter_db]`` added to the target.
+        units: teacher units of the bank's files (``codec.semantic``); segments then start on a unit
+            boundary and items are ``(audio, ids)`` pairs.
+        unit_hop: samples per unit.
     """
 
     def __init__(
@@ -361,6 +372,8 @@ class RandomSegmentDataset(Dataset):
         num_items: int,
         loudness_db: float | None = None,
         gain_jitter_db: float = 0.0,
+        units: Units | None = None,
+        unit_hop: int = 1,
     ) -> None:
         self.bank = bank
         self.num_samples = num_samples
@@ -368,20 +381,25 @@ class RandomSegmentDataset(Dataset):
         self.loudness_db = loudness_db
         self.gain_jitter_db = gain_jitter_db
         self.cumulative = np.cumsum(bank.lengths)
+        self.units = units
+        self.unit_hop = unit_hop
 
     def __len__(self) -> int:
         return self.num_items
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        """A ``(1, N)`` float32 segment; ``index`` only counts items."""
+    def __getitem__(self, index: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """A ``(1, N)`` float32 segment, with units its ``(N / hop,)`` int64 ids; ``index`` only counts items."""
         rng = np.random.default_rng([index, int(torch.randint(2**62, ()).item())])
         file = int(np.searchsorted(self.cumulative, rng.integers(self.cumulative[-1]), side="right"))
         spare = int(self.bank.lengths[file]) - self.num_samples
-        start = int(rng.integers(spare + 1)) if spare > 0 else 0
+        start = int(rng.integers(spare // self.unit_hop + 1)) * self.unit_hop if spare > 0 else 0
         audio = self.bank.segment(file, start, self.num_samples)
         gain = rng.uniform(-self.gain_jitter_db, self.gain_jitter_db) if self.gain_jitter_db > 0 else 0.0
-        audio = fit_length(normalize_loudness(audio, self.loudness_db, gain), self.num_samples)
-        return torch.from_numpy(audio)[None]
+        audio = torch.from_numpy(fit_length(normalize_loudness(audio, self.loudness_db, gain), self.num_samples))[None]
+        if self.units is None:
+            return audio
+        ids = self.units.ids.get(self.bank.keys[file])
+        return audio, torch.from_numpy(crop_units(ids, start // self.unit_hop, self.num_samples // self.unit_hop))
 
 
 class SegmentDataset(Dataset):
@@ -389,29 +407,42 @@ class SegmentDataset(Dataset):
 
     Args:
         segments: ``(M, 1, N)`` float32.
+        units: ``(M, T)`` int64 teacher unit ids per segment (``codec.semantic.IGNORE`` where none);
+            items are then ``(segment, ids)`` pairs.
     """
 
-    def __init__(self, segments: torch.Tensor) -> None:
+    def __init__(self, segments: torch.Tensor, units: torch.Tensor | None = None) -> None:
         self.segments = segments
+        self.units = units
 
     def __len__(self) -> int:
         return self.segments.shape[0]
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        """``(1, N)``."""
-        return self.segments[index]
+    def __getitem__(self, index: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """``(1, N)``, with units its ``(T,)`` ids."""
+        if self.units is None:
+            return self.segments[index]
+        return self.segments[index], self.units[index]
 
 
 def load_validation(
-    items: Sequence[AudioItem], sample_rate: int, num_samples: int, min_samples: int, loudness_db: float | None
+    items: Sequence[AudioItem],
+    sample_rate: int,
+    num_samples: int,
+    min_samples: int,
+    loudness_db: float | None,
+    units: Units | None = None,
 ) -> SegmentDataset | None:
-    """The first ``num_samples`` of each file (zero-padded), loudness-normalized without jitter.
+    """The first ``num_samples`` of each file (zero-padded), loudness-normalized without jitter, and
+    with ``units`` the ids of those samples.
 
     Files shorter than ``min_samples`` are dropped and unreadable ones skipped with one warning;
     returns None when no file is left.
     """
     errors: list[CodecError] = []
     segments = []
+    ids = []
+    hop = units.hop(sample_rate) if units is not None else 1
     for item in tqdm(items, desc="Loading validation audio", unit="file", dynamic_ncols=True):
         try:
             audio = decode(item.path, sample_rate, max_seconds=num_samples / sample_rate)
@@ -422,10 +453,12 @@ def load_validation(
             continue
         audio = normalize_loudness(audio[:num_samples], loudness_db)
         segments.append(torch.from_numpy(fit_length(audio, num_samples)))
+        if units is not None:
+            ids.append(torch.from_numpy(crop_units(units.ids.get(item.key), 0, num_samples // hop)))
     _warn_skipped(errors)
     if not segments:
         return None
-    return SegmentDataset(torch.stack(segments)[:, None])
+    return SegmentDataset(torch.stack(segments)[:, None], torch.stack(ids) if units is not None else None)
 
 
 def synthesize_speechlike(rng: np.random.Generator, num_samples: int, sample_rate: int) -> np.ndarray:
@@ -570,6 +603,8 @@ class AudioDataModule(LightningDataModule):
         max_val_items: at most this many validation files, evenly spread over the sorted list.
         synthetic_items: training items per epoch with ``train="synthetic"``.
         seed: seed of the synthetic data.
+        semantic_units: a units file (``codec.semantic``, keyed like the manifest) whose ids are
+            served with every segment, for a codec trained with a semantic head; None for audio only.
     """
 
     def __init__(
@@ -592,6 +627,7 @@ class AudioDataModule(LightningDataModule):
         max_val_items: int = 64,
         synthetic_items: int = 2000,
         seed: int = 0,
+        semantic_units: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -613,6 +649,8 @@ class AudioDataModule(LightningDataModule):
         self.max_val_items = max_val_items
         self.synthetic_items = synthetic_items
         self.seed = seed
+        self.semantic_units = semantic_units
+        self.units: Units | None = None
         self.train_dataset: Dataset | None = None
         self.val_dataset: Dataset | None = None
 
@@ -642,6 +680,14 @@ class AudioDataModule(LightningDataModule):
         if (self.train_dataset is not None or not fit) and self.val_dataset is not None:
             return
         train_items, val_items = self.split_items()
+        if self.semantic_units is not None and self.units is None:
+            if SYNTHETIC in (self.train, self.val):
+                raise CodecError("semantic units need real audio, not synthetic data", self.semantic_units)
+            self.units = load_units(self.semantic_units)
+            try:
+                self.units.hop(self.sample_rate)
+            except ValueError as error:
+                raise CodecError(str(error), self.semantic_units) from None
         if fit and self.train_dataset is None:
             self.train_dataset = self._train_dataset(train_items)
         if self.val_dataset is None:
@@ -662,7 +708,10 @@ class AudioDataModule(LightningDataModule):
             raise CodecError(f"no readable training audio of at least {self.min_seconds} s", self.train)
         world_size = self.trainer.world_size if self.trainer is not None else 1
         num_items = max(math.ceil(int(bank.lengths.sum()) / self.segment_samples), self.batch_size * world_size)
-        return RandomSegmentDataset(bank, self.segment_samples, num_items, self.loudness_db, self.gain_jitter_db)
+        hop = self.units.hop(self.sample_rate) if self.units is not None else 1
+        return RandomSegmentDataset(
+            bank, self.segment_samples, num_items, self.loudness_db, self.gain_jitter_db, self.units, hop
+        )
 
     def _val_dataset(self, train_items: list[AudioItem], val_items: list[AudioItem]) -> Dataset:
         if not val_items and SYNTHETIC in (self.train, self.val):
@@ -679,13 +728,24 @@ class AudioDataModule(LightningDataModule):
             self.val_segment_samples,
             round(self.min_seconds * self.sample_rate),
             self.loudness_db,
+            self.units,
         )
         if dataset is None:
             raise CodecError("no readable validation audio", self.val or self.train)
         return dataset
 
+    @property
+    def semantic_classes(self) -> int:
+        """Number of teacher units (0 without ``semantic_units``)."""
+        if self.semantic_units is None:
+            return 0
+        if self.units is None:
+            self.units = load_units(self.semantic_units)
+        return self.units.classes
+
     def train_dataloader(self) -> DataLoader:
-        """Batches of ``(B, 1, segment_samples)`` float32."""
+        """Batches of ``(B, 1, segment_samples)`` float32 (with ``semantic_units``, paired with
+        ``(B, segment_samples / hop)`` int64 ids)."""
         if self.train_dataset is None:
             self.setup("fit")
         return DataLoader(

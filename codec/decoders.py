@@ -17,7 +17,7 @@ from torch import nn
 
 from codec.layers import AttentionBlock, ConvNeXtBlock, PaddedConv1d
 from codec.pitch import frames_to_samples, harmonic_excitation, running_cycles
-from codec.spectral import InverseSTFT
+from codec.spectral import InverseSTFT, full_precision
 
 
 class ISTFTHead(nn.Module):
@@ -36,10 +36,11 @@ class ISTFTHead(nn.Module):
         self.istft = InverseSTFT(n_fft, hop_length)
 
     def spectrum(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(B, dim, T)`` -> real and imaginary parts ``(B, n_fft // 2 + 1, T)``."""
-        log_mag, phase = self.proj(x.transpose(1, 2)).transpose(1, 2).split(self.n_bins, dim=1)
-        mag = torch.exp(log_mag).clamp(max=1e2)
-        return mag * torch.cos(phase), mag * torch.sin(phase)
+        """``(B, dim, T)`` -> float32 real and imaginary parts ``(B, n_fft // 2 + 1, T)``."""
+        log_mag, phase = self.proj(x.transpose(1, 2)).transpose(1, 2).float().split(self.n_bins, dim=1)
+        with full_precision(log_mag):
+            mag = torch.exp(log_mag).clamp(max=1e2)
+            return mag * torch.cos(phase), mag * torch.sin(phase)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, dim, T)`` -> ``(B, 1, T * hop_length)``."""
@@ -140,8 +141,13 @@ class HarmonicISTFTHead(ISTFTHead):
         nn.init.zeros_(self.voicing.bias)
 
     def log2_f0(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, dim, T)`` -> predicted ``log2`` F0 ``(B, T * hop_length // pitch_hop)``."""
-        return self.pitch(x.transpose(1, 2)).flatten(1).clamp(*self.log2_range)
+        """``(B, dim, T)`` -> predicted float32 ``log2`` F0 ``(B, T * hop_length // pitch_hop)``.
+
+        Computed in float32 whatever the model's dtype: a bfloat16 log2 F0 would move in 2 % steps.
+        """
+        with full_precision(x):
+            weight, bias = self.pitch.weight.float(), self.pitch.bias.float()
+            return F.linear(x.transpose(1, 2).float(), weight, bias).flatten(1).clamp(*self.log2_range)
 
     def excitation_spectrum(
         self, log2_f0: torch.Tensor, anchor: tuple[int, torch.Tensor] | None = None
@@ -158,14 +164,17 @@ class HarmonicISTFTHead(ISTFTHead):
         length = frames_n * istft.hop_length + 2 * istft.pad
         f0 = frames_to_samples(torch.exp2(log2_f0.double()), self.pitch_hop, -istft.pad, length)
         cycles = running_cycles(f0, self.sample_rate, anchor)
-        pulses = harmonic_excitation(f0, cycles, self.sample_rate).to(log2_f0.dtype)
-        scale = 2 / istft.window.sum()
-        if not self.use_fft:
-            real, imag = F.conv1d(pulses[:, None], self._dft_basis(pulses), stride=istft.hop_length).chunk(2, dim=1)
-            return real * scale, imag * scale, cycles
-        frames = pulses.unfold(-1, istft.n_fft, istft.hop_length) * istft.window  # (B, T, n_fft)
-        spectrum = torch.fft.rfft(frames, dim=-1).transpose(1, 2) * scale
-        return spectrum.real, spectrum.imag, cycles
+        pulses = harmonic_excitation(f0, cycles, self.sample_rate).float()
+        window = istft.window.float()
+        scale = 2 / window.sum()
+        with full_precision(pulses):
+            if not self.use_fft:
+                basis = self._dft_basis(pulses)
+                real, imag = F.conv1d(pulses[:, None], basis, stride=istft.hop_length).chunk(2, dim=1)
+                return real * scale, imag * scale, cycles
+            frames = pulses.unfold(-1, istft.n_fft, istft.hop_length) * window  # (B, T, n_fft)
+            spectrum = torch.fft.rfft(frames, dim=-1).transpose(1, 2) * scale
+            return spectrum.real, spectrum.imag, cycles
 
     def _dft_basis(self, like: torch.Tensor) -> torch.Tensor:
         """``(2 * n_bins, 1, n_fft)`` windowed DFT rows (cosines, then negated sines): the STFT as a
@@ -192,16 +201,18 @@ class HarmonicISTFTHead(ISTFTHead):
         The pulse train follows the predicted F0, or ``driving_log2_f0`` ``(B, K)`` when given (teacher
         forcing in training: the target's F0).
         """
-        log_mag, phase = self.proj(x.transpose(1, 2)).transpose(1, 2).split(self.n_bins, dim=1)
-        mag = torch.exp(log_mag).clamp(max=1e2)
-        voicing = torch.sigmoid(self.voicing(x.transpose(1, 2)).transpose(1, 2))
+        log_mag, phase = self.proj(x.transpose(1, 2)).transpose(1, 2).float().split(self.n_bins, dim=1)
+        voicing_logits = self.voicing(x.transpose(1, 2)).transpose(1, 2).float()
         log2_f0 = self.log2_f0(x)
-        driving = log2_f0.detach() if driving_log2_f0 is None else driving_log2_f0
+        driving = log2_f0.detach() if driving_log2_f0 is None else driving_log2_f0.float()
         pulse_real, pulse_imag, cycles = self.excitation_spectrum(driving, anchor)
-        noise = mag * (1 - voicing)
-        harmonic = mag * voicing
-        real = noise * torch.cos(phase) + harmonic * pulse_real
-        imag = noise * torch.sin(phase) + harmonic * pulse_imag
+        with full_precision(log_mag):
+            mag = torch.exp(log_mag).clamp(max=1e2)
+            voicing = torch.sigmoid(voicing_logits)
+            noise = mag * (1 - voicing)
+            harmonic = mag * voicing
+            real = noise * torch.cos(phase) + harmonic * pulse_real
+            imag = noise * torch.sin(phase) + harmonic * pulse_imag
         return real, imag, log2_f0, cycles
 
     def spectrum(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

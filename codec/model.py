@@ -58,6 +58,7 @@ class CodecOutput:
         codes: ``(B, Q, T)`` codes.
         commit_loss: scalar commitment loss of the quantizer.
         latent: ``(B, D, T)`` encoder output before quantization.
+        quantized: ``(B, D, T)`` the quantizer's output, what the decoder reads.
         log2_f0: ``(B, K)`` the decoder's predicted log2 F0 per pitch frame, for decoders with a
             pitch head (``HarmonicVocosDecoder``); None otherwise.
     """
@@ -66,6 +67,7 @@ class CodecOutput:
     codes: torch.Tensor
     commit_loss: torch.Tensor
     latent: torch.Tensor
+    quantized: torch.Tensor
     log2_f0: torch.Tensor | None = None
 
 
@@ -190,8 +192,10 @@ class Codec(nn.Module):
         quantized = self.quantizer(latent, n_codebooks)
         if isinstance(self.decoder, HarmonicVocosDecoder):
             decoded, log2_f0 = self.decoder.forward_with_pitch(quantized.quantized, driving_log2_f0)
-            return CodecOutput(decoded, quantized.codes, quantized.loss, latent, log2_f0)
-        return CodecOutput(self.decoder(quantized.quantized), quantized.codes, quantized.loss, latent)
+            return CodecOutput(decoded, quantized.codes, quantized.loss, latent, quantized.quantized, log2_f0)
+        return CodecOutput(
+            self.decoder(quantized.quantized), quantized.codes, quantized.loss, latent, quantized.quantized
+        )
 
     def encode_codes(self, audio: torch.Tensor, n_codebooks: int | None = None) -> torch.Tensor:
         """``(B, 1, N)`` audio at the model rate -> ``(B, Q, ceil(N / hop_length))`` codes."""

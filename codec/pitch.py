@@ -14,6 +14,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from codec.spectral import full_precision
+
 GROSS_PITCH_ERROR_OCTAVES = math.log2(1.2)
 """An F0 estimate off by more than 20 % (in either direction) is a gross pitch error."""
 
@@ -51,6 +53,21 @@ def yin(
         ``f0`` ``(B, N // hop_length)`` in Hz (0 where unvoiced) and ``voiced`` ``(B, N // hop_length)``
         booleans.
     """
+    with full_precision(audio):
+        return _yin(audio.float(), sample_rate, hop_length, fmin, fmax, window, threshold, silence_db, floor_db)
+
+
+def _yin(
+    audio: torch.Tensor,
+    sample_rate: int,
+    hop_length: int,
+    fmin: float,
+    fmax: float,
+    window: int,
+    threshold: float,
+    silence_db: float,
+    floor_db: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
     n = audio.shape[-1]
     frames_n = n // hop_length
     if frames_n == 0:

@@ -28,7 +28,7 @@ PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 FORMAT_VERSION = 1
-ALIASES = {"default": "speech16k-vq"}
+ALIASES = {"default": "speech16k-hn"}
 
 
 def shipped_models() -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from lightning.pytorch.cli import LightningCLI
 
@@ -23,6 +24,10 @@ class RecipeCLI(LightningCLI):
 
     def _parse_ckpt_path(self) -> None:
         """Keep the parsed configuration as given."""
+
+    def add_arguments_to_parser(self, parser: Any) -> None:
+        """The semantic head's size follows the data's teacher units."""
+        parser.link_arguments("data.semantic_classes", "model.semantic_classes", apply_on="instantiate")
 
     def instantiate_classes(self) -> None:
         """Build model, data and trainer; a recipe value they refuse is a ``CodecError`` (one line)."""
@@ -44,6 +49,10 @@ def run_training(args: Sequence[str]) -> None:
     import torch
 
     torch.set_flush_denormal(True)
+    # TF32 matrix products on GPUs that have them: training tolerates them, and they are several times
+    # faster than full float32. Inference keeps full precision (batch-invariant tokens).
+    matmul_precision = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high")
     # sys.argv stays as it is ("codec train fit ..."): Lightning's DDP launcher re-runs it for the
     # other ranks. LightningCLI warns when it gets args besides sys.argv; here that is intended.
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
@@ -57,3 +66,4 @@ def run_training(args: Sequence[str]) -> None:
         )
     finally:
         torch.set_flush_denormal(False)  # the process default, for callers that go on (tests)
+        torch.set_float32_matmul_precision(matmul_precision)

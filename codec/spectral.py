@@ -1,5 +1,10 @@
 """STFT, mel and inverse-STFT helpers shared by encoders, decoder heads and losses.
 
+Every spectral op runs in float32 with autocast off, whatever the model's dtype: FFTs have no
+bfloat16 kernels, and half-precision magnitudes and phases lose the fine structure. So a model in
+bfloat16 / float16, or trained under mixed precision, still transforms in float32 (its spectra and
+audio come out as float32; ``compressed_stft`` returns the input's dtype for the layers that follow).
+
 The inverse STFT uses the FFT for speed, and can switch to real-valued matrix products
 (``use_fft=False``) that export to ONNX (the complex iSTFT of the reference vocoders does not);
 the overlap-add is a ``fold`` in both.
@@ -7,10 +12,17 @@ the overlap-add is a ``fold`` in both.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 import librosa
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+def full_precision(like: torch.Tensor) -> AbstractContextManager[None]:
+    """A region with autocast off on ``like``'s device, where spectral ops run in float32."""
+    return torch.autocast(like.device.type, enabled=False)
 
 
 class MelSpectrogram(nn.Module):
@@ -48,20 +60,21 @@ class MelSpectrogram(nn.Module):
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """``(B, 1, N)`` or ``(B, N)`` audio -> ``(B, n_mels, N // hop + 1)``."""
         audio = audio.reshape(-1, audio.shape[-1])
-        spec = torch.stft(
-            audio.float(),
-            self.n_fft,
-            self.hop_length,
-            window=self.window,
-            center=True,
-            pad_mode="reflect",
-            return_complex=True,
-        )
-        mag = spec.abs()
-        if self.power != 1.0:
-            mag = mag.pow(self.power)
-        mel = self.mel_basis @ mag
-        return torch.log(mel.clamp(min=1e-5)) if self.log else mel
+        with full_precision(audio):
+            spec = torch.stft(
+                audio.float(),
+                self.n_fft,
+                self.hop_length,
+                window=self.window.float(),
+                center=True,
+                pad_mode="reflect",
+                return_complex=True,
+            )
+            mag = spec.abs()
+            if self.power != 1.0:
+                mag = mag.pow(self.power)
+            mel = self.mel_basis.float() @ mag
+            return torch.log(mel.clamp(min=1e-5)) if self.log else mel
 
 
 class InverseSTFT(nn.Module):
@@ -119,19 +132,23 @@ class InverseSTFT(nn.Module):
 
     def frames(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
         """``(B, n_fft // 2 + 1, T)`` real and imaginary parts -> ``(B, n_fft, T)`` windowed frames."""
-        if self.use_fft:
-            return torch.fft.irfft(torch.complex(real, imag), n=self.n_fft, dim=1) * self.window[:, None]
-        return (torch.cat([real, imag], dim=1).transpose(1, 2) @ self.basis).transpose(1, 2)
+        real, imag = real.float(), imag.float()
+        with full_precision(real):
+            if self.use_fft:
+                return torch.fft.irfft(torch.complex(real, imag), n=self.n_fft, dim=1) * self.window.float()[:, None]
+            return (torch.cat([real, imag], dim=1).transpose(1, 2) @ self.basis.float()).transpose(1, 2)
 
     def overlap_add(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, n_fft, T)`` frames -> overlap-added ``(B, (T - 1) * hop + n_fft)`` samples and the
         ``(1, ...)`` overlap-added squared window they are normalized by (untrimmed)."""
-        audio = self._overlap_add(frames)
-        envelope = self._overlap_add(self.window_sq[None, :, None].expand(1, -1, frames.shape[-1]))
+        frames = frames.float()
+        with full_precision(frames):
+            audio = self._overlap_add(frames)
+            envelope = self._overlap_add(self.window_sq.float()[None, :, None].expand(1, -1, frames.shape[-1]))
         return audio, envelope
 
     def forward(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
-        """``(B, n_fft // 2 + 1, T)`` real and imaginary parts -> ``(B, T * hop_length)`` audio."""
+        """``(B, n_fft // 2 + 1, T)`` real and imaginary parts -> ``(B, T * hop_length)`` float32 audio."""
         audio, envelope = self.overlap_add(self.frames(real, imag))
         end = audio.shape[-1] - self.pad
         return audio[:, self.pad : end] / envelope[:, self.pad : end].clamp(min=1e-11)
@@ -143,20 +160,21 @@ def compressed_stft(audio: torch.Tensor, n_fft: int, hop_length: int, exponent: 
     Args:
         audio: ``(B, 1, N)`` with ``N`` a multiple of ``hop_length``.
     Returns:
-        ``(B, 2 * (n_fft // 2 + 1), N // hop_length)``: compressed magnitude times cos and sin of
-        the phase, frames centred at ``t * hop_length``.
+        ``(B, 2 * (n_fft // 2 + 1), N // hop_length)`` in ``audio``'s dtype (computed in float32):
+        compressed magnitude times cos and sin of the phase, frames centred at ``t * hop_length``.
     """
-    window = torch.hann_window(n_fft, device=audio.device, dtype=audio.dtype)
-    spec = torch.stft(
-        audio.reshape(-1, audio.shape[-1]),
-        n_fft,
-        hop_length,
-        window=window,
-        center=True,
-        pad_mode="constant",
-        return_complex=True,
-    )[..., :-1]
-    return compress_spectrum(spec, exponent)
+    with full_precision(audio):
+        window = torch.hann_window(n_fft, device=audio.device)
+        spec = torch.stft(
+            audio.reshape(-1, audio.shape[-1]).float(),
+            n_fft,
+            hop_length,
+            window=window,
+            center=True,
+            pad_mode="constant",
+            return_complex=True,
+        )[..., :-1]
+        return compress_spectrum(spec, exponent).to(audio.dtype)
 
 
 def compress_spectrum(spec: torch.Tensor, exponent: float = 0.3) -> torch.Tensor:

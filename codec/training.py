@@ -23,6 +23,7 @@ from codec.losses import (
 )
 from codec.model import Codec
 from codec.pitch import filled_log2_f0
+from codec.semantic import SemanticHead
 from codec.stats import CodeHistogram
 
 
@@ -106,6 +107,10 @@ class CodecModule(LightningModule):
         freeze_modules: codec parts (``encoder``, ``quantizer``, ``decoder``) that do not train:
             no gradients, not in the optimizer, kept in eval mode (codebooks do not update). With
             ``[encoder, quantizer]`` a new decoder learns to read an existing model's tokens.
+        semantic_weight: weight of the cross-entropy of a head that predicts the teacher units of
+            ``data.semantic_units`` from the quantized latent (``codec.semantic``); 0 = off. The
+            head is trained with the codec but is not part of it.
+        semantic_classes: number of teacher units; set from ``data.semantic_units`` by ``codec train``.
     """
 
     def __init__(
@@ -136,6 +141,8 @@ class CodecModule(LightningModule):
         init_from: str | None = None,
         init_modules: Sequence[str] = ("encoder", "quantizer", "decoder"),
         freeze_modules: Sequence[str] = (),
+        semantic_weight: float = 0.0,
+        semantic_classes: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -156,6 +163,11 @@ class CodecModule(LightningModule):
         self.mel_loss = MultiScaleMelLoss(self.codec.sample_rate, [tuple(s) for s in mel_scales])
         self.phase_loss = MultiResolutionPhaseLoss() if phase_weight > 0 else None
         self.histogram = CodeHistogram(self.codec.n_codebooks, self.codec.codebook_size)
+        if semantic_weight > 0 and semantic_classes < 1:
+            raise ValueError("semantic_weight needs teacher units: set data.semantic_units")
+        if semantic_weight > 0 and "encoder" in self.frozen:
+            raise ValueError("semantic_weight: a frozen encoder cannot learn from the teacher")
+        self.semantic_head = SemanticHead(self.codec.encoder.dim, semantic_classes) if semantic_weight > 0 else None
 
     def _init_from(self, name_or_path: str, modules: Sequence[str]) -> None:
         from codec.pretrained import load_codec
@@ -179,11 +191,15 @@ class CodecModule(LightningModule):
         schedule on resume takes effect; the saved step count is kept).
 
         Raises:
-            CodecError: the checkpoint's codec, discriminators or frozen parts differ from this run's.
+            CodecError: the checkpoint's codec, discriminators, frozen parts or semantic head differ from
+                this run's.
         """
         saved = checkpoint.get("hyper_parameters", {})
-        for key in ("codec", "discriminators", "discriminator_options", "freeze_modules"):
-            if key in saved and _plain(saved[key]) != _plain(self.hparams[key]):
+        head = {"semantic_classes": saved.get("semantic_classes", 0) if saved.get("semantic_weight") else 0}
+        ours = {"semantic_classes": self.hparams.semantic_classes if self.semantic_head is not None else 0}
+        for key in ("codec", "discriminators", "discriminator_options", "freeze_modules", "semantic_classes"):
+            theirs, mine = (head[key], ours[key]) if key in head else (saved.get(key), self.hparams[key])
+            if (key in saved or key in head) and _plain(theirs) != _plain(mine):
                 where = getattr(self.trainer, "ckpt_path", None) if self._trainer is not None else None
                 raise CodecError(
                     f"the checkpoint's {key} differ from this run's; resume it with the recipe and options it was "
@@ -208,7 +224,8 @@ class CodecModule(LightningModule):
         return self
 
     def _trainable(self) -> list[nn.Parameter]:
-        return [p for p in self.codec.parameters() if p.requires_grad]
+        head = list(self.semantic_head.parameters()) if self.semantic_head is not None else []
+        return [p for p in self.codec.parameters() if p.requires_grad] + head
 
     def on_fit_start(self) -> None:
         data_rate = getattr(self.trainer.datamodule, "sample_rate", self.codec.sample_rate)
@@ -231,9 +248,18 @@ class CodecModule(LightningModule):
     def _gan_active(self) -> bool:
         return self.discriminators is not None and self.global_step >= self.hparams.gan_start_step
 
-    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        """One generator step (and one discriminator step once the GAN is active) on ``(B, 1, N)``."""
+    @staticmethod
+    def _unpack(batch: torch.Tensor | Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(audio, units or None)`` of a batch with or without teacher units."""
+        if isinstance(batch, torch.Tensor):
+            return batch, None
+        return batch[0], batch[1]
+
+    def training_step(self, batch: torch.Tensor | Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:
+        """One generator step (and one discriminator step once the GAN is active) on ``(B, 1, N)``
+        audio, or on ``(audio, (B, T) unit ids)`` with a semantic head."""
         hp = self.hparams
+        batch, units = self._unpack(batch)
         audio = self.codec.pad_to_hop(batch)
         optimizers = self.optimizers()
         opt_g = optimizers[0] if isinstance(optimizers, list) else optimizers
@@ -269,6 +295,11 @@ class CodecModule(LightningModule):
             g_loss = g_loss + hp.pitch_weight * pitch
             logs["train/loss_pitch"] = pitch.detach()
             logs["train/pitch_gross_error"] = gross
+        if self.semantic_head is not None and units is not None:
+            semantic, accuracy = self.semantic_head.loss(out.quantized, units)
+            g_loss = g_loss + hp.semantic_weight * semantic
+            logs["train/loss_semantic"] = semantic.detach()
+            logs["train/semantic_accuracy"] = accuracy
         if gan:
             with torch.no_grad():
                 _, real_features = self.discriminators(audio)
@@ -311,8 +342,10 @@ class CodecModule(LightningModule):
     def on_validation_epoch_start(self) -> None:
         self.histogram.reset()
 
-    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
-        """Mel distance of the eval-mode round trip; code histograms for utilization."""
+    def validation_step(self, batch: torch.Tensor | Sequence[torch.Tensor], batch_idx: int) -> None:
+        """Mel distance of the eval-mode round trip; code histograms for utilization; the semantic
+        head's accuracy."""
+        batch, units = self._unpack(batch)
         audio = self.codec.pad_to_hop(batch)
         out = self.codec(audio)
         mel = self.mel_loss(out.audio, audio)
@@ -321,6 +354,10 @@ class CodecModule(LightningModule):
         if out.log2_f0 is not None:
             _, gross = pitch_loss(out.log2_f0, audio, self.codec.sample_rate, self.codec.decoder.head.pitch_hop)
             self.log("val/pitch_gross_error", gross, sync_dist=True, batch_size=audio.shape[0])
+        if self.semantic_head is not None and units is not None:
+            semantic, accuracy = self.semantic_head.loss(out.quantized, units)
+            self.log("val/loss_semantic", semantic, sync_dist=True, batch_size=audio.shape[0])
+            self.log("val/semantic_accuracy", accuracy, sync_dist=True, batch_size=audio.shape[0])
         if batch_idx == 0:
             self._log_examples(audio, out.audio)
 

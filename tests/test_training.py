@@ -390,3 +390,22 @@ def test_init_from_a_plain_decoder_starts_a_harmonic_one(tmp_path: Path) -> None
     other = {**harmonic_config(), "decoder": {**harmonic_config()["decoder"], "num_layers": 1}}
     with pytest.raises(ValueError, match="decoder differs"):
         module("tiny-vq", codec=other, init_from=str(tmp_path / "vq"))
+
+
+def test_bfloat16_mixed_precision_trains_a_harmonic_codec_with_float32_spectra() -> None:
+    """Under ``bf16-mixed`` the layers run in bfloat16 while every STFT, inverse STFT, pulse train
+    and pitch track stays in float32 (FFTs have no bfloat16 kernels): a GAN step with a harmonic
+    decoder and the pitch loss gives finite losses and moves every codec part."""
+    model = module("tiny-vq", codec=harmonic_config(), gan_start_step=0)
+    before = snapshot(model.codec.named_parameters())
+    fit = trainer(2, log_every_n_steps=1, precision="bf16-mixed")
+    fit.fit(model, data())
+    logged = fit.logged_metrics
+    assert all(math.isfinite(float(logged[key])) for key in ("train/loss_g", "train/loss_d", "train/loss_pitch"))
+    after = dict(model.codec.named_parameters())
+    for part in ("encoder", "quantizer", "decoder"):
+        names = [n for n in before if n.startswith(part) and after[n].requires_grad]
+        assert any(not torch.equal(before[n], after[n]) for n in names), part
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model.codec.eval()(torch.randn(1, 1, 3200) * 0.1)
+    assert out.audio.dtype == torch.float32 and out.log2_f0.dtype == torch.float32

@@ -1,0 +1,33 @@
+"""The repository stays small enough for a lent GPU: the device tool carries at most 64 MiB per
+call (tracked files, plus the ``.carry/`` folder that ``egs/speech16k/gpu/pack.sh`` fills), and the
+tracked files keep at most 32 MiB of that, so that training data fits beside them."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MIB = 2**20
+
+
+def tracked_bytes() -> int:
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    names = (
+        subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True).stdout.decode().split("\0")
+    )
+    return sum((ROOT / name).stat().st_size for name in names if name and (ROOT / name).is_file())
+
+
+def test_tracked_files_leave_half_of_a_device_call_for_data() -> None:
+    assert tracked_bytes() <= 32 * MIB
+
+
+def test_a_device_call_with_the_packed_carry_fits() -> None:
+    carry = ROOT / ".carry"
+    packed = sum(path.stat().st_size for path in carry.rglob("*") if path.is_file()) if carry.exists() else 0
+    assert tracked_bytes() + packed <= 64 * MIB
