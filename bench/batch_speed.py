@@ -4,12 +4,12 @@
                                 [--threads 1 2] [--device cpu]
 
 ``codec encode`` / ``decode`` hand the model batches of files of similar length (bucketed by
-length). ``codec.batching`` can run such a batch padded to its longest item, redoing each shorter
+length). ``codec.inference.batching`` can run such a batch padded to its longest item, redoing each shorter
 item's tail alone so that no item depends on its batch-mates, or run the items one after another.
 This times both on ``--files`` random clips whose lengths spread evenly over ``--spread`` of
 ``--seconds`` below the longest (0 gives equal lengths: nothing to redo), best of ``--repeats``,
 and prints x real time (audio seconds per wall-clock second) side by side with the ratio of
-padded to one by one: above 1, padding pays. ``codec.batching.pads_batches`` picks the way by
+padded to one by one: above 1, padding pays. ``codec.inference.batching.pads_batches`` picks the way by
 device from this measurement.
 """
 
@@ -21,18 +21,18 @@ from collections.abc import Callable
 import torch
 from recipe_speed import best_time  # the sibling script in bench/
 
-import codec.batching
-from codec.pretrained import load_codec
+import codec.inference.batching
+from codec.loading import load_codec
 
 
 def timed(padded: bool, function: Callable[[], object], repeats: int, device: str) -> float:
-    """``best_time`` of ``function`` with ``codec.batching`` forced to pad batches or not."""
-    chosen = codec.batching.pads_batches
-    codec.batching.pads_batches = lambda _: padded
+    """``best_time`` of ``function`` with ``codec.inference.batching`` forced to pad batches or not."""
+    chosen = codec.inference.batching.pads_batches
+    codec.inference.batching.pads_batches = lambda _: padded
     try:
         return best_time(function, repeats, device)
     finally:
-        codec.batching.pads_batches = chosen
+        codec.inference.batching.pads_batches = chosen
 
 
 def main() -> None:

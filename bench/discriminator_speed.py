@@ -16,7 +16,7 @@ import argparse
 import torch
 from recipe_speed import best_time  # the sibling script in bench/
 
-from codec.discriminators import DISCRIMINATORS
+from codec.training.discriminators import DISCRIMINATORS
 
 
 def pass_seconds(name: str, audio: torch.Tensor, repeats: int) -> tuple[float, int]:

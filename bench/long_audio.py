@@ -22,8 +22,8 @@ import numpy as np
 import torch
 import yaml
 
-from codec.model import Codec
-from codec.pretrained import load_codec, shipped_models
+from codec.api import Codec
+from codec.loading import load_codec, shipped_models
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 

@@ -33,8 +33,8 @@ import psutil
 import torch
 from recipe_speed import best_time, recipe_codec, recipe_names  # the sibling script in bench/
 
-from codec.model import Codec
-from codec.pretrained import load_codec
+from codec.api import Codec
+from codec.loading import load_codec
 
 Step = Callable[[], object]
 
@@ -103,7 +103,7 @@ def onnx_default(seconds: float, threads: int) -> Subject:
     import numpy as np
     import onnxruntime as ort
 
-    from codec.onnx_export import export_onnx
+    from codec.export.onnx import export_onnx
 
     model = load_codec("default")
     folder = Path(tempfile.mkdtemp()) / "onnx"

@@ -18,8 +18,9 @@ from pathlib import Path
 import torch
 import yaml
 
-from codec.model import Codec
-from codec.streaming import StreamingDecoder, StreamingEncoder
+from codec.api import Codec
+from codec.inference.streaming_decoder import StreamingDecoder
+from codec.inference.streaming_encoder import StreamingEncoder
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 

@@ -25,11 +25,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from codec.audio import read_audio
-from codec.evaluation import collect_items
-from codec.pretrained import load_codec
-from codec.stats import usage_stats
-from codec.tokens import Tokens
+from codec.evaluation.harness import collect_items
+from codec.formats.tokens import Tokens
+from codec.io.audio import read_audio
+from codec.loading import load_codec
+from codec.quantizers.usage import usage_stats
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""``Codec``: encoder + quantizer + Fourier decoder, built from a plain config dict.
+"""``CodecNetwork``: encoder + quantizer + Fourier decoder, built from a plain config dict.
 
 Training (``forward``), ``encode_codes`` and ``decode_codes`` run through the same three
 functions, so what is encoded at inference is what was trained.
@@ -8,35 +8,41 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
-from codec.audio import read_audio, write_audio
-from codec.batching import decode_batch, encode_batch
-from codec.chunking import DEFAULT_CHUNK_SECONDS
-from codec.decoders import DECODERS, HarmonicVocosDecoder
+from codec.decoders import DECODERS
 from codec.encoders import ENCODERS
-from codec.errors import CodecError
-from codec.inputs import AudioLike, prepare_batch
 from codec.quantizers import QUANTIZERS, Quantizer
-from codec.tokens import Tokens, check_compatible
-
-if TYPE_CHECKING:
-    from codec.entropy import CodeStats
 
 
-def _build(registry: dict[str, type[nn.Module]], spec: dict[str, Any], kind: str, **extra: Any) -> nn.Module:
+def _build(
+    registry: dict[str, type[nn.Module]],
+    spec: dict[str, Any],
+    kind: str,
+    shared: dict[str, Any] | None = None,
+    **extra: Any,
+) -> nn.Module:
+    """A module from ``spec``; ``extra`` always goes to it, ``shared`` codec-wide settings (the
+    sample rate) only when it takes them, and a spec that gives one must agree with the codec's."""
     spec = dict(spec)
     name = spec.pop("name", None)
     if name not in registry:
         raise ValueError(f"unknown {kind} {name!r}; known: {', '.join(sorted(registry))}")
+    accepted = inspect.signature(registry[name]).parameters
+    for key, value in (shared or {}).items():
+        if key in accepted:
+            if spec.setdefault(key, value) != value:
+                raise ValueError(f"{kind} {key} {spec[key]} differs from the codec's {value}")
+        elif key in spec:
+            raise ValueError(f"{kind} {name!r} takes no {key}")
     return registry[name](**extra, **spec)
 
 
@@ -71,8 +77,11 @@ class CodecOutput:
     log2_f0: torch.Tensor | None = None
 
 
-class Codec(nn.Module):
-    """A neural audio codec.
+class CodecNetwork(nn.Module):
+    """A neural audio codec as a network: encoder, quantizer and decoder, and their rates.
+
+    ``codec.api.Codec`` adds the user-level ``encode`` / ``decode`` over ``Tokens``; training uses
+    ``forward``, which runs through the same ``encode_codes`` / ``decode_codes`` path.
 
     Args:
         sample_rate: audio rate of the model in Hz.
@@ -101,16 +110,20 @@ class Codec(nn.Module):
         self.encoder = _build(ENCODERS, encoder, "encoder")
         self.quantizer: Quantizer = _build(QUANTIZERS, quantizer, "quantizer", dim=self.encoder.dim)
         self.decoder = _build(
-            DECODERS, decoder, "decoder", input_dim=self.encoder.dim, hop_length=self.encoder.hop_length
+            DECODERS,
+            decoder,
+            "decoder",
+            {"sample_rate": self.sample_rate},
+            input_dim=self.encoder.dim,
+            hop_length=self.encoder.hop_length,
         )
-        self.code_stats: CodeStats | None = None
         self._fingerprint: str | None = None
         self._fingerprint_fixed = False
         self._fingerprint_versions: tuple[int, ...] = ()
         self.register_load_state_dict_post_hook(self._release_fingerprint)
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Codec:
+    def from_config(cls, config: dict[str, Any]) -> CodecNetwork:
         """Rebuild a (randomly initialized) codec from ``Codec.config``."""
         return cls(**config)
 
@@ -169,7 +182,7 @@ class Codec(nn.Module):
         self._fingerprint_fixed = False
         self._fingerprint = None
 
-    def train(self, mode: bool = True) -> Codec:
+    def train(self, mode: bool = True) -> CodecNetwork:
         """Switch mode; entering training releases a fixed fingerprint (the weights will change)."""
         if mode:
             self._release_fingerprint()
@@ -190,12 +203,8 @@ class Codec(nn.Module):
         """
         latent = self.encoder(audio)
         quantized = self.quantizer(latent, n_codebooks)
-        if isinstance(self.decoder, HarmonicVocosDecoder):
-            decoded, log2_f0 = self.decoder.forward_with_pitch(quantized.quantized, driving_log2_f0)
-            return CodecOutput(decoded, quantized.codes, quantized.loss, latent, quantized.quantized, log2_f0)
-        return CodecOutput(
-            self.decoder(quantized.quantized), quantized.codes, quantized.loss, latent, quantized.quantized
-        )
+        decoded, log2_f0 = self.decoder.forward_with_pitch(quantized.quantized, driving_log2_f0)
+        return CodecOutput(decoded, quantized.codes, quantized.loss, latent, quantized.quantized, log2_f0)
 
     def encode_codes(self, audio: torch.Tensor, n_codebooks: int | None = None) -> torch.Tensor:
         """``(B, 1, N)`` audio at the model rate -> ``(B, Q, ceil(N / hop_length))`` codes."""
@@ -209,17 +218,6 @@ class Codec(nn.Module):
         """Parameters of encoder, quantizer and decoder."""
         return sum(p.numel() for p in self.parameters())
 
-    @contextmanager
-    def _inference(self) -> Iterator[None]:
-        """Eval mode (no quantizer dropout, no codebook updates) and no autograd, restored after."""
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.inference_mode():
-                yield
-        finally:
-            self.train(was_training)
-
     @property
     def device(self) -> torch.device:
         """Device of the weights."""
@@ -230,84 +228,13 @@ class Codec(nn.Module):
         """Floating-point type of the weights."""
         return next(self.parameters()).dtype
 
-    def encode(
-        self,
-        audio: AudioLike | Sequence[AudioLike],
-        sample_rate: int,
-        n_codebooks: int | None = None,
-        chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS,
-    ) -> Tokens:
-        """Audio -> tokens, always in eval mode.
-
-        Args:
-            audio: ``(N,)`` or ``(C, N)`` for one clip, ``(B, C, N)`` for a batch, or a list of clips
-                of different lengths (numpy or torch). Channels are averaged; any rate is resampled.
-            sample_rate: rate of ``audio`` in Hz.
-            n_codebooks: codebooks to keep (default all).
-            chunk_seconds: longer inputs are encoded in chunks of this length with receptive-field
-                context on both sides, in bounded memory and with the same tokens
-                (``codec.chunking.encode_chunked``); ``None`` encodes everything at once.
-
-        Returns:
-            ``Tokens`` with codes ``(B, Q, T_max)`` and per-item frame and sample counts. Each
-            item's codes equal those of encoding it alone (``codec.batching``).
-        """
-        batch, lengths = prepare_batch(audio, sample_rate, self.sample_rate)
-        with self._inference():
-            codes = encode_batch(self, batch, lengths, chunk_seconds, n_codebooks)
-        frames = torch.clamp((lengths + self.hop_length - 1) // self.hop_length, min=1)
-        return Tokens(
-            codes=codes.cpu(),
-            code_lengths=frames,
-            audio_lengths=lengths,
-            sample_rate=self.sample_rate,
-            hop_length=self.hop_length,
-            codebook_size=self.codebook_size,
-            model_name=self.name,
-            fingerprint=self.fingerprint(),
-        )
-
-    def decode(
-        self, tokens: Tokens, path: str | Path | None = None, chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS
-    ) -> list[torch.Tensor]:
-        """Tokens -> one ``(N_i,)`` float32 CPU tensor per item at ``sample_rate``, trimmed to the
-        original length.
-
-        Tokens longer than ``chunk_seconds`` are decoded in chunks with context, in bounded memory
-        and without seams (``codec.chunking.decode_chunked``); ``None`` decodes everything at once.
-        Each item's audio equals that of decoding it alone (``codec.batching``; a harmonic-plus-noise
-        model's in a padded batch, on an accelerator, up to a slow drift of its waveform).
-
-        Raises:
-            CodecError: the tokens were made by another model (``path`` names their file).
-        """
-        self.check_tokens(tokens, path)
-        if tokens.codes.shape[-1] == 0:
-            return [torch.zeros(0) for _ in range(tokens.batch_size)]
-        with self._inference():
-            audio = decode_batch(self, tokens.codes, tokens.code_lengths, chunk_seconds)[:, 0]
-        return [audio[i, : int(n)].clone() for i, n in enumerate(tokens.audio_lengths)]
-
-    def check_tokens(self, tokens: Tokens, path: str | Path | None = None) -> None:
-        """Raise ``CodecError`` unless ``tokens`` were made by this model."""
-        check_compatible(
-            tokens,
-            fingerprint=self.fingerprint(),
-            sample_rate=self.sample_rate,
-            hop_length=self.hop_length,
-            codebook_size=self.codebook_size,
-            model_name=self.name,
-            path=path,
-        )
-        if tokens.n_codebooks > self.n_codebooks:
-            raise CodecError(f"tokens have {tokens.n_codebooks} codebooks, the model only {self.n_codebooks}", path)
-
-    def encode_file(self, path: str | Path, n_codebooks: int | None = None) -> Tokens:
-        """Read an audio file (any format soundfile reads) and encode it."""
-        audio, rate = read_audio(path)
-        return self.encode(audio, rate, n_codebooks)
-
-    def decode_file(self, token_path: str | Path, audio_path: str | Path) -> None:
-        """Decode a ``.tok`` file and write the audio atomically (format from the extension)."""
-        tokens = Tokens.load(token_path, code_stats=self.code_stats)
-        write_audio(audio_path, self.decode(tokens, token_path)[0].numpy(), self.sample_rate)
+    @contextmanager
+    def _inference(self) -> Iterator[None]:
+        """Eval mode (no quantizer dropout, no codebook updates) and no autograd, restored after."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.inference_mode():
+                yield
+        finally:
+            self.train(was_training)

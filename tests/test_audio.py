@@ -9,8 +9,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from codec import audio as audio_module
-from codec.audio import (
+from codec.errors import CodecError
+from codec.io import audio as audio_module
+from codec.io.audio import (
     AUDIO_EXTENSIONS,
     atomic_write_bytes,
     check_finite,
@@ -21,7 +22,6 @@ from codec.audio import (
     to_mono,
     write_audio,
 )
-from codec.errors import CodecError
 
 
 def sine(frequency: float, sample_rate: int, seconds: float = 1.0, amplitude: float = 0.5) -> np.ndarray:

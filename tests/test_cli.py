@@ -16,12 +16,13 @@ import soundfile as sf
 import torch
 import yaml
 
-from codec.audio import resampled_length
-from codec.cli import EXIT_ERROR, EXIT_FAILED_FILES, main
-from codec.model import Codec
-from codec.pretrained import load_codec, save_pretrained
-from codec.streaming import algorithmic_latency_seconds
-from codec.tokens import Tokens
+from codec.api import Codec
+from codec.cli.common import EXIT_ERROR, EXIT_FAILED_FILES
+from codec.cli.main import main
+from codec.formats.tokens import Tokens
+from codec.inference.streaming import algorithmic_latency_seconds
+from codec.io.audio import resampled_length
+from codec.loading import load_codec, save_pretrained
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = ROOT / "recipes"
@@ -251,7 +252,7 @@ def test_existing_outputs_are_skipped_unless_overwrite(
     assert run(decode, capsys)[0] == 0
     os.utime(wav_dir / "b.wav", (old, old))
     code, _, err = run(decode, capsys)
-    assert (code, err.strip()) == (0, "0 decoded, 0 failed")
+    assert (code, err.strip()) == (0, "0 decoded, 0 failed (4 skipped: their outputs exist; --overwrite redoes them)")
     assert (wav_dir / "b.wav").stat().st_mtime == old
     assert run([*decode, "--overwrite"], capsys)[0] == 0
     assert (wav_dir / "b.wav").stat().st_mtime > old

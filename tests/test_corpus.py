@@ -17,22 +17,15 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codec.cli import main
-from codec.corpus import (
-    Job,
-    TokenFiles,
-    TokenShards,
-    encode_corpus,
-    length_batches,
-    plan_jobs,
-    read_index,
-    token_file_paths,
-)
+from codec.api import Codec
+from codec.cli.main import main
+from codec.corpus.jobs import Job, length_batches, output_paths, plan_jobs
+from codec.corpus.run import encode_corpus
+from codec.corpus.token_dataset import TokenDataset, collate_tokens
+from codec.corpus.writers import TokenFiles, TokenShards, read_index
 from codec.errors import CodecError
-from codec.model import Codec
-from codec.pretrained import load_codec, save_pretrained
-from codec.token_dataset import TokenDataset, collate_tokens
-from codec.tokens import Tokens
+from codec.formats.tokens import Tokens
+from codec.loading import load_codec, save_pretrained
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE = 16000
@@ -121,13 +114,13 @@ def _copy(source: Path, folder: Path) -> list[Path]:
     return [folder / source.name]
 
 
-def test_token_file_paths_mirror_keys_and_keep_extensions_that_collide(tmp_path: Path) -> None:
-    jobs = [Job(Path(k), k) for k in CORPUS]
-    paths = token_file_paths(jobs, tmp_path)
+def test_output_paths_mirror_keys_and_keep_extensions_that_collide(tmp_path: Path) -> None:
+    paths = output_paths(list(CORPUS), tmp_path, ".tok")
     assert paths["a/one.wav"] == tmp_path / "a/one.tok"
     assert paths["a/two.flac"] == tmp_path / "a/two.flac.tok"
     assert paths["a/two.wav"] == tmp_path / "a/two.wav.tok"
-    assert token_file_paths(jobs[:1], tmp_path / "x.tok") == {"a/one.wav": tmp_path / "x.tok"}
+    assert output_paths(["a/one.wav"], tmp_path / "x.tok", ".tok") == {"a/one.wav": tmp_path / "x.tok"}
+    assert output_paths(["a/one.tok"], tmp_path, ".wav") == {"a/one.tok": tmp_path / "a/one.wav"}
 
 
 # ---------------------------------------------------------------------------- files and shards
@@ -138,7 +131,7 @@ def test_files_and_shards_hold_the_tokens_of_each_file_alone(
     model: Codec, corpus: Path, tmp_path: Path, workers: int
 ) -> None:
     jobs = plan_jobs([corpus])
-    files = TokenFiles(token_file_paths(jobs, tmp_path / "files"))
+    files = TokenFiles(output_paths([job.key for job in jobs], tmp_path / "files", ".tok"))
     shards = TokenShards(tmp_path / "shards", items_per_shard=3)
     for writer in (files, shards):
         report = encode_corpus(model, jobs, writer, batch_size=4, batch_seconds=5.0, workers=workers, progress=False)

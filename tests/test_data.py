@@ -12,14 +12,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from codec.data import (
-    AudioDataModule,
-    AudioItem,
-    SyntheticAudioDataset,
-    load_validation,
-    normalize_loudness,
-)
 from codec.errors import CodecError
+from codec.io.manifest import AudioItem
+from codec.training.data import AudioDataModule
+from codec.training.segments import load_validation, normalize_loudness
+from codec.training.synthetic import SyntheticAudioDataset
 
 RATE = 16000
 

@@ -22,8 +22,8 @@ import torch
 from lightning import Callback
 from lightning.pytorch.cli import LightningCLI
 
-from codec.data import AudioDataModule
-from codec.training import CodecModule
+from codec.training.data import AudioDataModule
+from codec.training.module import CodecModule
 
 
 class DumpState(Callback):

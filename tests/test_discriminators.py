@@ -6,14 +6,14 @@ import pytest
 import torch
 from torch import nn
 
-from codec.discriminators import (
+from codec.training.discriminators import (
     Discriminators,
     MultiBandSTFTDiscriminator,
     MultiPeriodDiscriminator,
     MultiResolutionDiscriminator,
     MultiResolutionFrameDiscriminator,
 )
-from codec.losses import discriminator_loss, feature_matching_loss, generator_adversarial_loss
+from codec.training.losses import discriminator_loss, feature_matching_loss, generator_adversarial_loss
 
 BATCH, LENGTH = 2, 8000
 

@@ -16,20 +16,16 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codec.audio import read_audio, write_audio
-from codec.cli import main
-from codec.entropy import (
-    CODE_STATS_FILE,
-    CodeStats,
-    fit_code_stats,
-    load_code_stats,
-    range_encode,
-    save_code_stats,
-)
+from codec.api import Codec
+from codec.cli.main import main
 from codec.errors import CodecError
-from codec.model import Codec
-from codec.pretrained import load_folder, save_pretrained
-from codec.tokens import ENTROPY_FORMAT_VERSION, FORMAT_VERSION, MAGIC, Tokens, pack_codes, read_header
+from codec.formats.bitpack import pack_codes
+from codec.formats.entropy import CODE_STATS_FILE, CodeStats, load_code_stats, range_encode, save_code_stats
+from codec.formats.fit_stats import fit_code_stats
+from codec.formats.tok_file import ENTROPY_FORMAT_VERSION, FORMAT_VERSION, MAGIC
+from codec.formats.tokens import Tokens, read_header
+from codec.io.audio import read_audio, write_audio
+from codec.loading import load_folder, save_pretrained
 
 pytest.importorskip("constriction")
 

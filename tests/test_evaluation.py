@@ -17,8 +17,10 @@ import pytest
 import torch
 import yaml
 
-from codec.audio import write_audio
-from codec.baselines import (
+from codec.api import Codec
+from codec.cli.evaluate import add_parser as add_eval_parser
+from codec.errors import CodecError
+from codec.evaluation.baselines import (
     Codec2Baseline,
     LC3Baseline,
     MuLawBaseline,
@@ -28,13 +30,13 @@ from codec.baselines import (
     mulaw_encode,
     parse_baseline,
 )
-from codec.data import synthesize_speechlike
-from codec.errors import CodecError
-from codec.eval_cli import add_eval_parser
-from codec.evaluation import EvalOptions, collect_items, evaluate, normalize_text, plot_quality
-from codec.metrics import quality
-from codec.model import Codec
-from codec.pretrained import load_codec, save_pretrained
+from codec.evaluation.harness import EvalOptions, collect_items, evaluate
+from codec.evaluation.metrics import quality
+from codec.evaluation.report import plot_quality
+from codec.evaluation.scorers import normalize_text
+from codec.io.audio import write_audio
+from codec.loading import load_codec, save_pretrained
+from codec.training.synthetic import synthesize_speechlike
 
 RATE = 16000
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
@@ -159,10 +161,12 @@ def test_evaluate_api_skips_bad_files_and_reports_missing_tools(
 
 def test_optional_metric_without_its_package_is_a_note(model_dir: Path, clips: Path, monkeypatch) -> None:
     """A metric whose package cannot be imported leaves its column empty and says so."""
-    import codec.evaluation as evaluation
+    import codec.evaluation.harness as evaluation
 
-    real = evaluation._missing
-    monkeypatch.setattr(evaluation, "_missing", lambda *names: [n for n in names if n == "resemblyzer"] or real(*names))
+    real = evaluation.missing_modules
+    monkeypatch.setattr(
+        evaluation, "missing_modules", lambda *names: [n for n in names if n == "resemblyzer"] or real(*names)
+    )
     result = evaluate(load_codec(model_dir), [clips / "b.wav"], options=EvalOptions(speaker_sim=True))
     assert result.system("tiny-vq").mean["speaker_sim"] is None
     assert any("resemblyzer" in note and "pip install resemblyzer" in note for note in result.notes)
@@ -260,7 +264,7 @@ def test_quality_aligns_a_delayed_copy() -> None:
 def test_align_finds_the_delay_of_a_phase_scrambled_copy() -> None:
     """A vocoder-like output (same spectral envelope, random phase) delayed by 300 samples: the
     waveform cross-correlation alone peaks at chance lags; the envelope step finds the delay."""
-    from codec.metrics import align
+    from codec.evaluation.metrics import align
 
     clip = synthesize_speechlike(np.random.default_rng(5), 2 * RATE, RATE)
     spec = librosa.stft(clip, n_fft=640, hop_length=160)

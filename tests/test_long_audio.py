@@ -15,9 +15,9 @@ import pytest
 import torch
 import yaml
 
-from codec.chunking import decode_chunked, encode_chunked, receptive_field
-from codec.model import Codec
-from codec.spectral import MelSpectrogram
+from codec.api import Codec
+from codec.inference.chunking import decode_chunked, encode_chunked, receptive_field
+from codec.nn.spectral import MelSpectrogram
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE = 16000
@@ -117,8 +117,8 @@ MEMORY_SCRIPT = textwrap.dedent(
     """
     import json, os, sys, threading
     import numpy as np, torch, yaml
-    from codec.chunking import receptive_field
-    from codec.model import Codec
+    from codec.inference.chunking import receptive_field
+    from codec.api import Codec
 
     torch.set_num_threads(1)
     torch.manual_seed(0)

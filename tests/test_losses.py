@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from codec.losses import (
+from codec.training.losses import (
     MultiResolutionPhaseLoss,
     MultiScaleMelLoss,
     discriminator_loss,

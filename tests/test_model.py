@@ -13,8 +13,8 @@ import pytest
 import torch
 import yaml
 
+from codec.api import Codec
 from codec.errors import CodecError
-from codec.model import Codec
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 TINY = sorted(p.stem for p in RECIPES.glob("tiny-*.yaml"))
@@ -337,9 +337,9 @@ def test_batched_items_equal_items_alone(name: str, padded: bool, monkeypatch: p
     """An item's codes and audio do not depend on its batch-mates: the padded batch (as on an
     accelerator) and the items one by one (as on a CPU) give what encoding and decoding each clip
     alone gives (also when chunked)."""
-    import codec.batching
+    import codec.inference.batching
 
-    monkeypatch.setattr(codec.batching, "pads_batches", lambda _: padded)
+    monkeypatch.setattr(codec.inference.batching, "pads_batches", lambda _: padded)
     model = build(name).eval()
     lengths = [300, 4100, 16000 * 3 + 17, 16000 * 3 + 17, 16000 * 5 - 333]
     clips = [noise(n, seed=20 + i).numpy() for i, n in enumerate(lengths)]
@@ -356,9 +356,9 @@ def test_batched_items_equal_items_alone(name: str, padded: bool, monkeypatch: p
 @pytest.mark.parametrize("padded", [True, False])
 def test_batch_with_an_empty_item_decodes(padded: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """``Tokens`` may hold an item of no frames beside longer ones; it decodes to no audio."""
-    import codec.batching
+    import codec.inference.batching
 
-    monkeypatch.setattr(codec.batching, "pads_batches", lambda _: padded)
+    monkeypatch.setattr(codec.inference.batching, "pads_batches", lambda _: padded)
     model = build("tiny-vq").eval()
     tokens = model.encode([noise(3200, seed=3).numpy(), noise(320, seed=4).numpy()], RATE)
     tokens.code_lengths[1] = 0
@@ -371,15 +371,15 @@ def test_batch_with_an_empty_item_decodes(padded: bool, monkeypatch: pytest.Monk
 def test_equal_length_batches_skip_the_receptive_field_measurement(monkeypatch: pytest.MonkeyPatch) -> None:
     """Measuring the receptive field costs seconds for a full-size model the first time; a single
     clip (or a batch of equal lengths) needs no tail redone and must not pay for it."""
-    import codec.batching
+    import codec.inference.batching
 
     model = build("tiny-vq").eval()
 
     def refuse(_: Codec) -> None:
         raise AssertionError("receptive field measured")
 
-    monkeypatch.setattr(codec.batching, "receptive_field", refuse)
-    monkeypatch.setattr(codec.batching, "pads_batches", lambda _: True)
+    monkeypatch.setattr(codec.inference.batching, "receptive_field", refuse)
+    monkeypatch.setattr(codec.inference.batching, "pads_batches", lambda _: True)
     tokens = model.encode([noise(4000, seed=1).numpy(), noise(4000, seed=2).numpy()], RATE)
     assert [a.shape for a in model.decode(tokens)] == [(4000,), (4000,)]
     with pytest.raises(AssertionError, match="receptive field measured"):
@@ -394,7 +394,7 @@ def test_padded_conv_is_a_same_length_conv_on_zero_padded_input(kernel: int, dil
     plain convolution of the input with zeros around it: centred, or all on the left if causal."""
     import torch.nn.functional as F
 
-    from codec.layers import PaddedConv1d
+    from codec.nn.layers import PaddedConv1d
 
     torch.manual_seed(0)
     layer = PaddedConv1d(5, 6, kernel, dilation=dilation, causal=causal, norm=False)

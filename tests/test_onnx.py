@@ -25,11 +25,10 @@ pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxscript")
 
-from codec import encoders  # noqa: E402
-from codec.cli import main  # noqa: E402
+from codec.api import Codec  # noqa: E402
+from codec.cli.main import main  # noqa: E402
 from codec.errors import CodecError  # noqa: E402
-from codec.model import Codec  # noqa: E402
-from codec.onnx_export import (  # noqa: E402
+from codec.export.onnx import (  # noqa: E402
     DECODER_FILE,
     ENCODER_FILE,
     META_FILE,
@@ -38,9 +37,9 @@ from codec.onnx_export import (  # noqa: E402
     export_onnx,
     export_onnx_folder,
 )
-from codec.pretrained import save_pretrained  # noqa: E402
+from codec.loading import save_pretrained  # noqa: E402
+from codec.nn.spectral import InverseSTFT  # noqa: E402
 from codec.quantizers.codebook import LOOKUP_ROWS, Codebook  # noqa: E402
-from codec.spectral import InverseSTFT  # noqa: E402
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 TINY = sorted(p.stem for p in RECIPES.glob("tiny-*.yaml"))
@@ -149,18 +148,16 @@ def test_export_restores_the_model() -> None:
     codec = tiny_codec("tiny-vq").train()
     istfts = [m for m in codec.modules() if isinstance(m, InverseSTFT)]
     codebooks = [m for m in codec.modules() if isinstance(m, Codebook)]
-    stft = encoders.compressed_stft
+    audio = 0.3 * torch.randn(2, 1, 3200, generator=torch.Generator().manual_seed(2))
+    fft = codec.encoder.stft(audio)
     with export_mode(codec):
         assert not codec.training
-        assert not any(m.use_fft for m in istfts)
+        assert not any(m.use_fft for m in [*istfts, codec.encoder.stft])
         assert all(m.lookup_rows is None for m in codebooks)
-        audio = 0.3 * torch.randn(2, 1, 3200, generator=torch.Generator().manual_seed(2))
-        real = encoders.compressed_stft(audio, 640, 160)
-        torch.testing.assert_close(real, stft(audio, 640, 160), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(codec.encoder.stft(audio), fft, rtol=1e-4, atol=1e-4)
     assert codec.training
-    assert all(m.use_fft for m in istfts)
+    assert all(m.use_fft for m in [*istfts, codec.encoder.stft])
     assert all(m.lookup_rows == LOOKUP_ROWS for m in codebooks)
-    assert encoders.compressed_stft is stft
 
 
 def test_export_argument_errors(tmp_path: Path) -> None:

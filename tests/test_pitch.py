@@ -11,17 +11,17 @@ import pytest
 import soundfile as sf
 import torch
 
-from codec import pitch
-from codec.batching import decode_batch
-from codec.chunking import decode_chunked, decode_harmonic_chunked, receptive_field
-from codec.data import AudioItem
+from codec.api import Codec
 from codec.decoders import HarmonicVocosDecoder
-from codec.losses import mel_distance, pitch_loss
-from codec.metrics import pitch_errors, quality
-from codec.model import Codec
-from codec.onnx_export import OnnxCodec, export_onnx
-from codec.pitch import filled_log2_f0, frames_to_samples, harmonic_excitation, running_cycles, yin
-from codec.streaming import StreamingDecoder
+from codec.evaluation.metrics import pitch_errors, quality
+from codec.export.onnx import OnnxCodec, export_onnx
+from codec.inference.batching import decode_batch
+from codec.inference.chunking import decode_chunked, decode_harmonic_chunked, receptive_field
+from codec.inference.streaming_decoder import StreamingDecoder
+from codec.io.manifest import AudioItem
+from codec.nn import pitch
+from codec.nn.pitch import filled_log2_f0, frames_to_samples, harmonic_excitation, running_cycles, yin
+from codec.training.losses import mel_distance, pitch_loss
 
 RATE = 16000
 HOP = 160
@@ -223,9 +223,9 @@ def test_batched_harmonic_decode_equals_decoding_each_alone(
     accelerator) each redone tail continues its item's phase; the F0 of a batch of five rounds
     differently from a batch of one (about 1e-6), so the waveforms drift apart slowly, as between
     runtimes (``test_harmonic_decoder_exports_to_onnx``), while their spectra stay equal."""
-    import codec.batching
+    import codec.inference.batching
 
-    monkeypatch.setattr(codec.batching, "pads_batches", lambda _: padded)
+    monkeypatch.setattr(codec.inference.batching, "pads_batches", lambda _: padded)
     codec_ = harmonic_codec()
     codes = torch.randint(0, 64, (5, 1, 90), generator=torch.Generator().manual_seed(3))
     lengths = torch.tensor([90, 41, 7, 41, 66])

@@ -21,13 +21,13 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
-from codec.cli import main
-from codec.data import AudioDataModule
-from codec.entropy import CODE_STATS_FILE
+from codec.api import Codec
+from codec.cli.main import main
 from codec.errors import CodecError
-from codec.model import Codec
-from codec.pretrained import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, load_checkpoint, load_codec, save_pretrained
-from codec.training import CodecModule
+from codec.formats.entropy import CODE_STATS_FILE
+from codec.loading import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, load_checkpoint, load_codec, save_pretrained
+from codec.training.data import AudioDataModule
+from codec.training.module import CodecModule
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 RATE = 16000
@@ -542,6 +542,6 @@ def test_export_cli_fits_code_stats_for_entropy_coding(checkpoint: tuple[Path, C
     assert int(model.code_stats.counts.sum()) == expected
     tokens = model.encode(speechlike(seed=1), RATE)
     assert main(["encode", str(data / "1.wav"), "-o", str(tmp_path / "x.tok"), "--model", str(out), "--entropy"]) == 0
-    from codec.tokens import Tokens
+    from codec.formats.tokens import Tokens
 
     assert torch.equal(Tokens.load(tmp_path / "x.tok", model.code_stats).codes, tokens.codes)

@@ -13,12 +13,12 @@ import soundfile as sf
 import torch
 import yaml
 
-from codec.cli import main
-from codec.data import AudioDataModule
+from codec.cli.main import main
 from codec.errors import CodecError
-from codec.pretrained import load_codec
-from codec.semantic import IGNORE, SemanticHead, crop_units, load_units, save_units
-from codec.training import CodecModule
+from codec.loading import load_codec
+from codec.training.data import AudioDataModule
+from codec.training.module import CodecModule
+from codec.training.semantic import IGNORE, SemanticHead, crop_units, load_units, save_units
 
 RATE = 16000
 HOP = 320

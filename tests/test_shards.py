@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from codec.corpus import Job, TokenShards, read_index
-from codec.entropy import CodeStats, constriction_available
+from codec.corpus.jobs import Job
+from codec.corpus.token_dataset import TokenDataset
+from codec.corpus.writers import TokenShards, read_index
 from codec.errors import CodecError
-from codec.shards import SHARD_MAGIC, read_record, read_shard_header
-from codec.token_dataset import TokenDataset
-from codec.tokens import Tokens
+from codec.formats.entropy import CodeStats, constriction_available
+from codec.formats.shards import SHARD_MAGIC, read_record, read_shard_header
+from codec.formats.tokens import Tokens
 
 K, HOP, RATE = 1024, 320, 16000
 

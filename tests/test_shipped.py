@@ -13,9 +13,9 @@ import torch
 import yaml
 
 from codec import load_codec, shipped_models
-from codec.audio import read_audio, resample, to_mono
-from codec.metrics import quality
-from codec.training import _harmonic_of
+from codec.evaluation.metrics import quality
+from codec.io.audio import read_audio, resample, to_mono
+from codec.training.module import _harmonic_of
 
 RECIPES = Path(__file__).parents[1] / "recipes"
 SAMPLES = sorted((Path(__file__).parents[1] / "codec" / "samples").glob("*.flac"))
@@ -77,7 +77,7 @@ def test_shipped_model_has_code_statistics_for_entropy_coding(name: str, tmp_pat
     """The statistics expect fewer bits than the nominal rate, and a range-coded file of a shipped
     sample decodes to the same codes."""
     pytest.importorskip("constriction")
-    from codec.tokens import Tokens
+    from codec.formats.tokens import Tokens
 
     model = load_codec(name)
     assert model.code_stats is not None
@@ -108,9 +108,9 @@ def test_demo_round_trips_the_samples_with_the_default(tmp_path: Path, capsys: p
     audio it wrote."""
     pytest.importorskip("pesq")
     pytest.importorskip("pystoi")
-    from codec.audio import read_audio
-    from codec.cli import main
-    from codec.tokens import Tokens
+    from codec.cli.main import main
+    from codec.formats.tokens import Tokens
+    from codec.io.audio import read_audio
 
     assert main(["demo", "-o", str(tmp_path)]) == 0
     out = capsys.readouterr().out

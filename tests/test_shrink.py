@@ -8,8 +8,8 @@ import pytest
 import torch
 import yaml
 
-from codec.model import Codec
-from codec.shrink import shrink_decoder
+from codec.api import Codec
+from codec.training.shrink import shrink_decoder
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 

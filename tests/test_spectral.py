@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from codec.spectral import InverseSTFT, MelSpectrogram, compressed_stft
+from codec.nn.spectral import InverseSTFT, MelSpectrogram, compressed_stft
 
 SHAPES = [(64, 16), (40, 10), (48, 12)]
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from codec.stats import CodeHistogram, count_codes, usage_stats
+from codec.quantizers.usage import CodeHistogram, count_codes, usage_stats
 
 
 def test_count_codes_without_lengths() -> None:

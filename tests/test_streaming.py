@@ -12,17 +12,12 @@ import pytest
 import torch
 import yaml
 
-from codec.chunking import receptive_field
+from codec.api import Codec
 from codec.errors import CodecError
-from codec.model import Codec
-from codec.streaming import (
-    StreamingDecoder,
-    StreamingEncoder,
-    algorithmic_latency_samples,
-    algorithmic_latency_seconds,
-    stateful_decoding,
-    stateful_encoding,
-)
+from codec.inference.chunking import receptive_field
+from codec.inference.streaming import algorithmic_latency_samples, algorithmic_latency_seconds
+from codec.inference.streaming_decoder import StreamingDecoder, stateful_decoding
+from codec.inference.streaming_encoder import StreamingEncoder, stateful_encoding
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 HOP = 320

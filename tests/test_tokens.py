@@ -16,7 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from codec.errors import CodecError
-from codec.tokens import FORMAT_VERSION, MAGIC, Tokens, check_compatible, pack_codes, read_header, unpack_codes
+from codec.formats.bitpack import pack_codes, unpack_codes
+from codec.formats.tok_file import FORMAT_VERSION, MAGIC
+from codec.formats.tokens import Tokens, check_compatible, read_header
 
 FINGERPRINT = "0123456789abcdef0123456789abcdef"
 CODEBOOK_SIZES = [2, 3, 1000, 1024, 4096, 65536]

@@ -14,10 +14,11 @@ import pytest
 import torch
 import yaml
 
-from codec.cli import main
-from codec.data import AudioDataModule, SyntheticAudioDataset
-from codec.losses import mel_distance
-from codec.training import CodecModule, warmup_cosine
+from codec.cli.main import main
+from codec.training.data import AudioDataModule
+from codec.training.losses import mel_distance
+from codec.training.module import CodecModule, warmup_cosine
+from codec.training.synthetic import SyntheticAudioDataset
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 TINY = sorted(p.stem for p in RECIPES.glob("tiny-*.yaml"))
@@ -276,7 +277,7 @@ def test_resuming_with_another_architecture_is_a_one_line_error(
 def test_init_from_warm_starts_the_chosen_parts(tmp_path: Path) -> None:
     """``init_modules: [encoder, decoder]`` copies those parts of a saved model exactly and leaves a
     quantizer of another family freshly initialised; a part whose config differs is refused."""
-    from codec.pretrained import save_pretrained
+    from codec.loading import save_pretrained
 
     source = module("tiny-vq", seed=1).codec
     save_pretrained(source, tmp_path / "vq")
@@ -377,7 +378,7 @@ def test_pitch_loss_joins_the_generator_loss_and_trains_the_pitch_head(teacher_f
 
 def test_init_from_a_plain_decoder_starts_a_harmonic_one(tmp_path: Path) -> None:
     """Backbone and noise head come from the plain Vocos decoder; pitch and voicing layers start fresh."""
-    from codec.pretrained import save_pretrained
+    from codec.loading import save_pretrained
 
     source = module("tiny-vq", seed=1).codec
     save_pretrained(source, tmp_path / "vq")

@@ -4,7 +4,7 @@
 
 The decoder predicts a magnitude and a phase per STFT bin. This swaps in the original audio's
 magnitude or phase (same STFT as the decoder's inverse STFT) and scores each mix against the
-original with PESQ-WB, STOI and log-mel distance (``codec.metrics.quality``):
+original with PESQ-WB, STOI and log-mel distance (``codec.evaluation.metrics.quality``):
 
 - ``model``: the decoder's own output;
 - ``model magnitude + true phase`` and ``true magnitude + model phase``;
@@ -30,12 +30,12 @@ import librosa
 import numpy as np
 import torch
 
-from codec.corpus import plan_jobs, read_clip
+from codec.api import Codec
+from codec.corpus.jobs import plan_jobs, read_clip
 from codec.decoders import VocosDecoder
-from codec.metrics import quality
-from codec.model import Codec
-from codec.pretrained import load_codec
-from codec.spectral import MelSpectrogram
+from codec.evaluation.metrics import quality
+from codec.loading import load_codec
+from codec.nn.spectral import MelSpectrogram
 
 
 def spectrum(audio: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:

@@ -4,7 +4,7 @@
     python egs/speech16k/pitch_probe.py --model speech16k-hn DATA/manifest.jsonl --head [--files 32]
 
 A codec that keeps the pitch must carry it through its codes: this trains a small convolutional
-network (3 ConvNeXt blocks, width 256) to predict the original's F0 (``codec.pitch.yin``, 10 ms
+network (3 ConvNeXt blocks, width 256) to predict the original's F0 (``codec.nn.pitch.yin``, 10 ms
 frames) from the model's quantized latents (or, with ``--where latent``, from the encoder output
 before quantization), on random 1 s segments of the train split, and prints the gross pitch error
 (share of voiced frames off by more than 20 %) of the last 50 batches as it goes. The model
@@ -25,14 +25,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from codec.corpus import read_clip
-from codec.data import AudioItem, RandomSegmentDataset, load_bank, load_items
+from codec.api import Codec
+from codec.corpus.jobs import read_clip
 from codec.decoders import HarmonicVocosDecoder
-from codec.layers import ConvNeXtBlock
-from codec.metrics import quality
-from codec.model import Codec
-from codec.pitch import GROSS_PITCH_ERROR_OCTAVES, filled_log2_f0, yin
-from codec.pretrained import load_codec
+from codec.evaluation.metrics import quality
+from codec.io.manifest import AudioItem, load_items
+from codec.loading import load_codec
+from codec.nn.layers import ConvNeXtBlock
+from codec.nn.pitch import GROSS_PITCH_ERROR_OCTAVES, filled_log2_f0, yin
+from codec.training.segments import RandomSegmentDataset, load_bank
 
 PITCH_HOP_SECONDS = 0.01
 F0_RANGE = (50.0, 600.0)

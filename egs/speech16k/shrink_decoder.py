@@ -4,7 +4,7 @@
         --intermediate-dim 768 -o SHRUNK
 
 Keeps the listed ConvNeXt blocks of the decoder and the ``--intermediate-dim`` hidden units of
-each block's MLP with the largest weights (``codec.shrink.shrink_decoder``), and saves the result as
+each block's MLP with the largest weights (``codec.training.shrink.shrink_decoder``), and saves the result as
 a model folder. Encoder and codebooks are unchanged, so it gives the original's codes for the
 same audio. Fine-tune its decoder as README.md in this folder shows ("A faster decoder").
 """
@@ -15,8 +15,8 @@ import argparse
 import sys
 
 from codec.errors import CodecError
-from codec.pretrained import load_codec, save_pretrained
-from codec.shrink import shrink_decoder
+from codec.loading import load_codec, save_pretrained
+from codec.training.shrink import shrink_decoder
 
 
 def main() -> None:

@@ -40,8 +40,8 @@ from pathlib import Path
 
 import soundfile as sf
 
-from codec.data import read_manifest, spread
-from codec.semantic import load_units, save_units
+from codec.training.data import read_manifest, spread
+from codec.training.semantic import load_units, save_units
 
 manifest, out, budget, units_path = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3]) * 2**20, Path(sys.argv[4])
 items = read_manifest(manifest)

@@ -1,0 +1,116 @@
+"""``Codec``: the user-level model. Audio in any form -> ``Tokens`` -> audio, in eval mode, batched,
+chunked and checked for compatibility, over the network of ``codec.model``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from codec.errors import CodecError
+from codec.formats.tokens import Tokens, check_compatible
+from codec.inference.batching import decode_batch, encode_batch
+from codec.inference.chunking import DEFAULT_CHUNK_SECONDS
+from codec.io.audio import read_audio, write_audio
+from codec.io.inputs import AudioLike, prepare_batch
+from codec.model import CodecNetwork
+
+if TYPE_CHECKING:
+    from codec.formats.entropy import CodeStats
+
+
+class Codec(CodecNetwork):
+    """A neural audio codec with the user-level API (``encode``, ``decode``, files).
+
+    Args: as ``CodecNetwork``.
+
+    Attributes:
+        code_stats: the code statistics that range-coded token files need (``codec.formats.entropy``),
+            when the model has them.
+    """
+
+    code_stats: CodeStats | None = None
+
+    def encode(
+        self,
+        audio: AudioLike | Sequence[AudioLike],
+        sample_rate: int,
+        n_codebooks: int | None = None,
+        chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS,
+    ) -> Tokens:
+        """Audio -> tokens, always in eval mode.
+
+        Args:
+            audio: ``(N,)`` or ``(C, N)`` for one clip, ``(B, C, N)`` for a batch, or a list of clips
+                of different lengths (numpy or torch). Channels are averaged; any rate is resampled.
+            sample_rate: rate of ``audio`` in Hz.
+            n_codebooks: codebooks to keep (default all).
+            chunk_seconds: longer inputs are encoded in chunks of this length with receptive-field
+                context on both sides, in bounded memory and with the same tokens
+                (``codec.inference.chunking.encode_chunked``); ``None`` encodes everything at once.
+
+        Returns:
+            ``Tokens`` with codes ``(B, Q, T_max)`` and per-item frame and sample counts. Each
+            item's codes equal those of encoding it alone (``codec.inference.batching``).
+        """
+        batch, lengths = prepare_batch(audio, sample_rate, self.sample_rate)
+        with self._inference():
+            codes = encode_batch(self, batch, lengths, chunk_seconds, n_codebooks)
+        frames = torch.clamp((lengths + self.hop_length - 1) // self.hop_length, min=1)
+        return Tokens(
+            codes=codes.cpu(),
+            code_lengths=frames,
+            audio_lengths=lengths,
+            sample_rate=self.sample_rate,
+            hop_length=self.hop_length,
+            codebook_size=self.codebook_size,
+            model_name=self.name,
+            fingerprint=self.fingerprint(),
+        )
+
+    def decode(
+        self, tokens: Tokens, path: str | Path | None = None, chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS
+    ) -> list[torch.Tensor]:
+        """Tokens -> one ``(N_i,)`` float32 CPU tensor per item at ``sample_rate``, trimmed to the
+        original length.
+
+        Tokens longer than ``chunk_seconds`` are decoded in chunks with context, in bounded memory
+        and without seams (``codec.inference.chunking.decode_chunked``); ``None`` decodes everything at once.
+        Each item's audio equals that of decoding it alone (``codec.inference.batching``; a harmonic-plus-noise
+        model's in a padded batch, on an accelerator, up to a slow drift of its waveform).
+
+        Raises:
+            CodecError: the tokens were made by another model (``path`` names their file).
+        """
+        self.check_tokens(tokens, path)
+        if tokens.codes.shape[-1] == 0:
+            return [torch.zeros(0) for _ in range(tokens.batch_size)]
+        with self._inference():
+            audio = decode_batch(self, tokens.codes, tokens.code_lengths, chunk_seconds)[:, 0]
+        return [audio[i, : int(n)].clone() for i, n in enumerate(tokens.audio_lengths)]
+
+    def check_tokens(self, tokens: Tokens, path: str | Path | None = None) -> None:
+        """Raise ``CodecError`` unless ``tokens`` were made by this model."""
+        check_compatible(
+            tokens,
+            fingerprint=self.fingerprint(),
+            sample_rate=self.sample_rate,
+            hop_length=self.hop_length,
+            codebook_size=self.codebook_size,
+            model_name=self.name,
+            path=path,
+        )
+        if tokens.n_codebooks > self.n_codebooks:
+            raise CodecError(f"tokens have {tokens.n_codebooks} codebooks, the model only {self.n_codebooks}", path)
+
+    def encode_file(self, path: str | Path, n_codebooks: int | None = None) -> Tokens:
+        """Read an audio file (any format soundfile reads) and encode it."""
+        audio, rate = read_audio(path)
+        return self.encode(audio, rate, n_codebooks)
+
+    def decode_file(self, token_path: str | Path, audio_path: str | Path) -> None:
+        """Decode a ``.tok`` file and write the audio atomically (format from the extension)."""
+        tokens = Tokens.load(token_path, code_stats=self.code_stats)
+        write_audio(audio_path, self.decode(tokens, token_path)[0].numpy(), self.sample_rate)

@@ -1,0 +1,1 @@
+"""The ``codec`` command line: one module per command; ``codec.cli.main`` dispatches."""

@@ -1,0 +1,5 @@
+import sys
+
+from codec.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,156 @@
+"""``codec info``: what a model, a ``.tok`` file or a shard folder says about itself."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from codec.cli.common import add_model_options, load_model_from_args
+from codec.formats.tok_file import TOKEN_SUFFIX
+
+
+def _is_token_file(path: Path) -> bool:
+    from codec.formats.tok_file import MAGIC
+
+    if path.suffix == TOKEN_SUFFIX:
+        return True  # reading it as one names what is wrong with it
+    if not path.is_file():
+        return False
+    with path.open("rb") as handle:
+        return handle.read(len(MAGIC)) == MAGIC
+
+
+def _latency_ms(model: Any) -> float | str:
+    from codec.inference.streaming import algorithmic_latency_seconds
+
+    seconds = algorithmic_latency_seconds(model)
+    return "not streamable (LSTM or attention)" if seconds is None else round(seconds * 1000, 1)
+
+
+def model_info(model: Any) -> dict[str, Any]:
+    """Rates, sizes and parameter counts of a loaded codec."""
+    return {
+        "name": model.name,
+        "sample_rate": model.sample_rate,
+        "hop_length": model.hop_length,
+        "frame_rate": model.frame_rate,
+        "n_codebooks": model.n_codebooks,
+        "codebook_size": model.codebook_size,
+        "bitrate": {n: model.bitrate(n) for n in range(1, model.n_codebooks + 1)},
+        "causal": model.causal,
+        "streaming_latency_ms": _latency_ms(model),
+        "parameters": {
+            "encoder": sum(p.numel() for p in model.encoder.parameters()),
+            "quantizer": sum(p.numel() for p in model.quantizer.parameters()),
+            "decoder": sum(p.numel() for p in model.decoder.parameters()),
+            "total": model.num_parameters(),
+        },
+        "fingerprint": model.fingerprint(),
+    }
+
+
+def token_info(path: Path) -> dict[str, Any]:
+    """What a ``.tok`` file says about itself (a range-coded one is checked but not decoded).
+
+    ``bitrate`` is the nominal rate ``frame_rate * Q * log2(K)``; ``payload_bitrate`` is the
+    measured one, payload bits per second of audio (``None`` for an empty clip).
+    """
+    import math
+
+    from codec.formats.tok_file import payload_length
+    from codec.formats.tokens import read_header
+
+    header = read_header(path)
+    frame_rate = header["sample_rate"] / header["hop_length"]
+    seconds = header["num_samples"] / header["sample_rate"]
+    payload_bits = 8 * payload_length(header)
+    return {
+        "file": str(path),
+        "model_name": header["model_name"],
+        "fingerprint": header["fingerprint"],
+        "format_version": header["format_version"],
+        "coding": header.get("coding", "packed"),
+        "sample_rate": header["sample_rate"],
+        "frame_rate": frame_rate,
+        "n_codebooks": header["n_codebooks"],
+        "codebook_size": header["codebook_size"],
+        "frames": header["num_frames"],
+        "seconds": seconds,
+        "bitrate": frame_rate * header["n_codebooks"] * math.log2(header["codebook_size"]),
+        "payload_bitrate": payload_bits / seconds if seconds else None,
+        "payload_bytes": payload_bits // 8,
+        "file_bytes": path.stat().st_size,
+    }
+
+
+def shard_info(folder: Path) -> dict[str, Any]:
+    """Totals of a shard folder written by ``codec encode --layout shards`` / ``codec tokenize``."""
+    from codec.corpus.writers import INDEX_PATTERN, read_index
+    from codec.formats.shards import read_shard_header
+
+    entries = list(read_index(folder).values())
+    seconds = sum(e["seconds"] for e in entries)
+    shards = {e["shard"] for e in entries}
+    for name in sorted(shards):
+        read_shard_header(folder / name)  # each shard named by the index exists and is sound
+    shard_bytes = sum((folder / name).stat().st_size for name in shards)
+    indexes = list(folder.glob(INDEX_PATTERN))
+    return {
+        "folder": str(folder),
+        "items": len(entries),
+        "shards": len(shards),
+        "index_files": len(indexes),
+        "hours": seconds / 3600,
+        "frames": sum(e["frames"] for e in entries),
+        "bytes": shard_bytes,
+        "index_bytes": sum(path.stat().st_size for path in indexes),
+        "stored_bitrate": 8 * shard_bytes / seconds if seconds else None,
+    }
+
+
+def _print_info(info: dict[str, Any], indent: str = "") -> None:
+    for key, value in info.items():
+        if isinstance(value, dict):
+            print(f"{indent}{key}:")
+            _print_info(value, indent + "  ")
+        elif isinstance(value, float):
+            print(f"{indent}{key}: {value:g}")
+        else:
+            print(f"{indent}{key}: {value}")
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """``codec info``: a token file or a model."""
+    from codec.corpus.writers import INDEX_PATTERN
+
+    target = Path(args.target)
+    if _is_token_file(target):
+        info = token_info(target)
+    elif target.is_dir() and any(target.glob(INDEX_PATTERN)):
+        info = shard_info(target)
+    else:
+        args.model = args.target
+        info = model_info(load_model_from_args(args))
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        _print_info(info)
+    return 0
+
+
+def add_parser(commands: Any) -> None:
+    """The ``info`` sub-command."""
+    info = commands.add_parser(
+        "info",
+        help="describe a model or a token file",
+        description="Print rates, bitrate, codebooks and parameter counts of a model, the header of a .tok file, "
+        "or the totals of a shard folder (items, hours, bytes, stored bit/s).",
+    )
+    info.add_argument(
+        "target", nargs="?", default="default", help="model (name, folder, checkpoint), .tok file or shard folder"
+    )
+    info.add_argument("--json", action="store_true", help="print JSON")
+    add_model_options(info)
+    info.set_defaults(run=cmd_info)

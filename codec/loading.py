@@ -1,0 +1,255 @@
+"""Pretrained model folders (``config.json`` + ``model.safetensors``) and the shipped models.
+
+A folder may also hold ``code_stats.json``, the code statistics for entropy-coded token files
+(see :mod:`codec.formats.entropy`); a loaded model carries them as ``model.code_stats`` (``None`` without).
+
+``load_codec`` takes a shipped name (``"default"``), a local folder, a Lightning checkpoint, or a
+hub id that is already in the local Hugging Face cache; nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from codec.api import Codec
+from codec.errors import CodecError
+from codec.formats.entropy import CODE_STATS_FILE, CodeStats, load_code_stats
+from codec.model import weights_digest
+
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+FORMAT_VERSION = 1
+ALIASES = {"default": "speech16k-hn"}
+
+
+def shipped_models() -> list[str]:
+    """Names of the models inside the package (aliases first)."""
+    names = sorted(p.name for p in PRETRAINED_DIR.glob("*") if (p / CONFIG_FILE).is_file())
+    return [alias for alias, target in ALIASES.items() if target in names] + names
+
+
+def save_pretrained(codec: Codec, folder: str | Path, half: bool = False) -> Path:
+    """Write ``codec`` as ``folder/config.json`` + ``folder/model.safetensors``, atomically.
+
+    A ``codec.code_stats`` that is not ``None`` is written too, as ``folder/code_stats.json``.
+
+    Args:
+        half: store weights as float16 (half the size; loaded back as float32).
+
+    Returns:
+        The folder.
+
+    Raises:
+        CodecError: ``folder`` is a file, or a folder with files other than a model's (it would be
+            replaced as a whole).
+    """
+    folder = Path(folder)
+    if folder.exists():
+        if not folder.is_dir():
+            raise CodecError("exists and is not a folder; choose a new or model folder", folder)
+        others = sorted(p.name for p in folder.iterdir() if p.name not in (CONFIG_FILE, WEIGHTS_FILE, CODE_STATS_FILE))
+        if others:
+            raise CodecError(
+                f"holds other files than a model ({others[0]!r}); it is replaced as a whole, so choose a new folder",
+                folder,
+            )
+    state = {k: v.detach().cpu().contiguous() for k, v in codec.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    fingerprint = weights_digest(codec.config, state)
+    config = {"format_version": FORMAT_VERSION, "fingerprint": fingerprint, **codec.config}
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    except OSError as error:
+        raise CodecError(f"cannot write the model folder: {error.strerror or error}", folder) from None
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        staging.chmod(0o777 & ~umask)
+        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        save_file(state, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
+        for written in staging.iterdir():
+            written.chmod(0o666 & ~umask)
+        code_stats: CodeStats | None = getattr(codec, "code_stats", None)
+        if code_stats is not None:
+            (staging / CODE_STATS_FILE).write_text(json.dumps(code_stats.to_json(), separators=(",", ":")) + "\n")
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(folder, old)
+            os.replace(staging, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def _read_config(folder: Path) -> dict[str, Any]:
+    path = folder / CONFIG_FILE
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CodecError(f"no {CONFIG_FILE} (not a pretrained model folder)", folder) from None
+    except OSError as error:
+        raise CodecError(f"cannot read config: {error.strerror or error}", path) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CodecError(f"damaged config: {error}", path) from None
+    if not isinstance(config, dict):
+        raise CodecError("damaged config: not a JSON object", path)
+    if not isinstance(config.get("fingerprint", ""), str):
+        raise CodecError("damaged config: fingerprint is not a string", path)
+    version = config.pop("format_version", None)
+    if version != FORMAT_VERSION:
+        raise CodecError(f"unsupported model format version {version!r}", path)
+    return config
+
+
+def _build(config: dict[str, Any], source: Path) -> Codec:
+    if not isinstance(config.get("sample_rate"), int) or config["sample_rate"] <= 0:
+        raise CodecError(f"invalid model config: sample_rate {config.get('sample_rate')!r}", source)
+    try:
+        return Codec.from_config(config)
+    except (TypeError, ValueError, KeyError, RuntimeError) as error:
+        raise CodecError(f"invalid model config: {error}", source) from None
+
+
+def _load_state(codec: Codec, state: dict[str, torch.Tensor], source: Path) -> None:
+    expected = codec.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CodecError(
+            f"weights do not match the config ({len(missing)} missing, {len(unexpected)} unexpected, "
+            f"e.g. {(missing + unexpected)[0]})",
+            source,
+        )
+    for key, value in state.items():
+        if value.shape != expected[key].shape:
+            raise CodecError(
+                f"weight {key} has shape {tuple(value.shape)}, the config needs {tuple(expected[key].shape)}", source
+            )
+    codec.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+
+
+def _attach_code_stats(codec: Codec, folder: Path) -> None:
+    """Set ``codec.code_stats`` from ``folder/code_stats.json`` (``None`` when absent)."""
+    stats = load_code_stats(folder)
+    if stats is not None and (stats.n_codebooks, stats.codebook_size) != (codec.n_codebooks, codec.codebook_size):
+        raise CodecError(
+            f"code statistics for {stats.n_codebooks} x {stats.codebook_size} codes do not fit the model "
+            f"({codec.n_codebooks} x {codec.codebook_size})",
+            folder / CODE_STATS_FILE,
+        )
+    codec.code_stats = stats
+
+
+def load_folder(folder: Path) -> Codec:
+    """Load a pretrained folder; raises ``CodecError`` naming what is wrong with it.
+
+    The model's ``code_stats`` attribute holds the folder's code statistics, or ``None``.
+    """
+    config = _read_config(folder)
+    fingerprint = config.pop("fingerprint", None)
+    codec = _build(config, folder)
+    weights = folder / WEIGHTS_FILE
+    if not weights.is_file():
+        raise CodecError(f"no {WEIGHTS_FILE}", folder)
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CodecError(f"damaged weights: {error}", weights) from None
+    _load_state(codec, state, weights)
+    digest = weights_digest(codec.config, state)
+    if fingerprint and fingerprint != digest:
+        raise CodecError(
+            f"damaged weights: they do not match the fingerprint {fingerprint} in {CONFIG_FILE} (found {digest})",
+            weights,
+        )
+    codec.set_fingerprint(digest)
+    _attach_code_stats(codec, folder)
+    return codec
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a Lightning checkpoint of ``CodecModule`` safely (tensors and plain data only)."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for damaged or foreign files
+        detail = str(error).strip().splitlines()
+        reason = f"{type(error).__name__}: {detail[0]}" if detail else f"{type(error).__name__} (empty or truncated)"
+        raise CodecError(f"not a readable checkpoint ({reason})", path) from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CodecError("not a Lightning checkpoint (no state_dict)", path)
+    codec_config = checkpoint.get("hyper_parameters", {}).get("codec")
+    if not isinstance(codec_config, dict):
+        raise CodecError("not a codec training checkpoint (no codec config in its hyper-parameters)", path)
+    return checkpoint
+
+
+def load_checkpoint(path: Path) -> Codec:
+    """The generator of a ``codec train`` checkpoint (discriminators and optimizer state dropped)."""
+    checkpoint = read_checkpoint(path)
+    codec = _build(dict(checkpoint["hyper_parameters"]["codec"]), path)
+    state = {k[len("codec.") :]: v for k, v in checkpoint["state_dict"].items() if k.startswith("codec.")}
+    _load_state(codec, state, path)
+    codec.code_stats = None
+    return codec
+
+
+def _hub_folder(repo_id: str) -> Path | None:
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        return None
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # not in the local cache, or not a valid id: reported by the caller
+        return None
+
+
+def load_codec(
+    name_or_path: str | Path = "default", device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> Codec:
+    """Load a codec for inference (eval mode).
+
+    Args:
+        name_or_path: a shipped model name (see ``shipped_models()``; ``"default"`` is the speech
+            tokenizer), a folder with ``config.json`` + ``model.safetensors``, a ``.ckpt`` of
+            ``codec train``, or a hub id ``org/name`` already in the local Hugging Face cache.
+        device: where to put the weights.
+        dtype: weight type (float32, float16, bfloat16).
+
+    Raises:
+        CodecError: unknown name, missing or damaged files, weights that do not fit the config.
+    """
+    key = str(name_or_path)
+    shipped = PRETRAINED_DIR / ALIASES.get(key, key)
+    path = Path(key).expanduser()
+    if "/" not in key and (shipped / CONFIG_FILE).is_file():
+        codec = load_folder(shipped)
+    elif path.is_dir():
+        codec = load_folder(path)
+    elif path.is_file():
+        codec = load_checkpoint(path)
+    else:
+        hub = _hub_folder(key) if key.count("/") == 1 and not key.startswith((".", "/")) else None
+        if hub is None:
+            known = ", ".join(shipped_models()) or "none"
+            raise CodecError(
+                f"no such model: not a shipped name ({known}), a folder, a checkpoint, or a cached hub id", key
+            )
+        codec = load_folder(hub)
+    return codec.to(device=device, dtype=dtype).eval()
