@@ -46,7 +46,7 @@ class Codec(CodecNetwork):
             audio: ``(N,)`` or ``(C, N)`` for one clip, ``(B, C, N)`` for a batch, or a list of clips
                 of different lengths (numpy or torch). Channels are averaged; any rate is resampled.
             sample_rate: rate of ``audio`` in Hz.
-            n_codebooks: codebooks to keep (default all).
+            n_codebooks: codebooks to keep (default all; at least ``quantizer.min_codebooks``).
             chunk_seconds: longer inputs are encoded in chunks of this length with receptive-field
                 context on both sides, in bounded memory and with the same tokens
                 (``codec.inference.chunking.encode_chunked``); ``None`` encodes everything at once.
@@ -54,7 +54,11 @@ class Codec(CodecNetwork):
         Returns:
             ``Tokens`` with codes ``(B, Q, T_max)`` and per-item frame and sample counts. Each
             item's codes equal those of encoding it alone (``codec.inference.batching``).
+
+        Raises:
+            CodecError: ``n_codebooks`` is not a valid code of this model (``check_n_codebooks``).
         """
+        self.check_n_codebooks(n_codebooks)
         batch, lengths = prepare_batch(audio, sample_rate, self.sample_rate)
         with self._inference():
             codes = encode_batch(self, batch, lengths, chunk_seconds, n_codebooks)
@@ -67,7 +71,9 @@ class Codec(CodecNetwork):
             hop_length=self.hop_length,
             codebook_size=self.codebook_size,
             model_name=self.name,
-            fingerprint=self.fingerprint(),
+            fingerprint=self.fingerprints().model,
+            token_fingerprint=self.fingerprints().tokens,
+            min_codebooks=self.quantizer.min_codebooks,
         )
 
     def decode(
@@ -91,11 +97,25 @@ class Codec(CodecNetwork):
             audio = decode_batch(self, tokens.codes, tokens.code_lengths, chunk_seconds)[:, 0]
         return [audio[i, : int(n)].clone() for i, n in enumerate(tokens.audio_lengths)]
 
+    def check_n_codebooks(self, n_codebooks: int | None) -> int:
+        """The codebooks to use (default all), which must be a valid code: ``min_codebooks`` to all.
+
+        Raises:
+            CodecError: fewer than the quantizer's ``min_codebooks`` (no code it was trained to decode
+                on its own), or more than it has.
+        """
+        low, high = self.quantizer.min_codebooks, self.n_codebooks
+        n = high if n_codebooks is None else n_codebooks
+        if isinstance(n, bool) or not isinstance(n, int) or not low <= n <= high:
+            valid = f"in {low}..{high}" if low < high else f"all {high} (no prefix is a valid code)"
+            raise CodecError(f"n_codebooks must be {valid} for model {self.name}, got {n_codebooks!r}")
+        return n
+
     def check_tokens(self, tokens: Tokens, path: str | Path | None = None) -> None:
         """Raise ``CodecError`` unless ``tokens`` were made by this model."""
         check_compatible(
             tokens,
-            fingerprint=self.fingerprint(),
+            fingerprints=self.fingerprints(),
             sample_rate=self.sample_rate,
             hop_length=self.hop_length,
             codebook_size=self.codebook_size,
@@ -104,6 +124,12 @@ class Codec(CodecNetwork):
         )
         if tokens.n_codebooks > self.n_codebooks:
             raise CodecError(f"tokens have {tokens.n_codebooks} codebooks, the model only {self.n_codebooks}", path)
+        if tokens.n_codebooks < self.quantizer.min_codebooks:
+            raise CodecError(
+                f"tokens have {tokens.n_codebooks} codebooks, fewer than the {self.quantizer.min_codebooks} that make "
+                f"a valid code of model {self.name}",
+                path,
+            )
 
     def encode_file(self, path: str | Path, n_codebooks: int | None = None) -> Tokens:
         """Read an audio file (any format soundfile reads) and encode it."""

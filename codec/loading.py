@@ -22,13 +22,16 @@ from safetensors.torch import load_file, save_file
 
 from codec.api import Codec
 from codec.errors import CodecError
+from codec.fingerprints import fingerprints
 from codec.formats.entropy import CODE_STATS_FILE, CodeStats, load_code_stats
-from codec.model import weights_digest
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 FORMAT_VERSION = 1
+STORED_FINGERPRINTS = ("fingerprint", "model_fingerprint", "token_fingerprint")
+"""Digests a ``config.json`` may hold (``fingerprint``: the legacy one of folders written before 0.2);
+each is checked against the weights on load."""
 ALIASES = {"default": "speech16k-hn"}
 
 
@@ -66,8 +69,14 @@ def save_pretrained(codec: Codec, folder: str | Path, half: bool = False) -> Pat
     state = {k: v.detach().cpu().contiguous() for k, v in codec.state_dict().items()}
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    fingerprint = weights_digest(codec.config, state)
-    config = {"format_version": FORMAT_VERSION, "fingerprint": fingerprint, **codec.config}
+    digests = fingerprints(codec.config, state)
+    config = {
+        "format_version": FORMAT_VERSION,
+        "model_fingerprint": digests.model,
+        "token_fingerprint": digests.tokens,
+        "min_codebooks": codec.quantizer.min_codebooks,
+        **codec.config,
+    }
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
@@ -109,8 +118,10 @@ def _read_config(folder: Path) -> dict[str, Any]:
         raise CodecError(f"damaged config: {error}", path) from None
     if not isinstance(config, dict):
         raise CodecError("damaged config: not a JSON object", path)
-    if not isinstance(config.get("fingerprint", ""), str):
-        raise CodecError("damaged config: fingerprint is not a string", path)
+    for key in STORED_FINGERPRINTS:
+        if not isinstance(config.get(key, ""), str):
+            raise CodecError(f"damaged config: {key} is not a string", path)
+    config.pop("min_codebooks", None)  # informative; the quantizer's own is used
     version = config.pop("format_version", None)
     if version != FORMAT_VERSION:
         raise CodecError(f"unsupported model format version {version!r}", path)
@@ -162,7 +173,7 @@ def load_folder(folder: Path) -> Codec:
     The model's ``code_stats`` attribute holds the folder's code statistics, or ``None``.
     """
     config = _read_config(folder)
-    fingerprint = config.pop("fingerprint", None)
+    stored = {key: config.pop(key, None) for key in STORED_FINGERPRINTS}
     codec = _build(config, folder)
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
@@ -172,13 +183,14 @@ def load_folder(folder: Path) -> Codec:
     except (SafetensorError, OSError, ValueError) as error:
         raise CodecError(f"damaged weights: {error}", weights) from None
     _load_state(codec, state, weights)
-    digest = weights_digest(codec.config, state)
-    if fingerprint and fingerprint != digest:
-        raise CodecError(
-            f"damaged weights: they do not match the fingerprint {fingerprint} in {CONFIG_FILE} (found {digest})",
-            weights,
-        )
-    codec.set_fingerprint(digest)
+    digests = fingerprints(codec.config, state)
+    found = {"fingerprint": digests.legacy, "model_fingerprint": digests.model, "token_fingerprint": digests.tokens}
+    for key, value in stored.items():
+        if value and value != found[key]:
+            raise CodecError(
+                f"damaged weights: they do not match the {key} {value} in {CONFIG_FILE} (found {found[key]})", weights
+            )
+    codec.set_fingerprints(digests)
     _attach_code_stats(codec, folder)
     return codec
 

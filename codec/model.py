@@ -7,7 +7,6 @@ functions, so what is encoded at inference is what was trained.
 from __future__ import annotations
 
 import copy
-import hashlib
 import inspect
 import math
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from torch import nn
 
 from codec.decoders import DECODERS
 from codec.encoders import ENCODERS
+from codec.fingerprints import Fingerprints, fingerprints
 from codec.quantizers import QUANTIZERS, Quantizer
 
 
@@ -44,15 +44,6 @@ def _build(
         elif key in spec:
             raise ValueError(f"{kind} {name!r} takes no {key}")
     return registry[name](**extra, **spec)
-
-
-def weights_digest(config: dict[str, Any], state: dict[str, torch.Tensor]) -> str:
-    """16 hex digits of SHA-256 over a config and its fp32 weights, in key order."""
-    digest = hashlib.sha256(repr(sorted(config.items())).encode())
-    for key in sorted(state):
-        digest.update(key.encode())
-        digest.update(state[key].detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 @dataclass
@@ -117,7 +108,7 @@ class CodecNetwork(nn.Module):
             input_dim=self.encoder.dim,
             hop_length=self.encoder.hop_length,
         )
-        self._fingerprint: str | None = None
+        self._fingerprint: Fingerprints | None = None
         self._fingerprint_fixed = False
         self._fingerprint_versions: tuple[int, ...] = ()
         self.register_load_state_dict_post_hook(self._release_fingerprint)
@@ -157,25 +148,25 @@ class CodecNetwork(nn.Module):
         """Whether encoder and decoder are causal (streamable)."""
         return bool(getattr(self.encoder, "causal", False) and getattr(self.decoder, "causal", False))
 
-    def fingerprint(self) -> str:
-        """Hex digest identifying the model's tokens; token files carry it to catch model mix-ups.
+    def fingerprints(self) -> Fingerprints:
+        """Digests of the model and of its tokens (``codec.fingerprints``); token files carry them
+        to catch model mix-ups.
 
-        A loaded pretrained model keeps the fingerprint stored with its weights, so casting it to
-        another dtype or device does not change it, until it trains or loads other weights.
-        Otherwise it is a digest of the config and the fp32 weights, recomputed whenever a weight
-        has been modified in place since the last digest.
+        A loaded pretrained model keeps the fingerprints of the weights it was stored with, so
+        casting it to another dtype or device does not change them, until it trains or loads other
+        weights. Otherwise they are recomputed whenever a weight has changed since the last digest.
         """
         if self._fingerprint_fixed and self._fingerprint is not None:
             return self._fingerprint
         versions = tuple(t._version for t in self.state_dict().values())
         if self._fingerprint is None or versions != self._fingerprint_versions:
-            self._fingerprint = weights_digest(self.config, self.state_dict())
+            self._fingerprint = fingerprints(self.config, self.state_dict())
             self._fingerprint_versions = versions
         return self._fingerprint
 
-    def set_fingerprint(self, fingerprint: str) -> None:
-        """Fix the fingerprint of loaded weights (done by the pretrained loader)."""
-        self._fingerprint = fingerprint
+    def set_fingerprints(self, value: Fingerprints) -> None:
+        """Fix the fingerprints of loaded weights (done by the pretrained loader)."""
+        self._fingerprint = value
         self._fingerprint_fixed = True
 
     def _release_fingerprint(self, *_: Any) -> None:

@@ -269,7 +269,8 @@ def test_info_on_a_model(models: dict[str, Path], capsys: pytest.CaptureFixture[
     parameters = info["parameters"]
     assert parameters["total"] == parameters["encoder"] + parameters["quantizer"] + parameters["decoder"] > 0
     config = json.loads((models["rvq"] / "config.json").read_text())
-    assert info["fingerprint"] == config["fingerprint"]
+    assert info["model_fingerprint"] == config["model_fingerprint"]
+    assert info["token_fingerprint"] == config["token_fingerprint"] and info["min_codebooks"] == 1
     assert info["causal"] is False and info["streaming_latency_ms"] == "not streamable (LSTM or attention)"
 
     code, out, _ = run(["info", str(models["vq"])], capsys)
@@ -299,7 +300,12 @@ def test_info_on_a_token_file(
     samples = expected_samples("sub/b.flac")
     assert info["file"] == str(tok)
     assert info["model_name"] == "tiny-rvq"
-    assert info["fingerprint"] == json.loads((models["rvq"] / "config.json").read_text())["fingerprint"]
+    config = json.loads((models["rvq"] / "config.json").read_text())
+    assert (info["fingerprint"], info["token_fingerprint"]) == (
+        config["model_fingerprint"],
+        config["token_fingerprint"],
+    )
+    assert info["min_codebooks"] == 1
     assert (info["sample_rate"], info["frame_rate"], info["n_codebooks"], info["codebook_size"]) == (RATE, 50.0, 3, 64)
     assert info["frames"] == -(-samples // HOP)
     assert info["seconds"] == pytest.approx(samples / RATE)

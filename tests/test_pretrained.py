@@ -105,7 +105,7 @@ def test_save_then_load_gives_identical_codes_and_audio(codec: Codec, saved: Pat
     assert loaded.dtype == torch.float32
     assert states_equal(codec, loaded)
     assert loaded.config == codec.config
-    assert loaded.fingerprint() == codec.fingerprint() == config["fingerprint"]
+    assert loaded.fingerprints().model == codec.fingerprints().model == config["model_fingerprint"]
 
     audio = speechlike()
     tokens = codec.encode(audio, RATE)
@@ -156,7 +156,7 @@ def test_save_refuses_folders_with_other_files_and_damaged_weights_are_caught(tm
     data = bytearray((saved / WEIGHTS_FILE).read_bytes())
     data[-9] ^= 0x40  # inside the last tensor's values
     (saved / WEIGHTS_FILE).write_bytes(bytes(data))
-    with pytest.raises(CodecError, match="do not match the fingerprint"):
+    with pytest.raises(CodecError, match="do not match the model_fingerprint"):
         load_codec(saved)
 
 
@@ -177,8 +177,8 @@ def test_half_weights_are_half_the_size_and_load_as_float32(codec: Codec, saved:
         expected = value.half().to(value.dtype) if value.is_floating_point() else value
         assert torch.equal(got, expected), key
     # Other weights, so another fingerprint; the stored one is what the loaded model reports.
-    fingerprint = json.loads((half / CONFIG_FILE).read_text())["fingerprint"]
-    assert loaded.fingerprint() == fingerprint != codec.fingerprint()
+    fingerprint = json.loads((half / CONFIG_FILE).read_text())["model_fingerprint"]
+    assert loaded.fingerprints().model == fingerprint != codec.fingerprints().model
     audio = speechlike()
     tokens = loaded.encode(audio, RATE)
     assert tokens.fingerprint == fingerprint
@@ -190,16 +190,16 @@ def test_half_weights_are_half_the_size_and_load_as_float32(codec: Codec, saved:
 
 def test_fingerprint_is_stable_across_dtype_and_device_casts(saved: Path) -> None:
     loaded = load_codec(saved)
-    fingerprint = loaded.fingerprint()
-    assert fingerprint == json.loads((saved / CONFIG_FILE).read_text())["fingerprint"]
+    fingerprint = loaded.fingerprints().model
+    assert fingerprint == json.loads((saved / CONFIG_FILE).read_text())["model_fingerprint"]
     loaded.to(dtype=torch.float64)
     assert loaded.dtype == torch.float64
-    assert loaded.fingerprint() == fingerprint
+    assert loaded.fingerprints().model == fingerprint
     loaded.to("cpu").train()  # even in train mode, a loaded model keeps its stored fingerprint
-    assert loaded.fingerprint() == fingerprint
-    assert load_codec(saved, dtype=torch.float64).fingerprint() == fingerprint
-    assert load_codec(saved, dtype=torch.bfloat16).fingerprint() == fingerprint
-    assert load_codec(saved, device=torch.device("cpu")).fingerprint() == fingerprint
+    assert loaded.fingerprints().model == fingerprint
+    assert load_codec(saved, dtype=torch.float64).fingerprints().model == fingerprint
+    assert load_codec(saved, dtype=torch.bfloat16).fingerprints().model == fingerprint
+    assert load_codec(saved, device=torch.device("cpu")).fingerprints().model == fingerprint
     tokens = load_codec(saved, dtype=torch.float64).encode(speechlike(), RATE)
     assert tokens.fingerprint == fingerprint
     assert load_codec(saved).decode(tokens)[0].shape[0] == speechlike().size
@@ -240,7 +240,7 @@ def test_export_cli_writes_a_loadable_folder(
     assert states_equal(from_checkpoint, trained)
     assert states_equal(load_checkpoint(path), trained)
     # The export's fingerprint is the digest of the checkpoint's weights: tokens are interchangeable.
-    assert exported.fingerprint() == from_checkpoint.fingerprint()
+    assert exported.fingerprints().model == from_checkpoint.fingerprints().model
     audio = speechlike()
     tokens = from_checkpoint.encode(audio, RATE)
     assert exported.encode(audio, RATE) == tokens

@@ -142,7 +142,7 @@ def test_codec_train_with_units_trains_the_head_and_exports_the_codec_alone(
     assert main(["train", "fit", *common, *semantic, "--trainer.max_steps", "3"]) == 0
     checkpoint = torch.load(tmp_path / "ckpt" / "last.ckpt", map_location="cpu", weights_only=False)
     assert checkpoint["hyper_parameters"]["semantic_classes"] == 160
-    assert checkpoint["state_dict"]["semantic_head.proj.weight"].shape == (160, 32, 3)
+    assert checkpoint["state_dict"]["semantic_head.proj.2.weight"].shape == (160, 512, 1)
     assert main(["export", str(tmp_path / "ckpt" / "last.ckpt"), "-o", str(tmp_path / "model")]) == 0
     exported = load_codec(tmp_path / "model")
     assert not any("semantic" in name for name in exported.state_dict())

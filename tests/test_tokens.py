@@ -7,6 +7,7 @@ import math
 import struct
 import tempfile
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from codec.errors import CodecError
+from codec.fingerprints import Fingerprints
 from codec.formats.bitpack import pack_codes, unpack_codes
 from codec.formats.tok_file import FORMAT_VERSION, MAGIC
 from codec.formats.tokens import Tokens, check_compatible, read_header
@@ -400,15 +402,33 @@ def test_save_is_atomic(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------- compatibility
 
 
-def test_check_compatible() -> None:
+def test_check_compatible_matches_legacy_files_by_the_legacy_digest() -> None:
+    """Tokens without a token fingerprint (files of versions before 0.2) are matched by their
+    ``fingerprint`` against the model's legacy digest."""
     tokens = make_tokens([3])
-    model = {"fingerprint": FINGERPRINT, "sample_rate": 16000, "hop_length": 320, "codebook_size": 1024}
+    assert tokens.token_fingerprint is None
+    digests = Fingerprints(model="aaaa", tokens="bbbb", legacy=FINGERPRINT)
+    model = {"fingerprints": digests, "sample_rate": 16000, "hop_length": 320, "codebook_size": 1024}
     check_compatible(tokens, model_name="test-model", **model)
     check_compatible(tokens, model_name="renamed-copy", **model)
     with pytest.raises(
         CodecError, match=r"made by model test-model \(fingerprint 0123456789ab…\), not by other"
     ) as caught:
-        check_compatible(tokens, model_name="other", path="a.tok", **{**model, "fingerprint": "ffff"})
+        check_compatible(
+            tokens, model_name="other", path="a.tok", **{**model, "fingerprints": replace(digests, legacy="ff")}
+        )
     assert str(caught.value).startswith("a.tok: ")
     with pytest.raises(CodecError, match="hop_length 320 but model test-model has 160"):
         check_compatible(tokens, model_name="test-model", **{**model, "hop_length": 160})
+
+
+def test_check_compatible_decides_by_the_token_fingerprint() -> None:
+    """With a token fingerprint, the model's token digest decides: another model digest (a renamed
+    or decoder-fine-tuned model) still reads the tokens, another token digest does not."""
+    tokens = replace(make_tokens([3]), token_fingerprint="beef")
+    model = {"sample_rate": 16000, "hop_length": 320, "codebook_size": 1024, "model_name": "m"}
+    check_compatible(tokens, fingerprints=Fingerprints(model="1234", tokens="beef", legacy="5678"), **model)
+    with pytest.raises(CodecError, match=r"fingerprint beef\), not by m \(fingerprint cafe"):
+        check_compatible(
+            tokens, fingerprints=Fingerprints(model=FINGERPRINT, tokens="cafe", legacy=FINGERPRINT), **model
+        )

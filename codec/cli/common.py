@@ -82,9 +82,9 @@ def check_n_codebooks(model: Any, n_codebooks: int | None) -> None:
         CodecError: it does not.
     """
     try:
-        model.quantizer.check_n_codebooks(n_codebooks)
-    except ValueError as error:
-        raise CodecError(f"--n-codebooks: {error}") from None
+        model.check_n_codebooks(n_codebooks)
+    except CodecError as error:
+        raise CodecError(f"--n-codebooks: {error.reason}") from None
 
 
 def at_least(low: float, kind: type = int) -> Callable[[str], Any]:

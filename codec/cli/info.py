@@ -47,7 +47,9 @@ def model_info(model: Any) -> dict[str, Any]:
             "decoder": sum(p.numel() for p in model.decoder.parameters()),
             "total": model.num_parameters(),
         },
-        "fingerprint": model.fingerprint(),
+        "model_fingerprint": model.fingerprints().model,
+        "token_fingerprint": model.fingerprints().tokens,
+        "min_codebooks": model.quantizer.min_codebooks,
     }
 
 
@@ -70,6 +72,8 @@ def token_info(path: Path) -> dict[str, Any]:
         "file": str(path),
         "model_name": header["model_name"],
         "fingerprint": header["fingerprint"],
+        "token_fingerprint": header.get("token_fingerprint"),
+        "min_codebooks": header.get("min_codebooks"),
         "format_version": header["format_version"],
         "coding": header.get("coding", "packed"),
         "sample_rate": header["sample_rate"],

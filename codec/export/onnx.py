@@ -5,7 +5,8 @@
 - ``encoder.onnx``: ``audio`` float32 ``(B, 1, N)``, ``N`` a multiple of ``hop_length`` ->
   ``codes`` int64 ``(B, Q, N // hop_length)``;
 - ``decoder.onnx``: ``codes`` int64 ``(B, Q, T)`` -> ``audio`` float32 ``(B, 1, T * hop_length)``;
-- ``onnx.json``: sample rate, hop length, codebooks, codebook size, model name and fingerprint.
+- ``onnx.json``: sample rate, hop length, codebooks, codebook size, model name, model and token
+  fingerprints.
 
 Batch and length axes are dynamic; ``Q`` is fixed at export (``n_codebooks``). ``OnnxCodec`` runs the
 two graphs with onnxruntime alone (no torch model is built or called).
@@ -215,7 +216,7 @@ def export_onnx(
     if opset < MIN_OPSET:
         raise ValueError(f"opset must be at least {MIN_OPSET} (Col2Im), got {opset}")
     n = codec.quantizer.check_n_codebooks(n_codebooks)
-    fingerprint = codec.fingerprint()
+    digests = codec.fingerprints()
     model = codec
     if codec.device.type != "cpu" or codec.dtype != torch.float32:
         model = Codec.from_config(codec.config)
@@ -224,7 +225,8 @@ def export_onnx(
     meta = {
         "format_version": FORMAT_VERSION,
         "model_name": codec.name,
-        "fingerprint": fingerprint,
+        "fingerprint": digests.model,
+        "token_fingerprint": digests.tokens,
         "sample_rate": codec.sample_rate,
         "hop_length": hop,
         "frame_rate": codec.frame_rate,
@@ -271,7 +273,8 @@ class OnnxCodec:
         threads: intra-op threads per session (default: onnxruntime's choice).
 
     Attributes:
-        sample_rate, hop_length, n_codebooks, codebook_size, name, fingerprint: from ``onnx.json``.
+        sample_rate, hop_length, n_codebooks, codebook_size, name, fingerprint, token_fingerprint: from
+            ``onnx.json`` (``token_fingerprint`` None in exports from before 0.2).
 
     Raises:
         CodecError: missing or damaged files.
@@ -296,6 +299,7 @@ class OnnxCodec:
             self.codebook_size = int(meta["codebook_size"])
             self.name = str(meta["model_name"])
             self.fingerprint = str(meta["fingerprint"])
+            self.token_fingerprint = str(meta["token_fingerprint"]) if "token_fingerprint" in meta else None
         except (KeyError, TypeError, ValueError) as error:
             raise CodecError(f"damaged {META_FILE}: bad or missing {error}", folder / META_FILE) from None
         self.meta = meta

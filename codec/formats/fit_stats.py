@@ -62,4 +62,4 @@ def fit_code_stats(
         add(model.encode(pending, model.sample_rate))
     if not counts.any():
         raise ValueError("no codes to count: the sources hold no frames")
-    return CodeStats(counts, smoothing, model.name, model.fingerprint())
+    return CodeStats(counts, smoothing, model.name, model.fingerprints().model)

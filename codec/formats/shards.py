@@ -19,9 +19,10 @@ offset    size         content
 ========  ===========  ==========================================================================
 
 Header keys: ``shard_version`` (int, equal to the version at offset 4) and the model fields of a
-version-2 ``.tok`` header (:mod:`codec.formats.tokens`): ``model_name``, ``fingerprint``, ``sample_rate``,
-``hop_length``, ``frame_rate``, ``codebook_size``, ``bits_per_code``, ``coding`` (``"packed"`` or
-``"range"``) and, when range-coded, ``stats_fingerprint``.
+version-2 ``.tok`` header (:mod:`codec.formats.tok_file`): ``model_name``, ``fingerprint``,
+``token_fingerprint`` and ``min_codebooks`` (both written since 0.2), ``sample_rate``, ``hop_length``,
+``frame_rate``, ``codebook_size``, ``bits_per_code``, ``coding`` (``"packed"`` or ``"range"``) and,
+when range-coded, ``stats_fingerprint``.
 
 Index entry keys: ``key``, ``shard`` (file name), ``offset`` (of the record's payload), ``bytes``
 (``P + 4``, payload and checksum), ``frames``, ``samples``, ``n_codebooks`` and ``seconds``. A
@@ -55,6 +56,8 @@ SHARD_VERSION = 1
 MODEL_FIELDS = (
     "model_name",
     "fingerprint",
+    "token_fingerprint",
+    "min_codebooks",
     "sample_rate",
     "hop_length",
     "frame_rate",

@@ -22,7 +22,15 @@ Header keys (all required unless marked optional; readers ignore keys they do no
 
 - ``format_version`` (int): equal to the version at offset 4.
 - ``model_name`` (str, non-empty): the model that made the tokens.
-- ``fingerprint`` (str, lower-case hex digits): identifies the model's weights.
+- ``fingerprint`` (str, lower-case hex digits): identifies the model (``codec.fingerprints``: its
+  config and weights; in files written before 0.2, the legacy whole-model digest).
+- ``token_fingerprint`` (str, lower-case hex digits, optional; written since 0.2): identifies what
+  decides the codes (encoder and quantizer). A reader decodes the file with any model of the same
+  token fingerprint (a renamed or decoder-fine-tuned one too); without it, the model's legacy
+  digest must equal ``fingerprint``.
+- ``min_codebooks`` (int >= 1, optional; written since 0.2): the fewest leading codebooks that are a
+  valid lower-rate code (1 for residual VQ trained with quantizer dropout, ``n_codebooks`` where no
+  prefix is, as for group residual VQ); ``n_codebooks >= min_codebooks``.
 - ``sample_rate`` (int > 0): the model's audio rate in Hz.
 - ``hop_length`` (int > 0): audio samples per frame.
 - ``frame_rate`` (number): ``sample_rate / hop_length`` frames per second (informative; checked).
@@ -275,9 +283,17 @@ def check_header(header: dict[str, Any], version: int, name: str | Path) -> None
         raise CodecError("damaged header: field 'model_name' is empty", name)
     if not HEX_DIGITS.fullmatch(require("fingerprint", "str")):
         raise CodecError(f"damaged header: fingerprint {header['fingerprint']!r} is not lower-case hex", name)
+    if "token_fingerprint" in header and not HEX_DIGITS.fullmatch(require("token_fingerprint", "str")):
+        raise CodecError(
+            f"damaged header: token_fingerprint {header['token_fingerprint']!r} is not lower-case hex", name
+        )
     sample_rate = require_int("sample_rate", 1)
     hop_length = require_int("hop_length", 1)
-    require_int("n_codebooks", 1)
+    n_codebooks = require_int("n_codebooks", 1)
+    if "min_codebooks" in header and require_int("min_codebooks", 1) > n_codebooks:
+        raise CodecError(
+            f"damaged header: min_codebooks {header['min_codebooks']} exceeds n_codebooks {n_codebooks}", name
+        )
     codebook_size = require_int("codebook_size", 1, MAX_CODEBOOK_SIZE)
     num_frames = require_int("num_frames", 0)
     num_samples = require_int("num_samples", 0)

@@ -32,6 +32,7 @@ from codec.formats.tok_file import (
 from codec.io.audio import atomic_write_bytes
 
 if TYPE_CHECKING:
+    from codec.fingerprints import Fingerprints
     from codec.formats.entropy import CodeStats
 
 
@@ -52,7 +53,13 @@ class Tokens:
         hop_length: audio samples per frame.
         codebook_size: ``K``, codes per codebook (1 to 2**32).
         model_name: name of the model that produced the codes.
-        fingerprint: lower-case hex string identifying the model's weights.
+        fingerprint: lower-case hex digest of the model (``codec.fingerprints``; in files of
+            versions before 0.2, its legacy whole-model digest).
+        token_fingerprint: lower-case hex digest of what decides the codes (encoder and quantizer):
+            the model must have the same one to decode them. None for files of versions before 0.2,
+            which are matched by ``fingerprint`` against the model's legacy digest.
+        min_codebooks: fewest leading codebooks that are a valid code (``Quantizer.min_codebooks``);
+            None when unknown (files of versions before 0.2).
 
     Construction validates shapes, dtypes, devices and ranges and raises ``ValueError``.
     """
@@ -65,6 +72,8 @@ class Tokens:
     codebook_size: int
     model_name: str
     fingerprint: str
+    token_fingerprint: str | None = None
+    min_codebooks: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("codes", "code_lengths", "audio_lengths"):
@@ -98,6 +107,18 @@ class Tokens:
             raise ValueError(f"Tokens.model_name must be a non-empty string, got {self.model_name!r}")
         if not isinstance(self.fingerprint, str) or not HEX_DIGITS.fullmatch(self.fingerprint):
             raise ValueError(f"Tokens.fingerprint must be a lower-case hex string, got {self.fingerprint!r}")
+        if self.token_fingerprint is not None and not (
+            isinstance(self.token_fingerprint, str) and HEX_DIGITS.fullmatch(self.token_fingerprint)
+        ):
+            raise ValueError(
+                f"Tokens.token_fingerprint must be a lower-case hex string, got {self.token_fingerprint!r}"
+            )
+        if self.min_codebooks is not None and not (_is_int(self.min_codebooks) and self.min_codebooks >= 1):
+            raise ValueError(f"Tokens.min_codebooks must be an integer >= 1, got {self.min_codebooks!r}")
+        if self.min_codebooks is not None and n_codebooks < self.min_codebooks:
+            raise ValueError(
+                f"Tokens hold {n_codebooks} codebooks, fewer than the {self.min_codebooks} that make a valid code"
+            )
         if batch == 0:
             return
         if int(self.code_lengths.min()) < 0 or int(self.code_lengths.max()) > frames:
@@ -188,7 +209,7 @@ class Tokens:
     def _model_key(self) -> tuple[object, ...]:
         return (
             self.model_name,
-            self.fingerprint,
+            self.token_fingerprint or self.fingerprint,
             self.sample_rate,
             self.hop_length,
             self.codebook_size,
@@ -257,6 +278,8 @@ class Tokens:
             "format_version": version,
             "model_name": self.model_name,
             "fingerprint": self.fingerprint,
+            **({"token_fingerprint": self.token_fingerprint} if self.token_fingerprint is not None else {}),
+            **({"min_codebooks": self.min_codebooks} if self.min_codebooks is not None else {}),
             "sample_rate": self.sample_rate,
             "hop_length": self.hop_length,
             "frame_rate": self.frame_rate,
@@ -339,6 +362,8 @@ class Tokens:
             codebook_size=header["codebook_size"],
             model_name=header["model_name"],
             fingerprint=header["fingerprint"],
+            token_fingerprint=header.get("token_fingerprint"),
+            min_codebooks=header.get("min_codebooks"),
         )
 
     @classmethod
@@ -375,7 +400,7 @@ def read_header(path: str | Path, code_stats: CodeStats | None = None) -> dict[s
 def check_compatible(
     tokens: Tokens,
     *,
-    fingerprint: str,
+    fingerprints: Fingerprints,
     sample_rate: int,
     hop_length: int,
     codebook_size: int,
@@ -384,8 +409,9 @@ def check_compatible(
 ) -> None:
     """Check that ``tokens`` can be decoded by the model described by the keyword arguments.
 
-    The fingerprint decides which model made the tokens (a renamed copy of the same weights is
-    accepted); the rates and codebook size must then agree too.
+    The token fingerprint decides (the encoder and quantizer that made the codes: a renamed model
+    or one whose decoder was fine-tuned still reads them); tokens from before it existed are matched
+    by the legacy whole-model digest. The rates and codebook size must then agree too.
 
     Raises:
         CodecError: naming ``path`` (when given), e.g. "made by model X (fingerprint abc…), not by Y".
@@ -394,10 +420,15 @@ def check_compatible(
     def short(value: str) -> str:
         return value if len(value) <= 12 else value[:12] + "…"
 
-    if tokens.fingerprint != fingerprint:
+    theirs, ours = (
+        (tokens.token_fingerprint, fingerprints.tokens)
+        if tokens.token_fingerprint is not None
+        else (tokens.fingerprint, fingerprints.legacy)
+    )
+    if theirs != ours:
         raise CodecError(
-            f"made by model {tokens.model_name} (fingerprint {short(tokens.fingerprint)}), "
-            f"not by {model_name} (fingerprint {short(fingerprint)}); decode with the model that encoded it",
+            f"made by model {tokens.model_name} (fingerprint {short(theirs)}), "
+            f"not by {model_name} (fingerprint {short(ours)}); decode with the model that encoded it",
             path,
         )
     for field, expected in (

@@ -28,15 +28,23 @@ class Quantizer(nn.Module):
 
     Subclasses set ``dim`` (latent channels), ``n_codebooks`` (maximum ``Q``) and ``codebook_size``
     (``K``), and guarantee that in eval mode ``decode(forward(z).codes)`` equals
-    ``forward(z).quantized`` exactly.
+    ``forward(z).quantized`` exactly. ``min_codebooks`` is the fewest leading codebooks that form a
+    valid lower-rate code: what training made decodable on its own (quantizer dropout), not just
+    what runs.
     """
 
     dim: int
     n_codebooks: int
     codebook_size: int
 
+    @property
+    def min_codebooks(self) -> int:
+        """Fewest leading codebooks that are a valid code (``n_codebooks``: no prefix is)."""
+        return self.n_codebooks
+
     def check_n_codebooks(self, n_codebooks: int | None) -> int:
-        """Resolve the number of codebooks to use (default: all) and validate it."""
+        """Resolve the number of codebooks to run with (default: all) and check that the quantizer can
+        (``Codec.check_n_codebooks`` also asks for a valid code: ``min_codebooks``)."""
         n = self.n_codebooks if n_codebooks is None else int(n_codebooks)
         if not 1 <= n <= self.n_codebooks:
             raise ValueError(f"n_codebooks must be in 1..{self.n_codebooks}, got {n}")

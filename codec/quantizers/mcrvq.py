@@ -52,6 +52,11 @@ class MaskedChannelRVQ(Quantizer):
             ResidualStack(dim, n_codebooks - masked, codebook_size, **codebook) if n_codebooks > masked else None
         )
 
+    @property
+    def min_codebooks(self) -> int:
+        """The masked codebooks with dropout (training drew from ``masked..n_codebooks``), else all."""
+        return min(self.masked, self.n_codebooks) if self.dropout > 0 else self.n_codebooks
+
     def forward(self, latent: torch.Tensor, n_codebooks: int | None = None) -> QuantizerOutput:
         """``(B, D, T)`` -> quantized ``(B, D, T)``, codes ``(B, n_codebooks, T)``."""
         n = self.check_n_codebooks(n_codebooks)

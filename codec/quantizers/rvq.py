@@ -77,6 +77,11 @@ class ResidualVQ(Quantizer):
         self.dropout = dropout
         self.stack = ResidualStack(dim, n_codebooks, codebook_size, **codebook)
 
+    @property
+    def min_codebooks(self) -> int:
+        """1 with quantizer dropout (every prefix was trained to decode), else all."""
+        return 1 if self.dropout > 0 else self.n_codebooks
+
     def forward(self, latent: torch.Tensor, n_codebooks: int | None = None) -> QuantizerOutput:
         """``(B, D, T)`` -> quantized ``(B, D, T)``, codes ``(B, n_codebooks, T)``."""
         n = self.check_n_codebooks(n_codebooks)

@@ -96,17 +96,24 @@ def crop_units(ids: np.ndarray | None, first_frame: int, frames: int) -> np.ndar
 
 
 class SemanticHead(nn.Module):
-    """Predicts teacher units from the quantized latent.
+    """Predicts teacher units from the quantized latent with a small MLP.
+
+    A linear head would only see the few dimensions the codebook vectors span (8 for the shipped
+    models' factorised codebook), where hundreds of units are not linearly separable; the hidden
+    layer lets it read any code-to-unit mapping the codes carry.
 
     Args:
         dim: latent channels ``D``.
         classes: number of units ``K``.
+        hidden: hidden channels.
         kernel_size: frames each prediction sees; 3 tolerates a frame of teacher-codec misalignment.
     """
 
-    def __init__(self, dim: int, classes: int, kernel_size: int = 3) -> None:
+    def __init__(self, dim: int, classes: int, hidden: int = 512, kernel_size: int = 3) -> None:
         super().__init__()
-        self.proj = nn.Conv1d(dim, classes, kernel_size, padding=kernel_size // 2)
+        self.proj = nn.Sequential(
+            nn.Conv1d(dim, hidden, kernel_size, padding=kernel_size // 2), nn.GELU(), nn.Conv1d(hidden, classes, 1)
+        )
 
     def forward(self, quantized: torch.Tensor) -> torch.Tensor:
         """``(B, D, T)`` -> ``(B, K, T)`` logits."""
