@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +20,10 @@ from hypothesis import strategies as st
 
 from codec.api import Codec
 from codec.cli.main import main
-from codec.corpus.jobs import Job, length_batches, output_paths, plan_jobs
+from codec.corpus.jobs import Job, length_batches, output_paths, plan_jobs, read_clip
 from codec.corpus.run import encode_corpus
-from codec.corpus.token_dataset import TokenDataset, collate_tokens
-from codec.corpus.writers import TokenFiles, TokenShards, read_index
+from codec.corpus.token_dataset import TokenDataset, TokenItem, collate_tokens
+from codec.corpus.writers import TokenFiles, TokenShards, make_writer, read_index
 from codec.errors import CodecError
 from codec.formats.tokens import Tokens
 from codec.loading import load_codec, save_pretrained
@@ -227,6 +228,17 @@ def test_codec_encode_shards_and_skips_done(
     assert info["items"] == len(CORPUS) and info["shards"] == 4 and info["index_files"] == 1
     assert info["bytes"] == sum(p.stat().st_size for p in out.glob("*.toks"))
     assert info["hours"] * 3600 == pytest.approx(sum(v[0] for v in CORPUS.values()), abs=0.01)
+    model = load_codec(model_dir)
+    assert info["model"]["token_fingerprint"] == model.fingerprints().tokens
+    assert (info["model"]["n_codebooks"], info["model"]["codebook_size"]) == (model.n_codebooks, model.codebook_size)
+    # codec decode reads the shard folder: each record decodes as its own .tok file would
+    assert main(["decode", str(out), "-o", str(tmp_path / "wav"), "--model", str(model_dir), "-q"]) == 0
+    assert capsys.readouterr().err.strip() == f"{len(CORPUS)} decoded, 0 failed"
+    for key, path in output_paths(list(CORPUS), tmp_path / "wav", ".wav").items():
+        audio, rate = sf.read(path, dtype="float32")
+        tokens = model.encode(read_clip(corpus / key, RATE), RATE)
+        expected = model.decode(tokens)[0].numpy()
+        assert rate == RATE and np.allclose(audio, expected, atol=1e-4), key
 
 
 # ------------------------------------------------------------------------------- two processes
@@ -260,3 +272,62 @@ def test_two_process_tokenize_equals_one_process_encode(
     if layout == "files":
         for path in (tmp_path / "one").rglob("*.tok"):
             assert path.read_bytes() == (tmp_path / "two" / path.relative_to(tmp_path / "one")).read_bytes()
+
+
+@pytest.mark.parametrize("layout", ["files", "shards"])
+def test_token_dataset_describes_its_model_and_checks_n_codebooks(
+    model: Codec, corpus: Path, tmp_path: Path, layout: str
+) -> None:
+    jobs = plan_jobs([corpus])
+    out = tmp_path / layout
+    encode_corpus(model, jobs, make_writer(layout, out, jobs), progress=False)
+    dataset = TokenDataset(out)
+    digests = model.fingerprints()
+    assert dataset.model == {
+        "model_name": model.name,
+        "fingerprint": digests.model,
+        "token_fingerprint": digests.tokens,
+        "min_codebooks": 1,
+        "sample_rate": RATE,
+        "hop_length": model.hop_length,
+        "frame_rate": RATE / model.hop_length,
+        "codebook_size": model.codebook_size,
+        "n_codebooks": model.n_codebooks,
+    }
+    for bad in (0, model.n_codebooks + 1, True):
+        with pytest.raises(CodecError, match=r"n_codebooks must be in 1\.\.4"):
+            TokenDataset(out, n_codebooks=bad)
+    assert TokenDataset(out, n_codebooks=1)[0].codes.shape[0] == 1
+
+
+def test_token_dataset_refuses_a_prefix_that_is_no_code(model: Codec, corpus: Path, tmp_path: Path) -> None:
+    """Tokens whose quantizer needs all its codebooks (min_codebooks = Q) refuse a shorter prefix."""
+    jobs = plan_jobs([corpus])[:1]
+    tokens = model.encode(read_clip(jobs[0].source, RATE), RATE)
+    (tmp_path / "t").mkdir()
+    replace(tokens, min_codebooks=4).save(tmp_path / "t" / "a.tok")
+    with pytest.raises(CodecError, match=r"n_codebooks must be in 4\.\.4"):
+        TokenDataset(tmp_path / "t", n_codebooks=2)
+
+
+def test_token_folders_skip_leftover_temporary_files(
+    model: Codec, model_dir: Path, corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A half-written ``.name.tmp-*.tok`` left by a killed writer is neither an item nor a decode input."""
+    jobs = plan_jobs([corpus])
+    out = tmp_path / "files"
+    encode_corpus(model, jobs, make_writer("files", out, jobs), progress=False)
+    (out / "a" / ".one.tmp-0123456789ab.tok").write_bytes(b"CTOK\x01")
+    assert len(TokenDataset(out)) == len(CORPUS)
+    assert main(["decode", str(out), "-o", str(tmp_path / "wav"), "--model", str(model_dir), "-q"]) == 0
+    assert capsys.readouterr().err.strip() == f"{len(CORPUS)} decoded, 0 failed"
+    assert len(list((tmp_path / "wav").rglob("*.wav"))) == len(CORPUS)
+
+
+def test_collate_refuses_items_with_different_codebook_counts() -> None:
+    items = [
+        TokenItem("a", torch.zeros(1, 3, dtype=torch.long), 960),
+        TokenItem("b", torch.zeros(4, 3, dtype=torch.long), 960),
+    ]
+    with pytest.raises(ValueError, match=r"\[1, 4\] codebooks"):
+        collate_tokens(items)

@@ -72,13 +72,23 @@ def test_range_coded_records_need_their_statistics(tmp_path: Path) -> None:
         [TokenDataset(tmp_path)[i] for i in range(len(ITEMS))]
 
 
-def test_another_model_starts_a_new_shard(tmp_path: Path) -> None:
-    items = dict(ITEMS) | {"other": tokens(20, 9, fingerprint="cd34")}
-    write(tmp_path, items)
-    shards = sorted(tmp_path.glob("*.toks"))
-    assert [read_shard_header(s)["fingerprint"] for s in shards] == ["ab12", "cd34"]
-    dataset = TokenDataset(tmp_path)
-    assert torch.equal(dataset[dataset.keys.index("other")].codes, items["other"].codes[0])
+def test_a_shard_folder_holds_one_models_tokens(tmp_path: Path) -> None:
+    """Another model's tokens are refused, in the same run and in a later one, before anything of
+    theirs is written; a folder that mixes models anyway (written by hand) is refused on reading."""
+    write(tmp_path, ITEMS)
+    for writer in (TokenShards(tmp_path), TokenShards(tmp_path, rank=1)):
+        with pytest.raises(CodecError, match=r"holds tokens of model .*ab12.*not of .*cd34"):
+            writer.write(Job(Path("o.wav"), "other", 0.5), tokens(20, 9, fingerprint="cd34"))
+        writer.close()
+    assert len(read_index(tmp_path)) == len(ITEMS)
+    other = tmp_path / "other"
+    writer = TokenShards(other, rank=1)
+    writer.write(Job(Path("o.wav"), "other", 0.5), tokens(20, 9, fingerprint="cd34"))
+    writer.close()
+    for name in ("shard-r1-000000.toks", "index-r1.jsonl"):
+        (other / name).rename(tmp_path / name)
+    with pytest.raises(CodecError, match="another model"):
+        TokenDataset(tmp_path)
 
 
 def test_damage_is_named(tmp_path: Path) -> None:
@@ -148,3 +158,38 @@ def test_a_folder_of_the_older_layout_is_refused(tmp_path: Path) -> None:
         TokenShards(tmp_path)
     with pytest.raises(CodecError, match="older layout"):
         TokenDataset(tmp_path)[0]
+
+
+def test_overwrite_replaces_the_folder_instead_of_indexing_keys_twice(tmp_path: Path) -> None:
+    write(tmp_path, ITEMS)
+    writer = TokenShards(tmp_path, items_per_shard=10, overwrite=True)
+    assert not any(writer.is_done(key) for key in ITEMS)
+    for key, item in ITEMS.items():
+        writer.write(Job(Path(key), key, 0.1), item)
+    writer.close()
+    assert sorted(read_index(tmp_path)) == sorted(ITEMS)
+    dataset = TokenDataset(tmp_path)
+    assert all(torch.equal(dataset[dataset.keys.index(k)].codes, ITEMS[k].codes[0]) for k in ITEMS)
+
+
+def test_two_writers_of_one_rank_are_refused_while_the_first_is_open(tmp_path: Path) -> None:
+    first = TokenShards(tmp_path)
+    with pytest.raises(CodecError, match="another process is writing rank 0"):
+        TokenShards(tmp_path)
+    TokenShards(tmp_path, rank=1).close()  # another rank's part is free
+    first.close()
+    TokenShards(tmp_path).close()  # released on close
+
+
+@pytest.mark.parametrize("damage", ["delete", "truncate"])
+def test_a_restart_notices_an_indexed_shard_that_was_lost(tmp_path: Path, damage: str) -> None:
+    write(tmp_path, ITEMS, per_shard=2)
+    shard = sorted(tmp_path.glob("*.toks"))[1]
+    if damage == "delete":
+        shard.unlink()
+    else:
+        shard.write_bytes(shard.read_bytes()[:-3])
+    with pytest.raises(
+        CodecError, match=f"indexed shard {shard.name} is {'missing' if damage == 'delete' else 'truncated'}"
+    ):
+        TokenShards(tmp_path)

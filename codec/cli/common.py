@@ -25,11 +25,17 @@ def batches(items: Sequence[T], size: int) -> Iterator[list[T]]:
 
 
 def expand_inputs(inputs: Sequence[str], find: Callable[[Path], list[Path]]) -> list[tuple[Path, Path | None]]:
-    """``(file, folder it came from or None)`` for every input; raises ``CodecError`` for a missing one."""
+    """``(file, folder it came from or None)`` for every input; raises ``CodecError`` for a missing one.
+
+    In folders, hidden files and folders (``.name``: a killed writer's temporary file) are skipped.
+    """
     found: list[tuple[Path, Path | None]] = []
     for raw in inputs:
         path = existing_input(raw)
-        found += [(f, path) for f in find(path)] if path.is_dir() else [(path, None)]
+        if path.is_dir():
+            found += [(f, path) for f in find(path) if not any(p.startswith(".") for p in f.relative_to(path).parts)]
+        else:
+            found.append((path, None))
     return found
 
 

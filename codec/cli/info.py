@@ -90,19 +90,20 @@ def token_info(path: Path) -> dict[str, Any]:
 
 
 def shard_info(folder: Path) -> dict[str, Any]:
-    """Totals of a shard folder written by ``codec encode --layout shards`` / ``codec tokenize``."""
-    from codec.corpus.writers import INDEX_PATTERN, read_index
-    from codec.formats.shards import read_shard_header
+    """The model and totals of a shard folder written by ``codec encode --layout shards`` / ``codec tokenize``."""
+    from codec.corpus.token_dataset import TokenDataset
+    from codec.corpus.writers import INDEX_PATTERN, check_indexed_shards, read_index
 
     entries = list(read_index(folder).values())
+    check_indexed_shards(folder, entries)
+    model = TokenDataset(folder).model  # every shard's header is read: one model, sound headers
     seconds = sum(e["seconds"] for e in entries)
     shards = {e["shard"] for e in entries}
-    for name in sorted(shards):
-        read_shard_header(folder / name)  # each shard named by the index exists and is sound
     shard_bytes = sum((folder / name).stat().st_size for name in shards)
     indexes = list(folder.glob(INDEX_PATTERN))
     return {
         "folder": str(folder),
+        "model": model,
         "items": len(entries),
         "shards": len(shards),
         "index_files": len(indexes),

@@ -40,6 +40,33 @@ class TokenBatch:
     lengths: torch.Tensor
 
 
+MODEL_KEYS = (
+    "model_name",
+    "fingerprint",
+    "token_fingerprint",
+    "min_codebooks",
+    "sample_rate",
+    "hop_length",
+    "frame_rate",
+    "codebook_size",
+    "n_codebooks",
+)
+"""What ``TokenDataset.model`` describes (``token_fingerprint`` and ``min_codebooks`` are None for
+tokens written before 0.2)."""
+
+
+def _model_of(header: dict) -> dict:
+    return {key: header.get(key) for key in MODEL_KEYS}
+
+
+def _same_tokens(a: dict, b: dict) -> bool:
+    """Whether two model descriptions make interchangeable tokens (the token fingerprint decides
+    when both have one, else the model fingerprint)."""
+    identity = "token_fingerprint" if a["token_fingerprint"] and b["token_fingerprint"] else "fingerprint"
+    keys = (identity, "sample_rate", "hop_length", "codebook_size", "n_codebooks")
+    return all(a[key] == b[key] for key in keys)
+
+
 @dataclass(frozen=True)
 class _Entry:
     key: str
@@ -55,15 +82,21 @@ class TokenDataset(Dataset):
         root: a folder of ``.tok`` files (searched recursively; keys are their paths relative to
             ``root`` without the suffix) or a shard folder (keys as indexed).
         code_stats: statistics to read range-coded (``--entropy``) tokens.
-        n_codebooks: keep the first ``n_codebooks`` codebooks (default all).
+        n_codebooks: keep the first ``n_codebooks`` codebooks (default all); at least the tokens'
+            ``min_codebooks`` (a shorter prefix is no valid code).
 
     Attributes:
         frames: frames per item (from headers or the index, without reading codes), e.g. for a
             length-bucketing sampler.
+        model: the model that made the tokens (``MODEL_KEYS``: name, model and token fingerprints,
+            rates, codebook size and count), from the headers.
+
+    Hidden files (a ``.tok`` left half-written by a killed writer, ``.name.tmp-*``) are skipped.
 
     Raises:
-        CodecError: ``root`` holds no token files, or an index is malformed. A damaged record
-            raises ``CodecError`` naming its file when it is read.
+        CodecError: ``root`` holds no token files, an index is malformed, the files come from
+            different models, or ``n_codebooks`` is not a valid code. A damaged record raises
+            ``CodecError`` naming its file when it is read.
     """
 
     def __init__(self, root: str | Path, code_stats: CodeStats | None = None, n_codebooks: int | None = None) -> None:
@@ -72,18 +105,44 @@ class TokenDataset(Dataset):
         self.n_codebooks = n_codebooks
         if not self.root.is_dir():
             raise CodecError("token folder not found", self.root)
+        self._shard_headers: dict[Path, dict] = {}
+        models: list[tuple[Path, dict]] = []
         if any(self.root.glob(INDEX_PATTERN)):
             index = sorted(read_index(self.root).items())
             self._entries = [_Entry(key, self.root / e["shard"], int(e["frames"]), e) for key, e in index]
+            for entry in self._entries:
+                if entry.path not in self._shard_headers:
+                    self._shard_headers[entry.path] = read_shard_header(entry.path)
+                header = self._shard_headers[entry.path]
+                models.append((entry.path, _model_of({**header, "n_codebooks": entry.index["n_codebooks"]})))
         else:
             self._entries = []
             for path in sorted(self.root.rglob(f"*{TOKEN_SUFFIX}")):
+                if any(part.startswith(".") for part in path.relative_to(self.root).parts):
+                    continue
                 key = path.relative_to(self.root).with_suffix("").as_posix()
-                self._entries.append(_Entry(key, path, int(read_header(path)["num_frames"])))
+                header = read_header(path)
+                self._entries.append(_Entry(key, path, int(header["num_frames"])))
+                models.append((path, _model_of(header)))
         if not self._entries:
             raise CodecError(f"no token files ({TOKEN_SUFFIX}) or shard index ({INDEX_PATTERN}) found", self.root)
+        self.model = models[0][1]
+        for path, model in models[1:]:
+            if not _same_tokens(self.model, model):
+                raise CodecError(
+                    f"tokens of another model than {models[0][0].name}'s ({model['model_name']}, "
+                    f"{model['n_codebooks']} x {model['codebook_size']} codes); a folder holds one model's tokens",
+                    path,
+                )
         self.frames = [entry.frames for entry in self._entries]
-        self._shard_headers: dict[Path, dict] = {}
+        if n_codebooks is not None:
+            low, high = self.model["min_codebooks"] or 1, self.model["n_codebooks"]
+            if isinstance(n_codebooks, bool) or not isinstance(n_codebooks, int) or not low <= n_codebooks <= high:
+                raise CodecError(f"n_codebooks must be in {low}..{high} for these tokens, got {n_codebooks!r}", root)
+
+    def entry_file(self, index: int) -> Path:
+        """The file that holds item ``index`` (its ``.tok`` file or its shard)."""
+        return self._entries[index].path
 
     @property
     def keys(self) -> list[str]:
@@ -100,8 +159,6 @@ class TokenDataset(Dataset):
             codes = tokens.codes[0, :, : int(tokens.code_lengths[0])]
             audio_length = int(tokens.audio_lengths[0])
         else:
-            if entry.path not in self._shard_headers:
-                self._shard_headers[entry.path] = read_shard_header(entry.path)
             header = self._shard_headers[entry.path]
             codes = torch.from_numpy(read_record(entry.path, header, entry.index, self.code_stats))
             audio_length = int(entry.index["samples"])
@@ -109,9 +166,16 @@ class TokenDataset(Dataset):
 
 
 def collate_tokens(items: Sequence[TokenItem], pad_value: int = 0) -> TokenBatch:
-    """Pad ``TokenItem`` codes to the longest into a ``TokenBatch`` (a ``DataLoader`` collate_fn)."""
+    """Pad ``TokenItem`` codes to the longest into a ``TokenBatch`` (a ``DataLoader`` collate_fn).
+
+    Raises:
+        ValueError: no items, or items with different numbers of codebooks.
+    """
     if not items:
         raise ValueError("collate_tokens needs at least one item")
+    counts = {item.codes.shape[0] for item in items}
+    if len(counts) > 1:
+        raise ValueError(f"collate_tokens got items with {sorted(counts)} codebooks; a batch needs one count")
     longest = max(item.codes.shape[-1] for item in items)
     codes = torch.full((len(items), items[0].codes.shape[0], longest), pad_value, dtype=torch.long)
     for row, item in enumerate(items):

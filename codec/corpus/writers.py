@@ -10,18 +10,20 @@ complete records; a shard that a kill left without index lines is removed on res
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from codec.corpus.jobs import Job, output_paths
 from codec.errors import CodecError
 from codec.formats.entropy import CodeStats
-from codec.formats.shards import SHARD_SUFFIX, check_shard_start, model_fields, shard_bytes
+from codec.formats.shards import SHARD_SUFFIX, check_shard_start, model_fields, read_shard_header, shard_bytes
 from codec.formats.tok_file import TOKEN_SUFFIX
 from codec.formats.tokens import Tokens
 from codec.io.audio import atomic_write_bytes
@@ -85,8 +87,15 @@ def read_index(folder: Path) -> dict[str, dict]:
 class TokenShards:
     """Writes jobs into shards of ``items_per_shard`` records plus this rank's index file.
 
-    On creation the rank's torn index line (if any) is dropped and shards without index entries
-    (left by a kill between writing a shard and indexing it) are removed.
+    A shard folder holds one model's tokens, and each rank's part of it is written by one process
+    at a time (an exclusive lock on ``.lock-r<rank>`` while the writer is open). On creation the
+    rank's torn index line (if any) is dropped, a shard without index entries (left by a kill
+    between writing a shard and indexing it) is removed, and every indexed shard must still be
+    there whole; with ``overwrite`` the rank's own shards and index are removed first.
+
+    Raises:
+        CodecError: another process writes this rank of the folder, an indexed shard is missing or
+            truncated, or (on ``write``) the tokens come from another model than the folder's.
     """
 
     folder: Path
@@ -96,8 +105,9 @@ class TokenShards:
     overwrite: bool = False
     _done: set[str] = field(default_factory=set, init=False)
     _pending: list[tuple[Job, dict, bytes]] = field(default_factory=list, init=False)
-    _model: dict = field(default_factory=dict, init=False)
+    _model: dict | None = field(default=None, init=False)
     _next: int = field(default=0, init=False)
+    _lock: IO[str] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         if self.items_per_shard < 1:
@@ -106,22 +116,36 @@ class TokenShards:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise CodecError(f"cannot create the shard folder: {error.strerror or error}", self.folder) from None
+        self._lock = lock_rank(self.folder, self.rank)
+        try:
+            self._open()
+        except BaseException:
+            self.release()
+            raise
+
+    def _open(self) -> None:
+        own = [p for p in self.folder.glob(f"shard-r{self.rank}-*{SHARD_SUFFIX}") if _SHARD_NAME.match(p.name)]
+        if self.overwrite:
+            for path in [*own, self.index_path]:
+                path.unlink(missing_ok=True)
+            own = []
         self._repair_index()
         entries = read_index(self.folder)
-        self._done = set() if self.overwrite else set(entries)
+        self._done = set(entries)
         used = {entry["shard"] for entry in entries.values()}
+        check_indexed_shards(self.folder, entries.values())
         if used:
-            check_shard_start(self.folder / min(used))  # e.g. a folder of the older layout
+            first = self.folder / min(used)
+            check_shard_start(first)  # e.g. a folder of the older layout
+            self._model = {k: v for k, v in read_shard_header(first).items() if k != "shard_version"}
         indexed: list[int] = [-1]
         unindexed: dict[int, Path] = {}
-        for shard in self.folder.glob(f"shard-r{self.rank}-*{SHARD_SUFFIX}"):
-            match = _SHARD_NAME.match(shard.name)
-            if match is None:
-                continue
+        for shard in own:
+            number = int(_SHARD_NAME.match(shard.name).group(2))
             if shard.name in used:
-                indexed.append(int(match.group(2)))
+                indexed.append(number)
             else:
-                unindexed[int(match.group(2))] = shard
+                unindexed[number] = shard
         # A kill can leave one shard written but not indexed, the newest; anything else means the
         # index was lost or edited, and its shards are not deleted.
         if len(unindexed) > 1 or any(number < max(indexed) for number in unindexed):
@@ -154,11 +178,20 @@ class TokenShards:
         return key in self._done
 
     def write(self, job: Job, tokens: Tokens) -> None:
-        """Buffer the one-item ``tokens`` of ``job``; a full buffer (or another model) becomes a shard."""
+        """Buffer the one-item ``tokens`` of ``job``; a full buffer becomes a shard.
+
+        Raises:
+            CodecError: the tokens come from another model than the folder's.
+        """
         header, payload = tokens.encoded(self.code_stats)
-        if self._pending and model_fields(header) != self._model:
-            self._flush()
-        self._model = model_fields(header)
+        model = model_fields(header)
+        if self._model is not None and model != self._model:
+            raise CodecError(
+                f"holds tokens of model {self._model['model_name']} ({self._model['fingerprint']}), not of "
+                f"{model['model_name']} ({model['fingerprint']}); write each model's tokens to its own folder",
+                self.folder,
+            )
+        self._model = model
         self._pending.append((job, header, payload))
         if len(self._pending) >= self.items_per_shard:
             self._flush()
@@ -167,6 +200,7 @@ class TokenShards:
         if not self._pending:
             return
         name = f"shard-r{self.rank}-{self._next:06d}{SHARD_SUFFIX}"
+        assert self._model is not None
         data, places = shard_bytes(self._model, [payload for _, _, payload in self._pending])
         atomic_write_bytes(self.folder / name, data)
         lines = []
@@ -183,8 +217,59 @@ class TokenShards:
         self._next += 1
 
     def close(self) -> None:
-        """Write the last, partly filled shard."""
-        self._flush()
+        """Write the last, partly filled shard and release the folder."""
+        try:
+            self._flush()
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Release this rank's lock on the folder (``close`` does)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+
+def lock_rank(folder: Path, rank: int) -> IO[str]:
+    """An exclusive lock on ``folder/.lock-r<rank>``, held until the returned file is closed.
+
+    Raises:
+        CodecError: another process holds it.
+    """
+    path = folder / f".lock-r{rank}"
+    handle = path.open("a")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise CodecError(f"another process is writing rank {rank} of this shard folder", folder) from None
+    return handle
+
+
+def check_indexed_shards(folder: Path, entries: Iterable[dict]) -> None:
+    """Every shard an index names exists and holds the records it indexes.
+
+    Raises:
+        CodecError: naming the shard that is missing or shorter than its indexed records.
+    """
+    ends: dict[str, int] = {}
+    for entry in entries:
+        end = int(entry.get("offset", 0)) + int(entry.get("bytes", 0))
+        ends[entry["shard"]] = max(ends.get(entry["shard"], 0), end)
+    for name, end in sorted(ends.items()):
+        path = folder / name
+        if not path.is_file():
+            raise CodecError(
+                f"indexed shard {name} is missing: its items would be lost; encode again with --overwrite "
+                "or into a new folder",
+                folder,
+            )
+        if path.stat().st_size < end:
+            raise CodecError(
+                f"indexed shard {name} is truncated ({path.stat().st_size} of at least {end} bytes); encode again "
+                "with --overwrite or into a new folder",
+                folder,
+            )
 
 
 TokenWriter = TokenFiles | TokenShards
