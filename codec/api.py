@@ -3,7 +3,8 @@ chunked and checked for compatibility, over the network of ``codec.model``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,39 @@ from codec.model import CodecNetwork
 
 if TYPE_CHECKING:
     from codec.formats.entropy import CodeStats
+
+
+@contextmanager
+def exact_arithmetic() -> Iterator[None]:
+    """Full float32 matrix products and convolutions for the duration (no TF32, deterministic cuDNN
+    algorithms), restored after: what lets an item's tokens not depend on its batch-mates on a GPU.
+
+    What it buys there: the same batch gives the same bits every time, and a padded batch gives each
+    item the tokens it gets alone except where cuDNN picks another convolution algorithm for another
+    batch shape, whose float32 rounding differs in the last bits; that can flip a code whose two
+    nearest entries are within that rounding (rare). On a CPU batches run item by item, so tokens
+    equal those of each item alone, bit for bit (``codec.inference.batching``).
+    """
+    saved = (
+        torch.get_float32_matmul_precision(),
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+    )
+    torch.set_float32_matmul_precision("highest")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(saved[0])
+        torch.backends.cuda.matmul.allow_tf32 = saved[1]
+        (torch.backends.cudnn.allow_tf32, torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark) = saved[
+            2:
+        ]
 
 
 class Codec(CodecNetwork):
@@ -60,7 +94,7 @@ class Codec(CodecNetwork):
         """
         self.check_n_codebooks(n_codebooks)
         batch, lengths = prepare_batch(audio, sample_rate, self.sample_rate)
-        with self._inference():
+        with self._inference(), exact_arithmetic():
             codes = encode_batch(self, batch, lengths, chunk_seconds, n_codebooks)
         frames = torch.clamp((lengths + self.hop_length - 1) // self.hop_length, min=1)
         return Tokens(
@@ -93,7 +127,7 @@ class Codec(CodecNetwork):
         self.check_tokens(tokens, path)
         if tokens.codes.shape[-1] == 0:
             return [torch.zeros(0) for _ in range(tokens.batch_size)]
-        with self._inference():
+        with self._inference(), exact_arithmetic():
             audio = decode_batch(self, tokens.codes, tokens.code_lengths, chunk_seconds)[:, 0]
         return [audio[i, : int(n)].clone() for i, n in enumerate(tokens.audio_lengths)]
 

@@ -198,8 +198,18 @@ class CodecNetwork(nn.Module):
         return CodecOutput(decoded, quantized.codes, quantized.loss, latent, quantized.quantized, log2_f0)
 
     def encode_codes(self, audio: torch.Tensor, n_codebooks: int | None = None) -> torch.Tensor:
-        """``(B, 1, N)`` audio at the model rate -> ``(B, Q, ceil(N / hop_length))`` codes."""
-        return self.quantizer(self.encoder(self.pad_to_hop(audio)), n_codebooks).codes
+        """``(B, 1, N)`` audio at the model rate -> ``(B, Q, ceil(N / hop_length))`` codes.
+
+        The quantizer looks codes up as in eval mode whatever the model's mode: no quantizer dropout,
+        no codebook update (training learns through ``forward``).
+        """
+        latent = self.encoder(self.pad_to_hop(audio))
+        training = self.quantizer.training
+        self.quantizer.train(False)
+        try:
+            return self.quantizer(latent, n_codebooks).codes
+        finally:
+            self.quantizer.train(training)
 
     def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
         """``(B, Q, T)`` codes -> ``(B, 1, T * hop_length)`` audio."""

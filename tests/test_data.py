@@ -86,13 +86,27 @@ def test_loudness_is_normalized_with_bounded_jitter(tmp_path: Path) -> None:
     assert torch.all((val_levels + 23).abs() < 0.1), val_levels
 
 
-def test_normalize_loudness_leaves_silence_and_clips() -> None:
+def test_normalize_loudness_leaves_silence_and_never_clips() -> None:
     quiet = np.full(100, 1e-5, dtype=np.float32)
     np.testing.assert_array_equal(normalize_loudness(quiet, -23.0), quiet)
-    loud = np.array([0.0, 1.0, -1.0, 0.0], dtype=np.float32)
+    loud = np.array([0.0, 0.5, -0.25, 0.0], dtype=np.float32)
     out = normalize_loudness(loud, 0.0, gain_db=6.0)
-    assert out.max() == 1.0 and out.min() == -1.0
-    np.testing.assert_array_equal(normalize_loudness(2 * loud, None), loud)
+    np.testing.assert_allclose(out, 2 * loud, rtol=1e-6)  # limited to full scale: a gain, not a clip
+    np.testing.assert_array_equal(normalize_loudness(4 * loud, None), 4 * loud)  # no target: untouched
+
+
+def test_segments_keep_their_level_within_the_utterance(tmp_path: Path) -> None:
+    """Loudness is set per file: a quiet stretch of a file stays 20 dB below its loud stretch instead
+    of being boosted to the target (and near-silence is not raised by 30 dB)."""
+    t = np.arange(RATE) / RATE
+    tone = np.sin(2 * np.pi * 220 * t).astype(np.float32)
+    sf.write(tmp_path / "a.wav", np.concatenate([0.5 * tone, 0.05 * tone]), RATE, subtype="FLOAT")
+    sf.write(tmp_path / "b.wav", 0.3 * tone, RATE, subtype="FLOAT")
+    dm = AudioDataModule(str(tmp_path), segment_seconds=0.25, batch_size=32, loudness_db=-23.0, gain_jitter_db=0.0)
+    dm.setup("fit")
+    levels = rms_db(torch.cat([batch for _, batch in zip(range(4), dm.train_dataloader(), strict=False)]))
+    assert levels.max() - levels.min() > 15, levels  # the quiet half of a.wav is still quiet
+    assert levels.max() < 0
 
 
 def test_manifest_splits_and_relative_paths(tmp_path: Path) -> None:

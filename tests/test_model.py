@@ -405,3 +405,63 @@ def test_padded_conv_is_a_same_length_conv_on_zero_padded_input(kernel: int, dil
     expected = F.conv1d(F.pad(x, (left, total - left)), layer.conv.weight, layer.conv.bias, dilation=dilation)
     assert layer.pads_itself == (not causal and kernel % 2 == 1)
     assert torch.equal(layer(x), expected) and layer(x).shape == (2, 6, 11)
+
+
+def test_encode_codes_in_train_mode_with_autograd_neither_drops_nor_learns() -> None:
+    """The tensor-level ``encode_codes`` (training's own path, callable by anyone) looks codes up as
+    in eval mode even in a train-mode model with autograd on: no codebook update, no dropout."""
+    model = build("tiny-rvq")
+    audio = noise(2, 1, 3 * HOP, seed=15)
+    with torch.no_grad():
+        expected = model.eval().encode_codes(audio)
+    model.train()
+    before = snapshot(model)
+    codes = model.encode_codes(audio)
+    assert same_state(before, model) and model.quantizer.training
+    assert torch.equal(codes, expected)
+
+
+def test_encode_and_decode_run_with_exact_arithmetic_and_restore_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user's TF32 / cuDNN-benchmark settings do not reach encoding and decoding (their rounding
+    would make tokens depend on batch-mates on a GPU), and are back afterwards."""
+    import codec.api as api
+
+    model = build("tiny-vq")
+    seen = []
+
+    def spy(real):
+        def run(*args, **kwargs):
+            seen.append(
+                (
+                    torch.get_float32_matmul_precision(),
+                    torch.backends.cuda.matmul.allow_tf32,
+                    torch.backends.cudnn.benchmark,
+                )
+            )
+            return real(*args, **kwargs)
+
+        return run
+
+    monkeypatch.setattr(api, "encode_batch", spy(api.encode_batch))
+    monkeypatch.setattr(api, "decode_batch", spy(api.decode_batch))
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.benchmark = True
+    torch.set_float32_matmul_precision("high")
+    try:
+        model.decode(model.encode(noise(2, 1, 3 * HOP, seed=16), RATE))
+        assert seen == [("highest", False, False)] * 2
+        assert torch.get_float32_matmul_precision() == "high" and torch.backends.cudnn.benchmark
+        assert torch.backends.cuda.matmul.allow_tf32
+    finally:
+        torch.set_float32_matmul_precision("highest")
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.benchmark = False
+
+
+def test_a_harmonic_decoder_takes_the_codec_sample_rate_and_refuses_another() -> None:
+    config = recipe("tiny-vq")
+    harmonic = {**config["decoder"], "name": "vocos-hn"}
+    model = Codec(**{**config, "sample_rate": 24000, "decoder": harmonic})
+    assert model.decoder.head.sample_rate == 24000
+    with pytest.raises(ValueError, match="decoder sample_rate 16000 differs from the codec's 24000"):
+        Codec(**{**config, "sample_rate": 24000, "decoder": {**harmonic, "sample_rate": 16000}})
+    with pytest.raises(ValueError, match="takes no sample_rate"):
+        Codec(**{**config, "decoder": {**config["decoder"], "sample_rate": 16000}})

@@ -298,9 +298,10 @@ def _utilization_after_training(dead_code_ratio: float, seed: int) -> tuple[floa
     generator = torch.Generator().manual_seed(100 + seed)
     with torch.no_grad():
         initial = q.eval()(_concentrated(generator, 4096)).codes.unique().numel() / 64
-        q.train()
-        for _ in range(50):
-            q(_concentrated(generator, 256))
+    q.train()
+    for _ in range(50):  # training steps: the codebook learns with autograd on
+        q(_concentrated(generator, 256))
+    with torch.no_grad():
         final = q.eval()(_concentrated(generator, 4096)).codes.unique().numel() / 64
     return initial, final
 
@@ -335,3 +336,86 @@ def test_eval_lookup_picks_the_codes_the_library_picks(cosine: bool, codebook_di
     assert codes.shape == (3, 777) and codes.dtype == torch.int64
     assert torch.equal(codes, expected)
     assert len(codes.unique()) > 16
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"codebook_dim": 16, "cosine": False},  # the encodec / hificodec / languagecodec recipes' setting
+        {"codebook_dim": 8, "cosine": True},
+    ],
+)
+def test_every_residual_stage_sends_its_commitment_gradient_to_the_encoder(options: dict) -> None:
+    """Per-stage encoder gradient of each stage's own commitment loss, measured through the stack:
+    non-zero for every stage (the bug gave [g, 0, 0] when the codebook works in the latent's space)."""
+    q = ResidualVQ(16, n_codebooks=3, codebook_size=K, dropout=0.0, **options).train()
+    losses = []
+    for codebook in q.stack.codebooks:
+        codebook.register_forward_hook(lambda module, args, output: losses.append(output[2]))
+    z = latents(q, batch=4, frames=9).requires_grad_()
+    q(z)
+    norms = [float(torch.autograd.grad(loss, z, retain_graph=True)[0].norm()) for loss in losses]
+    assert len(norms) == 3 and min(norms) > 1e-4, norms
+
+
+def test_stack_residual_gradient_is_the_identity() -> None:
+    """What a later stage sees changes one-for-one with the latent: d(residual)/d(latent) = I."""
+    q = ResidualVQ(16, n_codebooks=2, codebook_size=K, dropout=0.0, codebook_dim=16, cosine=False).train()
+    z = latents(q).requires_grad_()
+    seen = []
+    q.stack.codebooks[1].register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    q(z)
+    (grad,) = torch.autograd.grad(seen[0].sum(), z)
+    torch.testing.assert_close(grad, torch.ones_like(z))
+
+
+def test_dropped_stages_neither_learn_nor_commit() -> None:
+    """A stage every item drops keeps its codebook and adds no loss; a stage half the items drop
+    learns from and commits the kept half only, weighted by its share."""
+    q = make("rvq", dropout=1.0).train()
+    z = latents(q, batch=4, frames=6)
+    keep = torch.tensor([[1, 1, 0], [1, 1, 0], [1, 0, 0], [1, 0, 0]], dtype=torch.float32)
+    before = snapshot(q)
+    reference = copy.deepcopy(q)
+    out = q.stack(z, 3, keep)
+    assert not any(name.startswith("stack.codebooks.2.") for name in changed(before, q))
+    # stage 1 on its own: the same stage on only the two items that keep it, half the weight
+    first, _, first_loss = reference.stack.codebooks[0](z)
+    residual = (z - first.detach())[:2]
+    _, _, kept_loss = reference.stack.codebooks[1](residual)
+    torch.testing.assert_close(out.loss, first_loss + 0.5 * kept_loss)
+    with torch.no_grad():
+        reference.eval()
+        assert torch.equal(out.codes, reference(z).codes)  # dropout changes what is learnt, not what is chosen
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_codebooks_learn_only_in_a_training_step(family: str) -> None:
+    """Train mode without autograd (a validation-style forward, ``inference_mode``) only looks codes up."""
+    q = make(family).train()
+    before = snapshot(q)
+    with torch.no_grad():
+        out = q(latents(q))
+    with torch.inference_mode():
+        q(latents(q))
+    assert changed(before, q) == []
+    assert float(out.loss) == 0.0
+
+
+def test_dead_code_threshold_counts_every_ranks_vectors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under DDP the usage counts are summed over ranks, so the restart threshold and the size a
+    restarted code starts at are those of the global batch, not of one rank's."""
+    import codec.quantizers.codebook as codebook_module
+
+    ranks = 4
+    monkeypatch.setattr(codebook_module.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(codebook_module.dist, "get_world_size", lambda: ranks)
+    monkeypatch.setattr(codebook_module.dist, "all_reduce", lambda tensor, *args, **kwargs: tensor.mul_(ranks))
+    q = make("vq", dead_code_ratio=0.1).train()
+    monkeypatch.setattr(q.codebook.vq._codebook, "replace_sample_fn", lambda samples, num: samples[:num])
+    z = latents(q, batch=2, frames=8)
+    q(z)
+    inner = q.codebook.vq._codebook
+    uniform = 2 * 8 * ranks / K
+    assert inner.threshold_ema_dead_code == pytest.approx(0.1 * uniform)
+    assert inner.reset_cluster_size == pytest.approx(uniform)

@@ -410,3 +410,25 @@ def test_bfloat16_mixed_precision_trains_a_harmonic_codec_with_float32_spectra()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = model.codec.eval()(torch.randn(1, 1, 3200) * 0.1)
     assert out.audio.dtype == torch.float32 and out.log2_f0.dtype == torch.float32
+
+
+def test_16_mixed_clips_and_steps_unscaled_gradients() -> None:
+    """Under ``16-mixed`` the AMP scaler multiplies the losses before backward (here by 1024: a CPU
+    GradScaler, which Lightning does not make on its own). Clipping and the discriminator's step must
+    see the gradients unscaled: the logged norms match a float32 run's, and both networks move."""
+    from lightning.pytorch.plugins.precision import MixedPrecision
+
+    def norms(**precision: Any) -> tuple[float, float, CodecModule, dict[str, torch.Tensor]]:
+        model = module("tiny-vq", gan_start_step=0)
+        before = snapshot(model.discriminators.named_parameters())
+        fit = trainer(1, log_every_n_steps=1, **precision)
+        fit.fit(model, data())
+        logged = fit.logged_metrics
+        return float(logged["train/grad_norm_g"]), float(logged["train/grad_norm_d"]), model, before
+
+    g32, d32, _, _ = norms(precision="32")
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    g16, d16, model, before = norms(plugins=[MixedPrecision("16-mixed", "cpu", scaler=scaler)])
+    assert 0.5 < g16 / g32 < 2 and 0.5 < d16 / d32 < 2, (g16, g32, d16, d32)
+    after = dict(model.discriminators.named_parameters())
+    assert any(not torch.equal(before[name], after[name]) for name in before)

@@ -4,7 +4,12 @@ Dead-code restart is tied to the batch: vector-quantize-pytorch compares an EMA 
 counts with an absolute threshold, so a 4096-entry codebook fed 800 vectors a batch would see every
 code as "dead" (each is used 0.2 times a batch on average) — the WavTokenizer bug. Here the
 threshold is a fraction of the uniform usage ``n_vectors / K`` of the current batch, and a restarted
-code starts at the uniform usage so it is not expired again at once.
+code starts at the uniform usage so it is not expired again at once. Under DDP the usage counts
+are summed over ranks, so the uniform usage is that of the global batch (local vectors x ranks).
+
+The codebook learns (EMA update, k-means init, dead-code restart) only in a training step: in train
+mode with autograd on. A forward under ``torch.no_grad`` or ``inference_mode``, in any mode, only
+looks codes up.
 """
 
 from __future__ import annotations
@@ -83,19 +88,26 @@ class Codebook(nn.Module):
         codebook.replace_sample_fn = sample_vectors_distributed
 
     def forward(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(B, D, T)`` -> quantized ``(B, D, T)``, codes ``(B, T)``, scalar commitment loss."""
+        """``(B, D, T)`` -> quantized ``(B, D, T)``, codes ``(B, T)``, scalar commitment loss (zero
+        outside a training step)."""
         x = latent.transpose(1, 2)
-        if self.training:
+        learning = self.training and torch.is_grad_enabled()
+        if learning:
             self._sync_across_processes()
-        if self.training and self.dead_code_ratio > 0:
-            uniform = x.shape[0] * x.shape[1] / self.codebook_size
+        if learning and self.dead_code_ratio > 0:
+            ranks = dist.get_world_size() if self.vq._codebook.use_ddp else 1
+            uniform = x.shape[0] * x.shape[1] * ranks / self.codebook_size
             self.vq._codebook.threshold_ema_dead_code = self.dead_code_ratio * uniform
             self.vq._codebook.reset_cluster_size = uniform
-        if self.training:
+        if learning:
             quantized, codes, loss = self.vq(x)
             return quantized.transpose(1, 2), codes, loss
         codes = self.nearest(x)
         return self.decode(codes), codes, latent.new_zeros(())
+
+    def lookup(self, latent: torch.Tensor) -> torch.Tensor:
+        """``(B, D, T)`` latents -> ``(B, T)`` codes of the eval lookup, in any mode, without updates."""
+        return self.nearest(latent.transpose(1, 2))
 
     def nearest(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, T, D)`` latents -> ``(B, T)`` codes, as the library's eval lookup picks them.

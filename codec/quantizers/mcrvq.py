@@ -73,7 +73,9 @@ class MaskedChannelRVQ(Quantizer):
         codes_out = torch.stack(codes, 1)
         if n > self.masked:
             rest_keep = None if keep is None else keep[:, self.masked :]
-            rest = self.residual(latent - quantized, n - self.masked, rest_keep)
+            # The residual of the detached output, so that the later stages' commitment reaches the
+            # encoder (see ResidualStack).
+            rest = self.residual(latent - quantized.detach(), n - self.masked, rest_keep)
             quantized = quantized + rest.quantized
             codes_out = torch.cat([codes_out, rest.codes], dim=1)
             loss = loss + rest.loss

@@ -12,9 +12,16 @@ from codec.quantizers.codebook import Codebook
 class ResidualStack(nn.Module):
     """Codebooks applied in turn, each to what the previous ones left over.
 
-    Every stage's commitment loss reaches the encoder: the residual handed on is
-    ``residual - quantized`` with the straight-through output, not a detached copy (the EnCodec
-    bug in which only the first stage trained the encoder).
+    Every stage's commitment loss reaches the encoder: the residual handed on is ``residual`` minus
+    the stage's output *detached*, so its gradient is the identity. Subtracting the straight-through
+    output instead (``residual + (q - residual).detach()``) cancels the gradient whenever the codebook
+    works in the latent's own space (the EnCodec bug in which only the first stage trained the
+    encoder); a factorised or cosine codebook only hid it.
+
+    With quantizer dropout, a stage that an item drops neither quantizes nor learns from it: its
+    codebook sees (EMA, dead-code restart) and its commitment loss averages only the items that keep
+    it, weighted by their share of the batch (DAC's masked losses); the dropped items' codes are
+    still chosen, by the eval lookup.
     """
 
     def __init__(self, dim: int, n_codebooks: int, codebook_size: int, **codebook: object) -> None:
@@ -32,9 +39,13 @@ class ResidualStack(nn.Module):
         quantized = torch.zeros_like(latent)
         codes, loss = [], latent.new_zeros(())
         for i, codebook in enumerate(self.codebooks[:n_codebooks]):
-            stage, stage_codes, stage_loss = codebook(residual)
-            residual = residual - stage
-            quantized = quantized + (stage if keep is None else stage * keep[:, i, None, None])
+            if keep is None or bool(keep[:, i].all()):
+                stage, stage_codes, stage_loss = codebook(residual)
+                step = stage
+            else:
+                stage, step, stage_codes, stage_loss = _kept_stage(codebook, residual, keep[:, i].bool())
+            residual = residual - step.detach()
+            quantized = quantized + stage
             codes.append(stage_codes)
             loss = loss + stage_loss
         return QuantizerOutput(quantized, torch.stack(codes, 1), loss)
@@ -45,6 +56,29 @@ class ResidualStack(nn.Module):
         for i in range(1, codes.shape[1]):
             quantized = quantized + self.codebooks[i].decode(codes[:, i])
         return quantized
+
+
+def _kept_stage(
+    codebook: Codebook, residual: torch.Tensor, kept: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One stage trained on the items that keep it (``kept`` ``(B,)`` bool).
+
+    Returns:
+        The output it adds (zero for the other items), what it takes off the residual (their
+        eval-lookup code vectors for the others, so that later stages choose as without dropout),
+        the codes (the eval lookup's for the others) and the loss weighted by the kept share.
+    """
+    codes = codebook.lookup(residual)
+    step = codebook.decode(codes).detach()
+    stage = torch.zeros_like(residual)
+    if not bool(kept.any()):
+        return stage, step, codes, residual.new_zeros(())
+    index = kept.nonzero()[:, 0]
+    part, part_codes, part_loss = codebook(residual[index])
+    stage = stage.index_put((index,), part)
+    step = step.index_put((index,), part)
+    codes = codes.index_put((index,), part_codes)
+    return stage, step, codes, part_loss * kept.float().mean()
 
 
 def dropout_mask(batch: int, n_codebooks: int, minimum: int, probability: float, device: torch.device) -> torch.Tensor:

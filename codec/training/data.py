@@ -47,7 +47,8 @@ class AudioDataModule(LightningDataModule):
         val_batch_size: validation batch size.
         val_segment_seconds: validation uses the first this many seconds of each file (zero-padded).
         num_workers: training DataLoader workers (validation data is in memory and uses none).
-        loudness_db: RMS target of each segment in dBFS, or None to keep levels.
+        loudness_db: RMS target in dBFS of each file as a whole, applied to its segments without
+            clipping (``codec.training.segments.normalize_loudness``), or None to keep levels.
         gain_jitter_db: training segments get a random gain in ``[-gain_jitter_db, gain_jitter_db]`` dB
             on top of ``loudness_db``.
         preload: decode and resample all training audio once into memory (int16); otherwise every

@@ -277,11 +277,17 @@ class CodecModule(LightningModule):
             fake_logits, _ = self.discriminators(out.audio.detach())
             d_loss = discriminator_loss(real_logits, fake_logits, hp.adversarial_loss)
             opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(d_loss)
+            self.manual_backward(d_loss)  # scaled by the AMP scaler under 16-mixed
+            scaler = self._scaler()
+            if scaler is not None:
+                scaler.unscale_(opt_d)  # clip what the optimizer will apply, not the scaled gradient
             logs["train/grad_norm_d"] = nn.utils.clip_grad_norm_(
                 self.discriminators.parameters(), hp.discriminator_grad_clip
             )
-            opt_d.step()
+            if scaler is not None:
+                scaler.step(opt_d)  # skipped on non-finite gradients; the generator's step updates the scale
+            else:
+                opt_d.step()
             logs["train/loss_d"] = d_loss.detach()
 
         mel = self.mel_loss(out.audio, audio)
@@ -311,8 +317,8 @@ class CodecModule(LightningModule):
             logs["train/loss_fm"] = features.detach()
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(g_loss)
-        logs["train/grad_norm_g"] = nn.utils.clip_grad_norm_(self._trainable(), hp.grad_clip)
-        opt_g.step()
+        opt_g.step()  # clipped in on_before_optimizer_step, after AMP has unscaled the gradients
+        logs["train/grad_norm_g"] = self._grad_norm_g
         schedulers = self._schedulers()
         schedulers[0].step()
         if gan:
@@ -332,6 +338,14 @@ class CodecModule(LightningModule):
         self.log_dict(logs, prog_bar=False)
         self.log("mel", mel.detach(), prog_bar=True)
         return g_loss.detach()
+
+    def _scaler(self) -> Any:
+        """The AMP gradient scaler under ``16-mixed`` precision, else None."""
+        return getattr(self.trainer.precision_plugin, "scaler", None)
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Clip the generator's gradients, which the precision plugin has unscaled by now."""
+        self._grad_norm_g = nn.utils.clip_grad_norm_(self._trainable(), self.hparams.grad_clip)
 
     def _schedulers(self) -> list[Any]:
         schedulers = self.lr_schedulers()

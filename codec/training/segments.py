@@ -30,17 +30,37 @@ SILENCE_DB = -60.0
 INT16_SCALE = 32767.0
 
 
-def normalize_loudness(audio: np.ndarray, target_db: float | None, gain_db: float = 0.0) -> np.ndarray:
-    """Scale ``(N,)`` audio to an RMS of ``target_db + gain_db`` dBFS and clip to [-1, 1].
+def level_db(audio: np.ndarray) -> float | None:
+    """RMS level of ``(N,)`` audio in dBFS; None for empty or near-silent audio (below ``SILENCE_DB``)."""
+    if not audio.size:
+        return None
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+    level = 20.0 * math.log10(max(rms, 1e-12))
+    return level if level > SILENCE_DB else None
 
-    Near-silent audio (below ``SILENCE_DB``) and ``target_db=None`` are only clipped.
+
+def normalize_loudness(
+    audio: np.ndarray, target_db: float | None, gain_db: float = 0.0, level: float | None = None
+) -> np.ndarray:
+    """Scale ``(N,)`` audio so that its utterance sits at ``target_db + gain_db`` dBFS, never clipping.
+
+    Args:
+        target_db: RMS target; None keeps the level as it is.
+        gain_db: extra gain (training's jitter).
+        level: the utterance's level in dBFS (``level_db`` of the whole file a segment was cut
+            from), so that a quiet stretch of speech stays quiet; default ``audio``'s own. Near-silent
+            utterances (None) get no gain.
+
+    The gain is lowered where it would push a peak past full scale (a limiter, not a clip).
     """
-    if target_db is not None and audio.size:
-        rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
-        level = 20.0 * math.log10(max(rms, 1e-12))
-        if level > SILENCE_DB:
-            audio = audio * np.float32(10.0 ** ((target_db + gain_db - level) / 20.0))
-    return np.clip(audio, -1.0, 1.0).astype(np.float32, copy=False)
+    level = level_db(audio) if level is None else level
+    if target_db is None or level is None or not audio.size:
+        return audio.astype(np.float32, copy=False)
+    gain = 10.0 ** ((target_db + gain_db - level) / 20.0)
+    peak = float(np.max(np.abs(audio)))
+    if peak * gain > 1.0:
+        gain = 1.0 / peak
+    return (audio * np.float32(gain)).astype(np.float32, copy=False)
 
 
 def fit_length(audio: np.ndarray, num_samples: int) -> np.ndarray:
@@ -84,6 +104,10 @@ class AudioBank(Protocol):
         """Samples ``[start, start + num_samples)`` of file ``index`` as float32 ``(<= num_samples,)``."""
         ...
 
+    def level(self, index: int) -> float | None:
+        """The RMS level of file ``index`` as a whole in dBFS (``level_db``)."""
+        ...
+
 
 class PreloadedAudio:
     """All files decoded once into one int16 buffer with an index of offsets.
@@ -95,13 +119,25 @@ class PreloadedAudio:
         samples: ``(T,)`` int16 concatenated audio.
         offsets: ``(F + 1,)`` int64 start of each file in ``samples``, then ``T``.
         keys: the files' item keys.
+        levels: ``(F,)`` float RMS level of each file in dBFS, NaN for near-silent ones; default
+            measured on ``samples``.
     """
 
-    def __init__(self, samples: np.ndarray, offsets: np.ndarray, keys: Sequence[str] = ()) -> None:
+    def __init__(
+        self, samples: np.ndarray, offsets: np.ndarray, keys: Sequence[str] = (), levels: np.ndarray | None = None
+    ) -> None:
         self.samples = samples
         self.offsets = offsets
         self.lengths = np.diff(offsets)
         self.keys = list(keys)
+        if levels is None:
+            measured = [level_db(self.segment(i, 0, int(n))) for i, n in enumerate(self.lengths)]
+            levels = np.array([np.nan if value is None else value for value in measured])
+        self.levels = np.asarray(levels, dtype=np.float64)
+
+    def level(self, index: int) -> float | None:
+        value = float(self.levels[index])
+        return None if math.isnan(value) else value
 
     def segment(self, index: int, start: int, num_samples: int) -> np.ndarray:
         begin = int(self.offsets[index]) + start
@@ -127,13 +163,25 @@ class LazyAudio:
         self.keys = list(keys)
         self.sample_rate = sample_rate
         self.lengths = np.maximum(1, np.round(seconds * sample_rate)).astype(np.int64)
+        self._levels: dict[int, float | None] = {}
 
-    def segment(self, index: int, start: int, num_samples: int) -> np.ndarray:
+    def _mono(self, index: int) -> tuple[np.ndarray, int]:
         audio, sr = read_audio(str(self.paths[index]))
         mono = to_mono(audio)
+        if index not in self._levels:
+            self._levels[index] = level_db(mono)
+        return mono, sr
+
+    def segment(self, index: int, start: int, num_samples: int) -> np.ndarray:
+        mono, sr = self._mono(index)
         begin = start * sr // self.sample_rate
         crop = mono[begin : begin + math.ceil(num_samples * sr / self.sample_rate)]
         return resample(crop, sr, self.sample_rate)[:num_samples]
+
+    def level(self, index: int) -> float | None:
+        if index not in self._levels:
+            self._mono(index)
+        return self._levels[index]
 
 
 def _warn_skipped(errors: Sequence[CodecError]) -> None:
@@ -151,6 +199,7 @@ def load_bank(items: Sequence[AudioItem], sample_rate: int, min_seconds: float, 
     """
     errors: list[CodecError] = []
     chunks: list[np.ndarray] = []
+    levels: list[float] = []
     kept: list[AudioItem] = []
     seconds: list[float] = []
     short = 0
@@ -173,6 +222,8 @@ def load_bank(items: Sequence[AudioItem], sample_rate: int, min_seconds: float, 
             continue
         if preload:
             chunks.append(np.round(np.clip(audio, -1.0, 1.0) * INT16_SCALE).astype(np.int16))
+            level = level_db(audio)
+            levels.append(np.nan if level is None else level)
         kept.append(item)
         seconds.append(duration)
     _warn_skipped(errors)
@@ -185,7 +236,7 @@ def load_bank(items: Sequence[AudioItem], sample_rate: int, min_seconds: float, 
         return LazyAudio([item.path for item in kept], np.asarray(seconds), sample_rate, keys)
     offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
     np.cumsum([len(chunk) for chunk in chunks], out=offsets[1:])
-    return PreloadedAudio(np.concatenate(chunks), offsets, keys)
+    return PreloadedAudio(np.concatenate(chunks), offsets, keys, np.asarray(levels))
 
 
 class RandomSegmentDataset(Dataset):
@@ -199,7 +250,8 @@ class RandomSegmentDataset(Dataset):
         bank: the audio.
         num_samples: segment length ``N``.
         num_items: items per epoch.
-        loudness_db: RMS target in dBFS, or None to keep levels.
+        loudness_db: RMS target in dBFS of each file as a whole (segments keep their level within it),
+            or None to keep levels.
         gain_jitter_db: uniform random gain in ``[-gain_jitter_db, gain_jitter_db]`` added to the target.
         units: teacher units of the bank's files (``codec.training.semantic``); segments then start on a unit
             boundary and items are ``(audio, ids)`` pairs.
@@ -236,7 +288,8 @@ class RandomSegmentDataset(Dataset):
         start = int(rng.integers(spare // self.unit_hop + 1)) * self.unit_hop if spare > 0 else 0
         audio = self.bank.segment(file, start, self.num_samples)
         gain = rng.uniform(-self.gain_jitter_db, self.gain_jitter_db) if self.gain_jitter_db > 0 else 0.0
-        audio = torch.from_numpy(fit_length(normalize_loudness(audio, self.loudness_db, gain), self.num_samples))[None]
+        audio = normalize_loudness(audio, self.loudness_db, gain, self.bank.level(file))
+        audio = torch.from_numpy(fit_length(audio, self.num_samples))[None]
         if self.units is None:
             return audio
         ids = self.units.ids.get(self.bank.keys[file])
@@ -274,8 +327,8 @@ def load_validation(
     loudness_db: float | None,
     units: Units | None = None,
 ) -> SegmentDataset | None:
-    """The first ``num_samples`` of each file (zero-padded), loudness-normalized without jitter, and
-    with ``units`` the ids of those samples.
+    """The first ``num_samples`` of each file (zero-padded), at the loudness of its whole utterance
+    normalized without jitter, and with ``units`` the ids of those samples.
 
     Files shorter than ``min_samples`` are dropped and unreadable ones skipped with one warning;
     returns None when no file is left.
@@ -286,13 +339,13 @@ def load_validation(
     hop = units.hop(sample_rate) if units is not None else 1
     for item in tqdm(items, desc="Loading validation audio", unit="file", dynamic_ncols=True):
         try:
-            audio = decode(item.path, sample_rate, max_seconds=num_samples / sample_rate)
+            audio = decode(item.path, sample_rate)
         except CodecError as error:
             errors.append(error)
             continue
         if audio.shape[-1] < min_samples:
             continue
-        audio = normalize_loudness(audio[:num_samples], loudness_db)
+        audio = normalize_loudness(audio[:num_samples], loudness_db, level=level_db(audio))
         segments.append(torch.from_numpy(fit_length(audio, num_samples)))
         if units is not None:
             ids.append(torch.from_numpy(crop_units(units.ids.get(item.key), 0, num_samples // hop)))
