@@ -116,6 +116,8 @@ def _read_config(folder: Path) -> dict[str, Any]:
         raise CodecError(f"cannot read config: {error.strerror or error}", path) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CodecError(f"damaged config: {error}", path) from None
+    except RecursionError:
+        raise CodecError("damaged config: JSON nested too deeply", path) from None
     if not isinstance(config, dict):
         raise CodecError("damaged config: not a JSON object", path)
     for key in STORED_FINGERPRINTS:
@@ -241,11 +243,12 @@ def load_codec(
         name_or_path: a shipped model name (see ``shipped_models()``; ``"default"`` is the speech
             tokenizer), a folder with ``config.json`` + ``model.safetensors``, a ``.ckpt`` of
             ``codec train``, or a hub id ``org/name`` already in the local Hugging Face cache.
-        device: where to put the weights.
+        device: where to put the weights (one this machine has).
         dtype: weight type (float32, float16, bfloat16).
 
     Raises:
-        CodecError: unknown name, missing or damaged files, weights that do not fit the config.
+        CodecError: unknown name, missing or damaged files, weights that do not fit the config, or a
+            device this machine does not have.
     """
     key = str(name_or_path)
     shipped = PRETRAINED_DIR / ALIASES.get(key, key)
@@ -264,4 +267,23 @@ def load_codec(
                 f"no such model: not a shipped name ({known}), a folder, a checkpoint, or a cached hub id", key
             )
         codec = load_folder(hub)
-    return codec.to(device=device, dtype=dtype).eval()
+    return codec.to(device=available_device(device), dtype=dtype).eval()
+
+
+def available_device(device: str | torch.device) -> torch.device:
+    """``device`` as a ``torch.device`` that this machine has.
+
+    Raises:
+        CodecError: not a device name, or an accelerator this machine does not have.
+    """
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise CodecError(f"device {device!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CodecError(f"device {device}: no CUDA GPU is available here; use cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise CodecError(f"device {device}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise CodecError(f"device {device}: MPS is not available here; use cpu")
+    return device

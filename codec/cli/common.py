@@ -61,17 +61,13 @@ def load_model_from_args(args: argparse.Namespace) -> Any:
     """The model named by ``--model``, ``--device`` (CPU when the command has none) and ``--dtype``."""
     import torch
 
-    from codec.loading import load_codec
+    from codec.loading import available_device, load_codec
 
     dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[args.dtype]
     try:
-        device = torch.device(getattr(args, "device", "cpu"))
-    except (RuntimeError, ValueError):
-        raise CodecError(f"--device {args.device!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise CodecError(f"--device {args.device}: no CUDA GPU is available here; use --device cpu")
-    if device.type == "cpu" and dtype != torch.float32:
-        raise CodecError(f"--dtype {args.dtype} needs a GPU (--device cuda); on the CPU use float32")
+        device = available_device(getattr(args, "device", "cpu"))
+    except CodecError as error:
+        raise CodecError(f"--{error.reason}") from None
     return load_codec(args.model, device=device, dtype=dtype)
 
 

@@ -126,15 +126,38 @@ def _print_info(info: dict[str, Any], indent: str = "") -> None:
             print(f"{indent}{key}: {value}")
 
 
+def token_folder_info(folder: Path) -> dict[str, Any]:
+    """The model and totals of a folder of ``.tok`` files (``codec encode`` with the files layout)."""
+    from codec.corpus.token_dataset import TokenDataset
+
+    dataset = TokenDataset(folder)
+    frames = sum(dataset.frames)
+    files = [dataset.entry_file(i) for i in range(len(dataset))]
+    size = sum(path.stat().st_size for path in files)
+    seconds = frames / dataset.model["frame_rate"]
+    return {
+        "folder": str(folder),
+        "model": dataset.model,
+        "items": len(dataset),
+        "hours": seconds / 3600,
+        "frames": frames,
+        "bytes": size,
+        "stored_bitrate": 8 * size / seconds if seconds else None,
+    }
+
+
 def cmd_info(args: argparse.Namespace) -> int:
-    """``codec info``: a token file or a model."""
+    """``codec info``: a model, a token file, a folder of them or a shard folder."""
     from codec.corpus.writers import INDEX_PATTERN
+    from codec.loading import CONFIG_FILE
 
     target = Path(args.target)
     if _is_token_file(target):
         info = token_info(target)
     elif target.is_dir() and any(target.glob(INDEX_PATTERN)):
         info = shard_info(target)
+    elif target.is_dir() and not (target / CONFIG_FILE).exists() and any(target.rglob(f"*{TOKEN_SUFFIX}")):
+        info = token_folder_info(target)
     else:
         args.model = args.target
         info = model_info(load_model_from_args(args))
@@ -149,12 +172,15 @@ def add_parser(commands: Any) -> None:
     """The ``info`` sub-command."""
     info = commands.add_parser(
         "info",
-        help="describe a model or a token file",
+        help="describe a model, a token file, a folder of them or a shard folder",
         description="Print rates, bitrate, codebooks and parameter counts of a model, the header of a .tok file, "
-        "or the totals of a shard folder (items, hours, bytes, stored bit/s).",
+        "or the model and totals of a folder of .tok files or of a shard folder (items, hours, bytes, stored bit/s).",
     )
     info.add_argument(
-        "target", nargs="?", default="default", help="model (name, folder, checkpoint), .tok file or shard folder"
+        "target",
+        nargs="?",
+        default="default",
+        help="model (name, folder, checkpoint), .tok file, folder of .tok files or shard folder",
     )
     info.add_argument("--json", action="store_true", help="print JSON")
     add_model_options(info)

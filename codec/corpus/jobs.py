@@ -11,7 +11,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from codec.errors import CodecError
-from codec.io.audio import find_audio_files, probe_seconds, read_audio, resample, to_mono
+from codec.io.audio import find_audio_files, probe_seconds, read_audio, real_path, resample, to_mono
 from codec.io.manifest import read_manifest
 
 
@@ -64,7 +64,7 @@ def plan_jobs(inputs: Sequence[str | Path], recursive: bool = True) -> list[Job]
             jobs.append(Job(path, path.name, probe_seconds(path) or 0.0))
     seen: dict[str, Path] = {}
     for job in jobs:
-        if job.key in seen and seen[job.key].resolve() != job.source.resolve():
+        if job.key in seen and real_path(seen[job.key]) != real_path(job.source):
             raise CodecError(f"{seen[job.key]} and {job.source} would both be written as {job.key!r}", job.source)
         seen[job.key] = job.source
     unique = {job.key: job for job in jobs}

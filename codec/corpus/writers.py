@@ -26,7 +26,7 @@ from codec.formats.entropy import CodeStats
 from codec.formats.shards import SHARD_SUFFIX, check_shard_start, model_fields, read_shard_header, shard_bytes
 from codec.formats.tok_file import TOKEN_SUFFIX
 from codec.formats.tokens import Tokens
-from codec.io.audio import atomic_write_bytes
+from codec.io.audio import atomic_write_bytes, real_path
 from codec.io.manifest import read_json_lines
 
 INDEX_PATTERN = "index-r*.jsonl"
@@ -295,6 +295,6 @@ def make_writer(
         return TokenShards(output, rank, shard_items, code_stats, overwrite)
     paths = output_paths([job.key for job in jobs], output, TOKEN_SUFFIX)
     for job in jobs:
-        if paths[job.key].resolve() == job.source.resolve():
+        if real_path(paths[job.key]) == real_path(job.source):
             raise CodecError("the output path is this input file; choose another output", job.source)
     return TokenFiles(paths, code_stats, overwrite)

@@ -287,6 +287,8 @@ def load_code_stats(path: str | Path) -> CodeStats | None:
         raise CodecError(f"cannot read code statistics: {error.strerror or error}", path) from None
     except (UnicodeDecodeError, ValueError) as error:
         raise CodecError(f"damaged code statistics: not valid JSON ({error})", path) from None
+    except RecursionError:
+        raise CodecError("damaged code statistics: JSON nested too deeply", path) from None
     return CodeStats.from_json(data, path)
 
 

@@ -177,6 +177,8 @@ def parse_file(
         header = json.loads(data[HEADER_PREFIX.size : header_end].decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError) as error:
         raise CodecError(f"damaged header: not valid UTF-8 JSON ({error})", name) from None
+    except RecursionError:
+        raise CodecError("damaged header: JSON nested too deeply", name) from None
     if not isinstance(header, dict):
         raise CodecError("damaged header: not a JSON object", name)
     check_header(header, version, name)

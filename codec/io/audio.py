@@ -84,12 +84,15 @@ def check_finite(audio: np.ndarray | torch.Tensor, name: str | Path) -> None:
 
 
 def require_file(path: str | Path) -> Path:
-    """``path`` as a ``Path``; ``CodecError`` if it does not exist or is not a regular file."""
+    """``path`` as a ``Path``; ``CodecError`` if it does not exist, is not a regular file or cannot be
+    read (the message says which)."""
     path = Path(path)
     if not path.exists():
-        raise CodecError("no such file", path)
+        raise CodecError("broken symlink or symlink loop" if path.is_symlink() else "no such file", path)
     if not path.is_file():
         raise CodecError("not a file", path)
+    if not os.access(path, os.R_OK):
+        raise CodecError("permission denied: the file cannot be read", path)
     return path
 
 
@@ -103,16 +106,28 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
         ``(audio, sample_rate)`` with ``audio`` float32 of shape ``(C, N)``, N >= 1.
 
     Raises:
-        CodecError: the file is missing, not a regular file, unreadable, damaged or in an
-            unsupported format, holds no samples, or holds NaN or infinite samples.
+        CodecError: the file is missing, not a regular file, unreadable (permissions), damaged or in
+            an unsupported format, decodes to clearly less than its header's length (a truncated
+            compressed file, which the decoder would otherwise return in part), holds no samples, or
+            holds NaN or infinite samples.
     """
     path = require_file(path)
     try:
-        data, sample_rate = sf.read(path, dtype="float32", always_2d=True)
+        with sf.SoundFile(path) as handle:
+            expected, sample_rate = handle.frames, handle.samplerate
+            data = handle.read(dtype="float32", always_2d=True)
+    except PermissionError:
+        raise CodecError("permission denied: the file cannot be read", path) from None
     except (RuntimeError, TypeError, ValueError, OSError, EOFError) as error:
         raise CodecError(f"cannot read audio (unsupported format or damaged file): {error}", path) from None
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise CodecError("audio file holds no samples", path)
+    if expected > 0 and expected - data.shape[0] > max(0.01 * expected, 0.05 * sample_rate):
+        raise CodecError(
+            f"damaged or truncated: it decodes to {data.shape[0] / sample_rate:.2f} s of the "
+            f"{expected / sample_rate:.2f} s its header gives",
+            path,
+        )
     check_finite(data, path)
     return np.ascontiguousarray(data.T), int(sample_rate)
 
@@ -260,7 +275,10 @@ def write_audio(
     except (RuntimeError, TypeError, ValueError, OSError) as error:
         if tmp is not None:
             _remove_quietly(tmp)
-        raise CodecError(f"cannot write audio: {error}", path) from None
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        if tmp is not None:  # name the output, not the temporary file the library tried to open
+            reason = reason.replace(str(tmp), str(path))
+        raise CodecError(f"cannot write audio: {reason}", path) from None
 
 
 def probe_seconds(path: str | Path) -> float | None:
@@ -270,6 +288,14 @@ def probe_seconds(path: str | Path) -> float | None:
     except (RuntimeError, TypeError, ValueError, OSError, EOFError):
         return None
     return info.frames / info.samplerate if info.samplerate > 0 else None
+
+
+def real_path(path: Path) -> Path:
+    """``path`` with symlinks resolved; a symlink loop stays as it is (reading it reports the loop)."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        return path.absolute()
 
 
 def find_audio_files(inputs: Sequence[str | Path], recursive: bool = True) -> list[Path]:
@@ -287,7 +313,7 @@ def find_audio_files(inputs: Sequence[str | Path], recursive: bool = True) -> li
     seen: set[Path] = set()
 
     def add(file: Path) -> None:
-        key = file.resolve()
+        key = real_path(file)
         if key not in seen:
             seen.add(key)
             found.append(file)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -12,10 +13,43 @@ from codec.io.audio import check_finite, resample
 AudioLike = np.ndarray | torch.Tensor
 
 
+_INTEGER_SCALE = {"int8": 2.0**7, "int16": 2.0**15, "int32": 2.0**31, "int64": 2.0**63}
+
+
 def _as_numpy(audio: AudioLike) -> np.ndarray:
+    """Float32 samples of an array or tensor; integer PCM is scaled to [-1, 1) (unsigned 8-bit
+    around 128), as soundfile reads it.
+
+    Raises:
+        ValueError: 0-D, boolean, complex or non-numeric input.
+    """
     if isinstance(audio, torch.Tensor):
-        audio = audio.detach().to("cpu", torch.float32).numpy()
-    return np.asarray(audio, dtype=np.float32)
+        audio = audio.detach().cpu().numpy() if audio.dtype != torch.bfloat16 else audio.detach().float().cpu().numpy()
+    array = np.asarray(audio)
+    if array.ndim == 0:
+        raise ValueError("audio must be an array of samples, got a single number")
+    kind = array.dtype.kind
+    if kind == "f":
+        return array.astype(np.float32, copy=False)
+    if kind == "i" and array.dtype.name in _INTEGER_SCALE:
+        return (array / _INTEGER_SCALE[array.dtype.name]).astype(np.float32)
+    if array.dtype == np.uint8:
+        return ((array.astype(np.float32) - 128.0) / 128.0).astype(np.float32)
+    raise ValueError(f"audio must hold real float or integer PCM samples, got dtype {array.dtype}")
+
+
+def check_sample_rate(sample_rate: object) -> int:
+    """``sample_rate`` as a positive whole number of Hz (``16000.0`` is accepted).
+
+    Raises:
+        ValueError: not a number (a bool included), not finite, fractional or not positive.
+    """
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | float | np.integer | np.floating):
+        raise ValueError(f"sample_rate must be a number of Hz, got {sample_rate!r}")
+    value = float(sample_rate)
+    if not math.isfinite(value) or value != round(value) or value <= 0:
+        raise ValueError(f"sample_rate must be a positive whole number of Hz, got {sample_rate!r}")
+    return int(value)
 
 
 def _clips(audio: AudioLike | Sequence[AudioLike]) -> list[np.ndarray]:
@@ -51,11 +85,11 @@ def prepare_batch(
         ``model_rate``.
 
     Raises:
-        ValueError: bad shapes or an empty clip.
+        ValueError: bad shapes, an empty clip, samples that are not real numbers, or a sample rate
+            that is not a positive whole number of Hz.
         CodecError: NaN or infinite samples (naming the clip).
     """
-    if sample_rate <= 0:
-        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    sample_rate = check_sample_rate(sample_rate)
     clips = []
     for i, clip in enumerate(_clips(audio)):
         if clip.shape[-1] == 0 or clip.shape[0] == 0:
