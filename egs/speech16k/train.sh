@@ -3,15 +3,15 @@
 #
 #   egs/speech16k/train.sh [RECIPE] [extra LightningCLI arguments...]
 #
-# RECIPE defaults to speech16k-vq (the "default" model); speech16k-rvq is the 2 kbps one.
+# RECIPE defaults to speech16k-hn (the shipped "default" model).
 # DATA  (default ~/.cache/codec/speech16k): corpus made by egs/speech16k/prepare.py.
 # STATE (default ~/.cache/codec/train): checkpoints and logs, kept outside the repository.
 # Resumes from STATE's last checkpoint; with none, starts from the shipped weights if the package
-# has them, else as the recipe says (speech16k-rvq warm-starts from the default's encoder/decoder). Runs at low priority (nice) so the machine stays usable.
+# has them, else as the recipe says (its init_from). Runs at low priority (nice) so the machine stays usable.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-recipe=${1:-speech16k-vq}
+recipe=${1:-speech16k-hn}
 shift || true
 DATA=${DATA:-$HOME/.cache/codec/speech16k}
 STATE=${STATE:-$HOME/.cache/codec/train}
