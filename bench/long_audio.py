@@ -1,6 +1,8 @@
-"""Encode and decode one long synthetic recording through ``Codec.encode`` / ``Codec.decode``.
+"""Encode and decode one long synthetic recording through ``Codec.encode`` / ``Codec.decode``, or
+encode it from a file with ``Codec.encode_file``.
 
     python bench/long_audio.py [--minutes 60] [--chunk-seconds 30] [--model default] [--threads 2]
+    python bench/long_audio.py --file-rate 44100 --channels 2 --minutes 180   # encode_file of a FLAC
 
 Uses the shipped ``default`` model when present, else ``recipes/speech16k-vq.yaml`` with random
 weights (speed and memory do not depend on training). Prints the peak resident memory of the
@@ -15,10 +17,12 @@ from __future__ import annotations
 
 import argparse
 import resource
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 import torch
 import yaml
 
@@ -63,17 +67,50 @@ def synthetic(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
     return audio
 
 
+def write_flac(path: Path, seconds: float, rate: int, channels: int) -> None:
+    """The synthetic recording at ``rate`` with ``channels`` copies, written ten minutes at a time."""
+    block = 600.0
+    with sf.SoundFile(path, "w", rate, channels, subtype="PCM_16", format="FLAC") as handle:
+        for start in np.arange(0, seconds, block):
+            part = synthetic(min(block, seconds - start), rate, seed=int(start))
+            handle.write(np.repeat(part[:, None], channels, axis=1))
+
+
+def from_file(model: Codec, label: str, args: argparse.Namespace) -> None:
+    """Peak memory and speed of ``encode_file`` on a long FLAC file, which it reads in blocks."""
+    seconds = args.minutes * 60
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "long.flac"
+        write_flac(path, seconds, args.file_rate, args.channels)
+        whole = seconds * args.file_rate * args.channels * 4 / 2**20
+        model.encode(synthetic(1.0, model.sample_rate), model.sample_rate)  # warm-up, receptive field
+        before = peak_rss_mb()
+        print(f"model {label}, {seconds / 60:.0f} min FLAC at {args.file_rate} Hz x {args.channels}")
+        print(f"peak RSS before: {before:.0f} MB (reading it whole as float32 would take {whole:.0f} MB)")
+        start = time.perf_counter()
+        tokens = model.encode_file(path, chunk_seconds=args.chunk_seconds or None)
+        took = time.perf_counter() - start
+        peak = peak_rss_mb()
+    print(f"tokens {tuple(tokens.codes.shape)}; encode_file {took:.1f} s ({seconds / took:.1f}x real time)")
+    print(f"peak RSS: {peak:.0f} MB ({peak - before:+.0f} MB during encode_file)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--chunk-seconds", type=float, default=30.0, help="0: whole file at once")
     parser.add_argument("--model", default="default")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--file-rate", type=int, default=0, help="encode a FLAC file at this rate (0: an array)")
+    parser.add_argument("--channels", type=int, default=1, help="channels of the FLAC file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     chunk = args.chunk_seconds or None
 
     model, label = load_model(args.model)
+    if args.file_rate:
+        from_file(model, label, args)
+        return
     seconds = args.minutes * 60
     audio = synthetic(seconds, model.sample_rate)
     model.encode(audio[: model.sample_rate], model.sample_rate, chunk_seconds=chunk)  # warm-up, receptive field

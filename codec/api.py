@@ -13,9 +13,10 @@ import torch
 from codec.errors import CodecError
 from codec.formats.tokens import Tokens, check_compatible
 from codec.inference.batching import decode_batch, encode_batch
-from codec.inference.chunking import DEFAULT_CHUNK_SECONDS
-from codec.io.audio import read_audio, write_audio
+from codec.inference.chunking import DEFAULT_CHUNK_SECONDS, encode_windows
+from codec.io.audio import probe_seconds, read_audio, write_audio
 from codec.io.inputs import AudioLike, prepare_batch
+from codec.io.stream import STREAM_SECONDS, AudioStream
 from codec.model import CodecNetwork
 
 if TYPE_CHECKING:
@@ -96,6 +97,10 @@ class Codec(CodecNetwork):
         batch, lengths = prepare_batch(audio, sample_rate, self.sample_rate)
         with self._inference(), exact_arithmetic():
             codes = encode_batch(self, batch, lengths, chunk_seconds, n_codebooks)
+        return self._tokens(codes, lengths)
+
+    def _tokens(self, codes: torch.Tensor, lengths: torch.Tensor) -> Tokens:
+        """``Tokens`` of ``(B, Q, T)`` codes for audio of ``(B,)`` samples at the model rate."""
         frames = torch.clamp((lengths + self.hop_length - 1) // self.hop_length, min=1)
         return Tokens(
             codes=codes.cpu(),
@@ -165,10 +170,33 @@ class Codec(CodecNetwork):
                 path,
             )
 
-    def encode_file(self, path: str | Path, n_codebooks: int | None = None) -> Tokens:
-        """Read an audio file (any format soundfile reads) and encode it."""
-        audio, rate = read_audio(path)
-        return self.encode(audio, rate, n_codebooks)
+    def encode_file(
+        self, path: str | Path, n_codebooks: int | None = None, chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS
+    ) -> Tokens:
+        """Read an audio file (any format soundfile reads) and encode it.
+
+        A file longer than ``STREAM_SECONDS`` is read in blocks and encoded window by window
+        (``codec.io.stream``), so memory follows ``chunk_seconds`` rather than the file; its tokens
+        equal a whole read's up to the resampler's rounding at window edges (exactly at the model's
+        rate).
+
+        Raises:
+            CodecError: the file cannot be read (``codec.io.audio.read_audio``'s reasons).
+        """
+        seconds = probe_seconds(path)
+        if chunk_seconds is None or seconds is None or seconds <= STREAM_SECONDS:
+            audio, rate = read_audio(path)
+            return self.encode(audio, rate, n_codebooks, chunk_seconds)
+        self.check_n_codebooks(n_codebooks)
+        with AudioStream(path, self.sample_rate) as stream, self._inference(), exact_arithmetic():
+            codes = encode_windows(
+                self,
+                stream.length,
+                lambda start, stop: torch.from_numpy(stream.read(start, stop))[None, None],
+                chunk_seconds,
+                n_codebooks,
+            )
+        return self._tokens(codes, torch.tensor([stream.length]))
 
     def decode_file(self, token_path: str | Path, audio_path: str | Path) -> None:
         """Decode a ``.tok`` file and write the audio atomically (format from the extension)."""

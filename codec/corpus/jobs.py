@@ -13,6 +13,7 @@ from torch.utils.data import Dataset
 from codec.errors import CodecError
 from codec.io.audio import find_audio_files, probe_seconds, read_audio, real_path, resample, to_mono
 from codec.io.manifest import read_manifest
+from codec.io.stream import STREAM_SECONDS
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,9 @@ def read_clip(path: Path, sample_rate: int) -> np.ndarray:
     return resample(to_mono(audio), rate, sample_rate)
 
 
-ClipResult = tuple[int, np.ndarray | str]
-"""``(job index, mono audio at the model rate)``, or ``(job index, why it could not be read)``."""
+ClipResult = tuple[int, np.ndarray | Path | str]
+"""``(job index, mono audio at the model rate)``; ``(job index, its file)`` for a file longer than
+``STREAM_SECONDS``, which the model reads in blocks itself; or ``(job index, why it could not be read)``."""
 
 
 class ClipReader(Dataset):
@@ -141,8 +143,12 @@ class ClipReader(Dataset):
     def __getitem__(self, index: int) -> list[ClipResult]:
         results: list[ClipResult] = []
         for job_index in self.batches[index]:
+            job = self.jobs[job_index]
+            if job.seconds > STREAM_SECONDS:
+                results.append((job_index, job.source))
+                continue
             try:
-                results.append((job_index, read_clip(self.jobs[job_index].source, self.sample_rate)))
+                results.append((job_index, read_clip(job.source, self.sample_rate)))
             except CodecError as error:
                 results.append((job_index, error.reason))
         return results

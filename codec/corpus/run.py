@@ -60,12 +60,20 @@ Outcome = tuple[int, Tokens | str]
 
 
 def encode_results(model: Codec, results: Sequence[ClipResult], **encode: Any) -> list[Outcome]:
-    """Encode the readable clips of one batch with ``model.encode(**encode)`` (one call)."""
-    ready = [(i, clip) for i, clip in results if not isinstance(clip, str)]
+    """Encode the readable clips of one batch with ``model.encode(**encode)`` (one call), and long
+    files with ``model.encode_file`` (read in blocks)."""
+    # Audio arrives as an array, or as a tensor from DataLoader workers (which convert arrays).
+    ready = [(i, clip) for i, clip in results if not isinstance(clip, str | Path)]
     outcomes: list[Outcome] = [(i, clip) for i, clip in results if isinstance(clip, str)]
     if ready:
         tokens = model.encode([clip for _, clip in ready], model.sample_rate, **encode)
         outcomes += [(i, item) for (i, _), item in zip(ready, tokens.items(), strict=True)]
+    for i, path in results:
+        if isinstance(path, Path):
+            try:
+                outcomes.append((i, model.encode_file(path, **encode)))
+            except CodecError as error:
+                outcomes.append((i, error.reason))
     return outcomes
 
 

@@ -207,11 +207,25 @@ def encode_chunked(
         for encoders with a bounded receptive field (to float rounding in the argmin; LSTM or
         attention encoders get ``FALLBACK_CONTEXT_SECONDS`` of context and match nearly).
     """
+    length = audio.shape[-1]
+    return encode_windows(codec, length, lambda start, stop: audio[..., start:stop], chunk_seconds, n_codebooks)
+
+
+def encode_windows(
+    codec: CodecNetwork,
+    length: int,
+    read: Callable[[int, int], torch.Tensor],
+    chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS,
+    n_codebooks: int | None = None,
+) -> torch.Tensor:
+    """``encode_chunked`` over audio that ``read(start, stop)`` hands out window by window, as
+    ``(B, 1, stop - start)`` samples at the model rate (``stop <= length``), in order of ``start``:
+    memory then follows the chunk, not the input (``codec.io.stream`` reads files this way)."""
     hop = codec.hop_length
-    total = max(1, -(-audio.shape[-1] // hop))
+    total = max(1, -(-length // hop))
     chunk = total if chunk_seconds is None else chunk_frames_for(codec, chunk_seconds)
     if total <= chunk:
-        return codec.encode_codes(audio.to(codec.device, codec.dtype), n_codebooks).cpu()
+        return codec.encode_codes(read(0, length).to(codec.device, codec.dtype), n_codebooks).cpu()
     field = receptive_field(codec)
     fallback = math.ceil(FALLBACK_CONTEXT_SECONDS * codec.frame_rate)
     before = _frames(field.encoder_history, hop, fallback)
@@ -221,7 +235,7 @@ def encode_chunked(
         last = min(first + chunk, total)
         start, stop = max(0, first - before), min(total, last + after)
         # ``encode_codes`` zero-pads the last window to whole frames, as it pads the whole input.
-        window = audio[..., start * hop : stop * hop].to(codec.device, codec.dtype)
+        window = read(start * hop, min(stop * hop, length)).to(codec.device, codec.dtype)
         part = codec.encode_codes(window, n_codebooks)[..., first - start : last - start].cpu()
         if codes is None:
             codes = torch.empty(part.shape[0], part.shape[1], total, dtype=part.dtype)
