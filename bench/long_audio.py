@@ -4,7 +4,7 @@ encode it from a file with ``Codec.encode_file``.
     python bench/long_audio.py [--minutes 60] [--chunk-seconds 30] [--model default] [--threads 2]
     python bench/long_audio.py --file-rate 44100 --channels 2 --minutes 180   # encode_file of a FLAC
 
-Uses the shipped ``default`` model when present, else ``recipes/speech16k-vq.yaml`` with random
+Uses the shipped ``default`` model when present, else ``recipes/codec/speech16k-vq.yaml`` with random
 weights (speed and memory do not depend on training). Prints the peak resident memory of the
 process (target: within 2 GB for an hour at 16 kHz), how much of it the encode + decode added
 over the loaded model and input, and x real time (audio seconds per wall-clock second; on a shared
@@ -29,7 +29,7 @@ import yaml
 from codec.api import Codec
 from codec.loading import load_codec, shipped_models
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "codec"
 
 
 def peak_rss_mb() -> float:

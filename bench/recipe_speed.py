@@ -23,7 +23,7 @@ import yaml
 from codec.api import Codec
 from codec.loading import load_codec, shipped_models
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "codec"
 
 
 def recipe_names() -> list[str]:
@@ -32,7 +32,7 @@ def recipe_names() -> list[str]:
 
 
 def recipe_codec(name: str) -> Codec:
-    """The codec of ``recipes/NAME.yaml`` with random weights."""
+    """The codec of ``recipes/codec/NAME.yaml`` with random weights."""
     return Codec.from_config(yaml.safe_load((RECIPES / f"{name}.yaml").read_text())["model"]["codec"])
 
 

@@ -22,7 +22,7 @@ from codec.api import Codec
 from codec.inference.streaming_decoder import StreamingDecoder
 from codec.inference.streaming_encoder import StreamingEncoder
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "codec"
 
 
 def run_encoder(model: Codec, audio: torch.Tensor, push: int) -> tuple[float, torch.Tensor]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from torch import nn
 from codec.decoders import DECODERS
 from codec.encoders import ENCODERS
 from codec.fingerprints import Fingerprints, fingerprints
+from codec.formats.bitpack import nominal_bitrate
 from codec.quantizers import QUANTIZERS, Quantizer
 
 
@@ -140,8 +140,7 @@ class CodecNetwork(nn.Module):
 
     def bitrate(self, n_codebooks: int | None = None) -> float:
         """Nominal bits per second with ``n_codebooks`` (default all)."""
-        n = self.quantizer.check_n_codebooks(n_codebooks)
-        return self.frame_rate * n * math.log2(self.codebook_size)
+        return nominal_bitrate(self.frame_rate, self.quantizer.check_n_codebooks(n_codebooks), self.codebook_size)
 
     @property
     def causal(self) -> bool:

@@ -25,7 +25,7 @@ from codec.io.audio import resampled_length
 from codec.loading import load_codec, save_pretrained
 
 ROOT = Path(__file__).resolve().parent.parent
-RECIPES = ROOT / "recipes"
+RECIPES = ROOT / "recipes" / "codec"
 RATE = 16000
 HOP = 320
 
@@ -781,7 +781,7 @@ def test_an_unwritable_output_is_named_in_the_failure(
 def test_train_refuses_bad_recipe_values_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], override: list[str], message: str
 ) -> None:
-    recipe = Path(__file__).resolve().parent.parent / "recipes" / "tiny-vq.yaml"
+    recipe = Path(__file__).resolve().parent.parent / "recipes" / "codec" / "tiny-vq.yaml"
     code = main(["train", "fit", "--config", str(recipe), "--trainer.default_root_dir", str(tmp_path), *override])
     err = capsys.readouterr().err
     assert code == 1 and "raise ValueError" not in err

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-RECIPE = ROOT / "recipes" / "tiny-vq.yaml"
+RECIPE = ROOT / "recipes" / "codec" / "tiny-vq.yaml"
 TIMEOUT = 240
 
 # Rank files are written by a callback so that both ranks' final weights can be compared.

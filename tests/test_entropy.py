@@ -29,7 +29,7 @@ from codec.loading import load_folder, save_pretrained
 
 pytest.importorskip("constriction")
 
-RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+RECIPES = Path(__file__).resolve().parent.parent / "recipes" / "codec"
 FINGERPRINT = "0123456789abcdef"
 
 

@@ -39,7 +39,7 @@ from codec.loading import load_codec, save_pretrained
 from codec.training.synthetic import synthesize_speechlike
 
 RATE = 16000
-RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+RECIPES = Path(__file__).resolve().parent.parent / "recipes" / "codec"
 
 
 @pytest.fixture(scope="module")

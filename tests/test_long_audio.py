@@ -24,7 +24,7 @@ RATE = 16000
 
 
 def recipe(name: str) -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "recipes" / f"{name}.yaml").read_text())["model"]["codec"]
+    return yaml.safe_load((ROOT / "recipes" / "codec" / f"{name}.yaml").read_text())["model"]["codec"]
 
 
 def build(config: dict[str, Any]) -> Codec:
@@ -160,7 +160,7 @@ def test_memory_is_bounded_for_five_minutes_of_audio() -> None:
     growth = {}
     for label, chunk in (("chunked", "10"), ("whole", "0")):
         run = subprocess.run(
-            [sys.executable, "-c", MEMORY_SCRIPT, str(ROOT / "recipes" / "tiny-vq.yaml"), chunk],
+            [sys.executable, "-c", MEMORY_SCRIPT, str(ROOT / "recipes" / "codec" / "tiny-vq.yaml"), chunk],
             capture_output=True,
             text=True,
             check=True,

@@ -16,7 +16,7 @@ import yaml
 from codec.api import Codec
 from codec.errors import CodecError
 
-RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+RECIPES = Path(__file__).resolve().parent.parent / "recipes" / "codec"
 TINY = sorted(p.stem for p in RECIPES.glob("tiny-*.yaml"))
 HOP = 320
 RATE = 16000

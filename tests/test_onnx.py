@@ -41,7 +41,7 @@ from codec.loading import save_pretrained  # noqa: E402
 from codec.nn.spectral import InverseSTFT  # noqa: E402
 from codec.quantizers.codebook import LOOKUP_ROWS, Codebook  # noqa: E402
 
-RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+RECIPES = Path(__file__).resolve().parent.parent / "recipes" / "codec"
 TINY = sorted(p.stem for p in RECIPES.glob("tiny-*.yaml"))
 _SELECTED = os.environ.get("CODEC_ONNX_RECIPES", "all")
 EXPORTED = TINY if _SELECTED == "all" else [n for n in _SELECTED.split(",") if n in TINY]

@@ -29,7 +29,7 @@ from codec.loading import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, load_checkp
 from codec.training.data import AudioDataModule
 from codec.training.module import CodecModule
 
-RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+RECIPES = Path(__file__).resolve().parent.parent / "recipes" / "codec"
 RATE = 16000
 
 

@@ -30,7 +30,7 @@ RATE = 16000
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
-    config = yaml.safe_load((ROOT / "recipes" / "tiny-vq.yaml").read_text())["model"]["codec"]
+    config = yaml.safe_load((ROOT / "recipes" / "codec" / "tiny-vq.yaml").read_text())["model"]["codec"]
     return save_pretrained(Codec(**config).eval(), tmp_path_factory.mktemp("model") / "tiny-vq")
 
 

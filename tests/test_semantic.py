@@ -22,7 +22,7 @@ from codec.training.semantic import IGNORE, SemanticHead, crop_units, load_units
 
 RATE = 16000
 HOP = 320
-RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+RECIPES = Path(__file__).resolve().parent.parent / "recipes" / "codec"
 
 
 def test_units_file_round_trips_and_bad_files_are_one_line_errors(tmp_path: Path) -> None:

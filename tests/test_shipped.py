@@ -17,7 +17,7 @@ from codec.evaluation.metrics import quality
 from codec.io.audio import read_audio, resample, to_mono
 from codec.training.module import _harmonic_of
 
-RECIPES = Path(__file__).parents[1] / "recipes"
+RECIPES = Path(__file__).parents[1] / "recipes" / "codec"
 SAMPLES = sorted((Path(__file__).parents[1] / "codec" / "samples").glob("*.flac"))
 FLOORS = {
     # The harmonic-plus-noise model keeps the pitch: its output's F0 must follow the original's.

@@ -11,7 +11,7 @@ import yaml
 from codec.api import Codec
 from codec.training.shrink import shrink_decoder
 
-RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+RECIPES = Path(__file__).resolve().parent.parent / "recipes" / "codec"
 
 
 @pytest.fixture(scope="module")

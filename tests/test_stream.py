@@ -55,7 +55,7 @@ def test_windows_equal_the_whole_file_resampled(tmp_path: Path, rate: int, chann
 @pytest.fixture(scope="module")
 def model() -> Codec:
     torch.manual_seed(0)
-    config = yaml.safe_load((ROOT / "recipes" / "tiny-vq.yaml").read_text())["model"]["codec"]
+    config = yaml.safe_load((ROOT / "recipes" / "codec" / "tiny-vq.yaml").read_text())["model"]["codec"]
     return Codec(**config).eval()
 
 

@@ -19,7 +19,7 @@ from codec.inference.streaming import algorithmic_latency_samples, algorithmic_l
 from codec.inference.streaming_decoder import StreamingDecoder, stateful_decoding
 from codec.inference.streaming_encoder import StreamingEncoder, stateful_encoding
 
-RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+RECIPES = Path(__file__).resolve().parent.parent / "recipes" / "codec"
 HOP = 320
 
 

@@ -20,7 +20,7 @@ from codec.training.losses import mel_distance
 from codec.training.module import CodecModule, warmup_cosine
 from codec.training.synthetic import SyntheticAudioDataset
 
-RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+RECIPES = Path(__file__).resolve().parent.parent / "recipes" / "codec"
 TINY = sorted(p.stem for p in RECIPES.glob("tiny-*.yaml"))
 RATE = 16000
 

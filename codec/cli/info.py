@@ -59,8 +59,7 @@ def token_info(path: Path) -> dict[str, Any]:
     ``bitrate`` is the nominal rate ``frame_rate * Q * log2(K)``; ``payload_bitrate`` is the
     measured one, payload bits per second of audio (``None`` for an empty clip).
     """
-    import math
-
+    from codec.formats.bitpack import nominal_bitrate
     from codec.formats.tok_file import payload_length
     from codec.formats.tokens import read_header
 
@@ -82,7 +81,7 @@ def token_info(path: Path) -> dict[str, Any]:
         "codebook_size": header["codebook_size"],
         "frames": header["num_frames"],
         "seconds": seconds,
-        "bitrate": frame_rate * header["n_codebooks"] * math.log2(header["codebook_size"]),
+        "bitrate": nominal_bitrate(frame_rate, header["n_codebooks"], header["codebook_size"]),
         "payload_bitrate": payload_bits / seconds if seconds else None,
         "payload_bytes": payload_bits // 8,
         "file_bytes": path.stat().st_size,

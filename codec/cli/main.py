@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         add_help=False,
         help="train with a YAML recipe (LightningCLI; 'codec train --help')",
-        description="LightningCLI: codec train fit --config recipes/X.yaml [--trainer.max_steps N] [--ckpt_path last]",
+        description="LightningCLI: codec train fit --config recipes/codec/X.yaml [--trainer.max_steps N] "
+        "[--ckpt_path last]",
     )
     return parser
 

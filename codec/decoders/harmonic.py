@@ -107,13 +107,12 @@ class HarmonicISTFTHead(ISTFTHead):
         The pulse train follows the predicted F0, or ``driving_log2_f0`` ``(B, K)`` when given (teacher
         forcing in training: the target's F0).
         """
-        log_mag, phase = self.proj(x.transpose(1, 2)).transpose(1, 2).float().split(self.n_bins, dim=1)
+        mag, phase = self.magnitude_phase(x)
         voicing_logits = self.voicing(x.transpose(1, 2)).transpose(1, 2).float()
         log2_f0 = self.log2_f0(x)
         driving = log2_f0.detach() if driving_log2_f0 is None else driving_log2_f0.float()
         pulse_real, pulse_imag, cycles = self.excitation_spectrum(driving, anchor)
-        with full_precision(log_mag):
-            mag = torch.exp(log_mag).clamp(max=1e2)
+        with full_precision(mag):
             voicing = torch.sigmoid(voicing_logits)
             noise = mag * (1 - voicing)
             harmonic = mag * voicing

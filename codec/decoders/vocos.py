@@ -26,11 +26,17 @@ class ISTFTHead(nn.Module):
         self.proj = nn.Linear(dim, 2 * self.n_bins)
         self.istft = InverseSTFT(n_fft, hop_length)
 
-    def spectrum(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(B, dim, T)`` -> float32 real and imaginary parts ``(B, n_fft // 2 + 1, T)``."""
+    def magnitude_phase(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, dim, T)`` -> float32 magnitude (exp of the predicted log, at most 100) and phase,
+        each ``(B, n_fft // 2 + 1, T)``."""
         log_mag, phase = self.proj(x.transpose(1, 2)).transpose(1, 2).float().split(self.n_bins, dim=1)
         with full_precision(log_mag):
-            mag = torch.exp(log_mag).clamp(max=1e2)
+            return torch.exp(log_mag).clamp(max=1e2), phase
+
+    def spectrum(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, dim, T)`` -> float32 real and imaginary parts ``(B, n_fft // 2 + 1, T)``."""
+        mag, phase = self.magnitude_phase(x)
+        with full_precision(mag):
             return mag * torch.cos(phase), mag * torch.sin(phase)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -3,6 +3,8 @@ a packed ``.tok`` file and of a shard record)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 _CHUNK = 1 << 20  # codes per packing step; a multiple of 8, so every chunk fills whole bytes
@@ -61,3 +63,8 @@ def unpack_codes(data: bytes, count: int, bits: int) -> np.ndarray:
         bit_matrix[:, 8 * width - bits :] = np.unpackbits(chunk, count=n * bits).reshape(n, bits)
         out[start : start + n] = np.packbits(bit_matrix, axis=1).view(f">u{width}").reshape(n)
     return out
+
+
+def nominal_bitrate(frame_rate: float, n_codebooks: int, codebook_size: int) -> float:
+    """Bits per second of ``n_codebooks`` codes of ``codebook_size`` values per frame, ``log2`` each."""
+    return frame_rate * n_codebooks * math.log2(codebook_size)

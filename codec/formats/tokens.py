@@ -4,7 +4,6 @@ from, saved to and loaded from ``.tok`` files (format in :mod:`codec.formats.tok
 from __future__ import annotations
 
 import json
-import math
 import operator
 import zlib
 from collections.abc import Iterator, Sequence
@@ -17,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from codec.errors import CodecError
-from codec.formats.bitpack import bits_for, pack_codes
+from codec.formats.bitpack import bits_for, nominal_bitrate, pack_codes
 from codec.formats.tok_file import (
     CHECKSUM,
     ENTROPY_FORMAT_VERSION,
@@ -160,7 +159,7 @@ class Tokens:
     @property
     def bitrate(self) -> float:
         """Nominal bitrate in bits per second: ``frame_rate * Q * log2(codebook_size)``."""
-        return self.frame_rate * self.n_codebooks * math.log2(self.codebook_size)
+        return nominal_bitrate(self.frame_rate, self.n_codebooks, self.codebook_size)
 
     # ----------------------------------------------------------------- container protocol
 

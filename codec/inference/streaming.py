@@ -57,7 +57,7 @@ def bounded_field(codec: CodecNetwork) -> ReceptiveField:
     if not field.bounded:
         raise CodecError(
             f"model {codec.name!r} cannot be streamed exactly: its encoder or decoder has LSTM or attention "
-            "layers (unbounded receptive field); use a convolutional model such as recipes/tiny-causal.yaml"
+            "layers (unbounded receptive field); use a convolutional model such as recipes/codec/tiny-causal.yaml"
         )
     return field
 

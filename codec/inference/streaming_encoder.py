@@ -16,7 +16,7 @@ from codec.inference.streaming import (
     no_codes,
 )
 from codec.model import CodecNetwork
-from codec.nn.spectral import compress_spectrum
+from codec.nn.spectral import compress_spectrum, stft
 
 
 def stateful_encoding(codec: CodecNetwork) -> bool:
@@ -44,7 +44,6 @@ class _StatefulEncoder:
         self.per_frame = encoder.hop_length // encoder.stft_hop  # STFT frames per output frame
         self.half = encoder.n_fft // 2
         self.streams = ConvStreams(encoder)
-        self.window = torch.hann_window(encoder.n_fft)
         self.buffer = torch.zeros(self.half)  # samples from STFT frame ``stft_frames`` minus n_fft // 2
         self.stft_frames = 0  # STFT frames done
         self.received = 0  # samples pushed
@@ -64,10 +63,10 @@ class _StatefulEncoder:
             return no_codes(self.n_codebooks)
         count = outputs * self.per_frame
         segment = self.buffer[: (count - 1) * hop + self.encoder.n_fft].to(self.codec.device, self.codec.dtype)
-        window = self.window.to(segment.device, segment.dtype)
-        spec = torch.stft(segment[None], self.encoder.n_fft, hop, window=window, center=False, return_complex=True)
+        spec = stft(segment[None], self.encoder.n_fft, hop, center=False)
         with self.streams.active(), inference_context(self.codec):
-            codes = codes_of(self.codec, self.encoder.encode_spectrum(compress_spectrum(spec)), self.n_codebooks)
+            spectrum = compress_spectrum(spec).to(self.codec.dtype)
+            codes = codes_of(self.codec, self.encoder.encode_spectrum(spectrum), self.n_codebooks)
         self.stft_frames += count
         self.buffer = self.buffer[count * hop :]
         return codes

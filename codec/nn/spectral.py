@@ -25,6 +25,41 @@ def full_precision(like: torch.Tensor) -> AbstractContextManager[None]:
     return torch.autocast(like.device.type, enabled=False)
 
 
+def stft(
+    audio: torch.Tensor,
+    n_fft: int,
+    hop_length: int,
+    win_length: int | None = None,
+    center: bool = True,
+    pad_mode: str = "reflect",
+) -> torch.Tensor:
+    """The one STFT of the package: Hann window, float32 with autocast off, complex output.
+
+    Args:
+        audio: ``(..., N)`` samples (a ``(B, 1, N)`` batch gives ``(B, F, T)``).
+        center: centre frames on ``t * hop_length``, padding with ``pad_mode``; ``"reflect"`` falls
+            back to zeros for inputs too short to reflect.
+
+    Returns:
+        Complex ``(B', n_fft // 2 + 1, T)`` with ``B'`` the product of the leading dimensions.
+    """
+    length = audio.shape[-1]
+    if pad_mode == "reflect" and length <= n_fft // 2:
+        pad_mode = "constant"
+    with full_precision(audio):
+        window = torch.hann_window(win_length or n_fft, device=audio.device)
+        return torch.stft(
+            audio.reshape(-1, length).float(),
+            n_fft,
+            hop_length,
+            win_length,
+            window=window,
+            center=center,
+            pad_mode=pad_mode,
+            return_complex=True,
+        )
+
+
 def dft_angles(n_fft: int) -> torch.Tensor:
     """``(n_fft // 2 + 1, n_fft)`` float64 phase angles ``2 pi k n / n_fft`` of the real DFT's bins."""
     k = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[:, None]
@@ -74,17 +109,8 @@ class MelSpectrogram(nn.Module):
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """``(B, 1, N)`` or ``(B, N)`` audio -> ``(B, n_mels, N // hop + 1)``."""
-        audio = audio.reshape(-1, audio.shape[-1])
-        with full_precision(audio):
-            spec = torch.stft(
-                audio.float(),
-                self.n_fft,
-                self.hop_length,
-                window=self.window.float(),
-                center=True,
-                pad_mode="reflect",
-                return_complex=True,
-            )
+        spec = stft(audio, self.n_fft, self.hop_length)
+        with full_precision(spec):
             mag = spec.abs()
             if self.power != 1.0:
                 mag = mag.pow(self.power)
@@ -207,17 +233,8 @@ def compressed_stft(audio: torch.Tensor, n_fft: int, hop_length: int, exponent: 
         ``(B, 2 * (n_fft // 2 + 1), N // hop_length)`` in ``audio``'s dtype (computed in float32):
         compressed magnitude times cos and sin of the phase, frames centred at ``t * hop_length``.
     """
-    with full_precision(audio):
-        window = torch.hann_window(n_fft, device=audio.device)
-        spec = torch.stft(
-            audio.reshape(-1, audio.shape[-1]).float(),
-            n_fft,
-            hop_length,
-            window=window,
-            center=True,
-            pad_mode="constant",
-            return_complex=True,
-        )[..., :-1]
+    spec = stft(audio, n_fft, hop_length, pad_mode="constant")[..., :-1]
+    with full_precision(spec):
         return compress_spectrum(spec, exponent).to(audio.dtype)
 
 

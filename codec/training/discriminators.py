@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
+from codec.nn.spectral import stft
+
 DiscriminatorOutput = tuple[list[torch.Tensor], list[list[torch.Tensor]]]
 
 LEAKY_SLOPE = 0.1
@@ -124,23 +126,8 @@ class MultiPeriodDiscriminator(nn.Module):
 
 
 def _stft(audio: torch.Tensor, n_fft: int, hop_length: int, win_length: int) -> torch.Tensor:
-    """``(B, 1, N)`` -> complex ``(B, n_fft // 2 + 1, N // hop + 1)`` with a Hann window.
-
-    Frames are centred with reflect padding, or zero padding when ``N <= n_fft // 2`` (too short to
-    reflect).
-    """
-    window = torch.hann_window(win_length, device=audio.device, dtype=audio.dtype)
-    length = audio.shape[-1]
-    return torch.stft(
-        audio.reshape(-1, length),
-        n_fft,
-        hop_length,
-        win_length,
-        window=window,
-        center=True,
-        pad_mode="reflect" if length > n_fft // 2 else "constant",
-        return_complex=True,
-    )
+    """``(B, 1, N)`` -> complex ``(B, n_fft // 2 + 1, N // hop + 1)`` (``codec.nn.spectral.stft``)."""
+    return stft(audio, n_fft, hop_length, win_length)
 
 
 class ResolutionDiscriminator(nn.Module):

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from codec.nn.pitch import GROSS_PITCH_ERROR_OCTAVES, yin
-from codec.nn.spectral import MelSpectrogram
+from codec.nn.spectral import MelSpectrogram, stft
 
 GanLossKind = Literal["hinge", "lsgan"]
 
@@ -72,18 +72,13 @@ class MultiResolutionPhaseLoss(nn.Module):
         super().__init__()
         self.resolutions = [tuple(r) for r in resolutions]
 
-    @staticmethod
-    def _stft(audio: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
-        window = torch.hann_window(n_fft, device=audio.device, dtype=audio.dtype)
-        return torch.stft(audio.reshape(-1, audio.shape[-1]), n_fft, hop, window=window, return_complex=True)
-
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """``(B, 1, N)`` prediction and target -> scalar loss (radians, averaged)."""
         if pred.shape != target.shape:
             raise ValueError(f"pred and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}")
         losses = []
         for n_fft, hop in self.resolutions:
-            spec_pred, spec_target = self._stft(pred, n_fft, hop), self._stft(target, n_fft, hop)
+            spec_pred, spec_target = stft(pred, n_fft, hop), stft(target, n_fft, hop)
             phase_pred = torch.atan2(spec_pred.imag, spec_pred.real + 1e-9)
             phase_target = torch.atan2(spec_target.imag, spec_target.real)
             weight = spec_target.abs().pow(0.3)

@@ -39,7 +39,7 @@ class RecipeCLI(LightningCLI):
 
 def run_training(args: Sequence[str]) -> None:
     """Run ``fit`` / ``validate`` / ... with LightningCLI arguments, e.g.
-    ``["fit", "--config", "recipes/tiny-vq.yaml", "--trainer.max_steps", "5"]``.
+    ``["fit", "--config", "recipes/codec/tiny-vq.yaml", "--trainer.max_steps", "5"]``.
 
     The run's ``config.yaml`` is rewritten on resume rather than refused; on resume the given
     recipe and arguments apply (``RecipeCLI``). Denormal floats are

@@ -17,7 +17,7 @@ DATA=${DATA:-$HOME/.cache/codec/speech16k}
 STATE=${STATE:-$HOME/.cache/codec/train}
 codec=${CODEC:-codec}
 last="$STATE/$recipe/run/checkpoints/last.ckpt"
-args=(fit --config "$repo/recipes/$recipe.yaml" --data.train "$DATA/manifest.jsonl"
+args=(fit --config "$repo/recipes/codec/$recipe.yaml" --data.train "$DATA/manifest.jsonl"
       --trainer.logger.init_args.save_dir "$STATE")
 if [[ -f "$last" ]]; then
   args+=(--ckpt_path "$last")

@@ -57,7 +57,7 @@ pids=()
 for run in "${runs[@]}"; do
   overlay="$here/runs/$run.yaml"
   recipe=$(sed -n '1s/^# recipe: *//p' "$overlay")
-  args=(fit --config "recipes/$recipe.yaml" --config "$here/runs/gpu.yaml" --config "$overlay" --data.train .carry/data/manifest.jsonl
+  args=(fit --config "recipes/codec/$recipe.yaml" --config "$here/runs/gpu.yaml" --config "$overlay" --data.train .carry/data/manifest.jsonl
         --trainer.logger.init_args.save_dir "$state" --trainer.logger.init_args.name "$run"
         --trainer.accelerator "$accelerator" --trainer.devices 1 --trainer.enable_progress_bar false
         --trainer.max_time "{seconds: $seconds}")
