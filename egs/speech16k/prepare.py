@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build the ``speech16k`` corpus from Debian packages and offline TTS engines.
 
-The recipe downloads the real-speech packages listed in ``shared/DATA.md`` with
+The recipe downloads the real-speech packages of ``REAL_SOURCES`` (below) with
 ``apt-get download`` into ``OUT/debs/``, unpacks them with ``dpkg-deb -x`` into
 ``OUT/pkgroot/`` (nothing is installed system-wide for them), decodes every
 speech file, downmixes to mono, resamples to 16 kHz with soxr and writes 16-bit
