@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from codec.evaluation.harness import collect_items
+from codec.evaluation.items import collect_items
 from codec.formats.tokens import Tokens
 from codec.io.audio import read_audio
 from codec.loading import load_codec

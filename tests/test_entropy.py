@@ -22,8 +22,8 @@ from codec.errors import CodecError
 from codec.formats.bitpack import pack_codes
 from codec.formats.entropy import CODE_STATS_FILE, CodeStats, load_code_stats, range_encode, save_code_stats
 from codec.formats.fit_stats import fit_code_stats
-from codec.formats.tok_file import ENTROPY_FORMAT_VERSION, FORMAT_VERSION, MAGIC
-from codec.formats.tokens import Tokens, read_header
+from codec.formats.tok_file import ENTROPY_FORMAT_VERSION, FORMAT_VERSION, MAGIC, read_header
+from codec.formats.tokens import Tokens
 from codec.io.audio import read_audio, write_audio
 from codec.loading import load_folder, save_pretrained
 

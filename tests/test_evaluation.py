@@ -30,7 +30,8 @@ from codec.evaluation.baselines import (
     mulaw_encode,
     parse_baseline,
 )
-from codec.evaluation.harness import EvalOptions, collect_items, evaluate
+from codec.evaluation.harness import evaluate
+from codec.evaluation.items import EvalOptions, collect_items
 from codec.evaluation.metrics import quality
 from codec.evaluation.report import plot_quality
 from codec.evaluation.scorers import normalize_text

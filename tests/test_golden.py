@@ -12,7 +12,8 @@ import torch
 
 from codec.corpus.token_dataset import TokenDataset
 from codec.formats.entropy import load_code_stats
-from codec.formats.tokens import Tokens, read_header
+from codec.formats.tok_file import read_header
+from codec.formats.tokens import Tokens
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 EXPECTED = json.loads((GOLDEN / "expected.json").read_text())

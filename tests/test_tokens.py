@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from codec.errors import CodecError
 from codec.fingerprints import Fingerprints
 from codec.formats.bitpack import pack_codes, unpack_codes
-from codec.formats.tok_file import FORMAT_VERSION, MAGIC
-from codec.formats.tokens import Tokens, check_compatible, read_header
+from codec.formats.tok_file import FORMAT_VERSION, MAGIC, read_header
+from codec.formats.tokens import Tokens, check_compatible
 
 FINGERPRINT = "0123456789abcdef0123456789abcdef"
 CODEBOOK_SIZES = [2, 3, 1000, 1024, 4096, 65536]

@@ -25,8 +25,8 @@ from codec.corpus.token_dataset import TokenDataset
 from codec.corpus.writers import INDEX_PATTERN
 from codec.errors import CodecError
 from codec.formats.entropy import CodeStats
-from codec.formats.tok_file import TOKEN_SUFFIX
-from codec.formats.tokens import Tokens, read_header
+from codec.formats.tok_file import TOKEN_SUFFIX, read_header
+from codec.formats.tokens import Tokens
 from codec.io.audio import write_audio
 from codec.loading import shipped_models
 

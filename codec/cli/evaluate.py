@@ -29,7 +29,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     Returns:
         0, or 1 when some files were skipped or a baseline failed on some.
     """
-    from codec.evaluation.harness import EvalOptions, collect_items, evaluate
+    from codec.evaluation.harness import evaluate
+    from codec.evaluation.items import EvalOptions, collect_items
     from codec.evaluation.report import plot_quality
 
     if args.plot and importlib.util.find_spec("matplotlib") is None:

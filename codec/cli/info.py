@@ -60,8 +60,7 @@ def token_info(path: Path) -> dict[str, Any]:
     measured one, payload bits per second of audio (``None`` for an empty clip).
     """
     from codec.formats.bitpack import nominal_bitrate
-    from codec.formats.tok_file import payload_length
-    from codec.formats.tokens import read_header
+    from codec.formats.tok_file import payload_length, read_header
 
     header = read_header(path)
     frame_rate = header["sample_rate"] / header["hop_length"]

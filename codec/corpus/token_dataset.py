@@ -18,8 +18,8 @@ from codec.corpus.writers import INDEX_PATTERN, read_index
 from codec.errors import CodecError
 from codec.formats.entropy import CodeStats
 from codec.formats.shards import read_record, read_shard_header
-from codec.formats.tok_file import TOKEN_SUFFIX
-from codec.formats.tokens import Tokens, read_header
+from codec.formats.tok_file import TOKEN_SUFFIX, read_header
+from codec.formats.tokens import Tokens
 
 
 @dataclass(frozen=True)

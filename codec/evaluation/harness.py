@@ -23,7 +23,6 @@ bitrate an ideal entropy coder of the codes would reach. In Python::
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from collections.abc import Iterable, Sequence
@@ -37,6 +36,7 @@ import torch
 from codec.api import Codec
 from codec.errors import CodecError
 from codec.evaluation.baselines import Baseline
+from codec.evaluation.items import EvalItem, EvalOptions, as_item
 from codec.evaluation.metrics import missing_packages, quality
 from codec.evaluation.report import COLUMNS, EvaluationResult, Metrics, SystemResult, count_files
 from codec.evaluation.scorers import (
@@ -48,106 +48,11 @@ from codec.evaluation.scorers import (
     normalize_text,
     word_errors,
 )
-from codec.io.audio import find_audio_files, read_audio, resample, to_mono
-from codec.io.manifest import read_manifest
+from codec.io.audio import read_audio, resample, to_mono
 from codec.quantizers.usage import count_codes, usage_stats
 
 if TYPE_CHECKING:
     from codec.io.manifest import AudioItem
-
-
-@dataclass(frozen=True)
-class EvalItem:
-    """One file to evaluate.
-
-    Attributes:
-        path: the audio file.
-        text: what is said (a manifest's ``text``); the WER reference when given.
-        language: the manifest's ``language`` (e.g. ``"en"``); WER, from an English-only Whisper,
-            is computed for English files and files of unknown language only.
-    """
-
-    path: Path
-    text: str | None = None
-    language: str | None = None
-
-    @property
-    def english(self) -> bool:
-        """Whether the file is English or of unknown language."""
-        return self.language is None or self.language.lower().split("-")[0] == "en"
-
-
-@dataclass
-class EvalOptions:
-    """What to compute besides the intrusive metrics.
-
-    Attributes:
-        n_codebooks: codebooks the model uses (default all).
-        dnsmos: DNSMOS OVRL/SIG/BAK of every output (and of the originals).
-        speaker_sim: cosine similarity of speaker embeddings, original vs output.
-        wer: Whisper WER of every output (and of the originals) and its difference to the original's.
-        batch_size: files per model call.
-        progress: show a progress bar over files on stderr.
-    """
-
-    n_codebooks: int | None = None
-    dnsmos: bool = True
-    speaker_sim: bool = False
-    wer: bool = False
-    batch_size: int = 8
-    progress: bool = False
-
-
-def _manifest_languages(path: Path) -> list[str | None]:
-    """The ``language`` of each row of a manifest already checked by ``read_manifest``, in row order."""
-    languages = []
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                language = json.loads(line).get("language")
-                languages.append(None if language is None else str(language))
-    return languages
-
-
-def collect_items(inputs: Sequence[str | Path], split: str | None = None, limit: int | None = None) -> list[EvalItem]:
-    """The files to evaluate: folders (searched recursively), audio files, and JSONL manifests.
-
-    Args:
-        inputs: folders, audio files, or ``*.jsonl`` manifests (``path`` relative to the manifest's
-            folder; ``text`` is the WER reference, ``language`` tells whether WER applies).
-        split: keep only manifest rows with this ``split`` (folders and files are kept whole).
-        limit: at most this many files, evenly spread over the list.
-
-    Raises:
-        CodecError: an input is missing, a manifest is malformed, or nothing is left to evaluate.
-    """
-    items: list[EvalItem] = []
-    for raw in inputs:
-        path = Path(raw)
-        if path.suffix.lower() == ".jsonl" and path.is_file():
-            rows = read_manifest(path)
-            items += [
-                EvalItem(row.path, row.text, language)
-                for row, language in zip(rows, _manifest_languages(path), strict=True)
-                if split is None or row.split == split
-            ]
-        else:
-            items += [EvalItem(file) for file in find_audio_files([path])]
-    seen: set[Path] = set()
-    unique = []
-    for item in items:
-        if item.path not in seen:
-            seen.add(item.path)
-            unique.append(item)
-    if limit is not None:
-        if limit < 1:
-            raise CodecError(f"--limit must be at least 1, got {limit}")
-        if len(unique) > limit:
-            unique = [unique[i] for i in np.linspace(0, len(unique) - 1, limit).round().astype(int)]
-    if not unique:
-        where = f" with split {split!r}" if split is not None else ""
-        raise CodecError(f"no audio files{where} in {', '.join(str(i) for i in inputs)}")
-    return unique
 
 
 @dataclass
@@ -302,14 +207,6 @@ def _mean(result: SystemResult, columns: Iterable[str], original: SystemResult |
     return mean
 
 
-def _as_item(file: EvalItem | AudioItem | str | Path) -> EvalItem:
-    if isinstance(file, EvalItem):
-        return file
-    if isinstance(file, str | Path):
-        return EvalItem(Path(file))
-    return EvalItem(Path(file.path), file.text)
-
-
 def _model_name(model: Codec, n_codebooks: int) -> str:
     return model.name if n_codebooks == model.n_codebooks else f"{model.name} (Q={n_codebooks})"
 
@@ -345,7 +242,7 @@ def evaluate(
         CodecError: no files, an invalid ``n_codebooks``, or no file could be read.
     """
     options = options or EvalOptions()
-    items = [_as_item(item) for item in files]
+    items = [as_item(item) for item in files]
     if not items:
         raise CodecError("no audio files to evaluate")
     try:

@@ -334,3 +334,17 @@ def check_header(header: dict[str, Any], version: int, name: str | Path) -> None
             )
         if require_int("payload_bytes", 0) % 4:
             raise CodecError(f"damaged header: payload_bytes {header['payload_bytes']} is not a multiple of 4", name)
+
+
+def read_header(path: str | Path, code_stats: CodeStats | None = None) -> dict[str, Any]:
+    """The validated JSON header of a ``.tok`` file (including ``"meta"`` when present).
+
+    The whole file is checked as by :meth:`codec.formats.tokens.Tokens.load`, except that the codes of a range-coded
+    file are only decoded (and checked) when ``code_stats`` is given: without them its header,
+    lengths and checksum are still checked.
+
+    Raises:
+        CodecError: as :meth:`codec.formats.tokens.Tokens.load`.
+    """
+    header, _ = parse_file(read_file(path), path, code_stats, decode=code_stats is not None)
+    return header

@@ -382,20 +382,6 @@ class Tokens:
         return cls.from_bytes(read_file(path), path, code_stats)
 
 
-def read_header(path: str | Path, code_stats: CodeStats | None = None) -> dict[str, Any]:
-    """The validated JSON header of a ``.tok`` file (including ``"meta"`` when present).
-
-    The whole file is checked as by :meth:`Tokens.load`, except that the codes of a range-coded
-    file are only decoded (and checked) when ``code_stats`` is given: without them its header,
-    lengths and checksum are still checked.
-
-    Raises:
-        CodecError: as :meth:`Tokens.load`.
-    """
-    header, _ = parse_file(read_file(path), path, code_stats, decode=code_stats is not None)
-    return header
-
-
 def check_compatible(
     tokens: Tokens,
     *,
