@@ -46,13 +46,22 @@ def _digest(head: bytes, state: dict[str, torch.Tensor], keys: list[str]) -> str
     return digest.hexdigest()[:16]
 
 
-def fingerprints(config: dict[str, Any], state: dict[str, torch.Tensor]) -> Fingerprints:
-    """The fingerprints of a codec ``config`` (``CodecNetwork.config``) and its ``state_dict``."""
+def fingerprints(
+    config: dict[str, Any],
+    state: dict[str, torch.Tensor],
+    token_parts: tuple[str, ...] = TOKEN_PARTS,
+    token_config: tuple[str, ...] = TOKEN_PARTS,
+) -> Fingerprints:
+    """The fingerprints of a codec ``config`` (``CodecNetwork.config``) and its ``state_dict``.
+
+    ``token_parts``: top-level modules whose weights decide the codes; ``token_config``: the config
+    keys that do (besides the sample rate). An external model (``codec.external``) names its own.
+    """
     keys = sorted(state)
-    token_keys = [key for key in keys if key.split(".")[0] in TOKEN_PARTS]
-    token_config = {"sample_rate": config["sample_rate"], **{part: config[part] for part in TOKEN_PARTS}}
+    token_keys = [key for key in keys if key.split(".")[0] in token_parts]
+    token_head = {"sample_rate": config["sample_rate"], **{key: config[key] for key in token_config}}
     return Fingerprints(
         model=_digest(_canonical({k: v for k, v in config.items() if k != "name"}), state, keys),
-        tokens=_digest(_canonical(token_config), state, token_keys),
+        tokens=_digest(_canonical(token_head), state, token_keys),
         legacy=_digest(repr(sorted(config.items())).encode(), state, keys),
     )

@@ -22,6 +22,8 @@ from safetensors.torch import load_file, save_file
 
 from codec.api import Codec
 from codec.errors import CodecError
+from codec.external import is_external, load_external
+from codec.external.wavtokenizer_checkpoint import is_wavtokenizer_checkpoint, load_wavtokenizer_checkpoint
 from codec.fingerprints import fingerprints
 from codec.formats.entropy import CODE_STATS_FILE, CodeStats, load_code_stats
 
@@ -120,6 +122,11 @@ def _read_config(folder: Path) -> dict[str, Any]:
         raise CodecError("damaged config: JSON nested too deeply", path) from None
     if not isinstance(config, dict):
         raise CodecError("damaged config: not a JSON object", path)
+    return config
+
+
+def _check_config(config: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Our own ``config.json``: fingerprints are strings and the format version is known."""
     for key in STORED_FINGERPRINTS:
         if not isinstance(config.get(key, ""), str):
             raise CodecError(f"damaged config: {key} is not a string", path)
@@ -169,12 +176,19 @@ def _attach_code_stats(codec: Codec, folder: Path) -> None:
     codec.code_stats = stats
 
 
-def load_folder(folder: Path) -> Codec:
+def load_folder(folder: Path, name: str | None = None) -> Codec:
     """Load a pretrained folder; raises ``CodecError`` naming what is wrong with it.
 
-    The model's ``code_stats`` attribute holds the folder's code statistics, or ``None``.
+    A folder of a published model (``codec.external``: EnCodec, DAC, Mimi, WavTokenizer, SNAC) is
+    loaded by its own package and named ``name`` (default: the folder's name). The model's
+    ``code_stats`` attribute holds the folder's code statistics, or ``None``.
     """
     config = _read_config(folder)
+    if is_external(config):
+        codec = load_external(folder, config, name or folder.name)
+        codec.code_stats = None
+        return codec
+    config = _check_config(config, folder / CONFIG_FILE)
     stored = {key: config.pop(key, None) for key in STORED_FINGERPRINTS}
     codec = _build(config, folder)
     weights = folder / WEIGHTS_FILE
@@ -197,14 +211,18 @@ def load_folder(folder: Path) -> Codec:
     return codec
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a Lightning checkpoint of ``CodecModule`` safely (tensors and plain data only)."""
+def _load_torch_file(path: Path) -> Any:
+    """``torch.load`` with tensors and plain data only; a file it cannot read is a ``CodecError``."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for damaged or foreign files
         detail = str(error).strip().splitlines()
         reason = f"{type(error).__name__}: {detail[0]}" if detail else f"{type(error).__name__} (empty or truncated)"
         raise CodecError(f"not a readable checkpoint ({reason})", path) from None
+    return checkpoint
+
+
+def _check_checkpoint(checkpoint: Any, path: Path) -> dict[str, Any]:
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CodecError("not a Lightning checkpoint (no state_dict)", path)
     codec_config = checkpoint.get("hyper_parameters", {}).get("codec")
@@ -213,9 +231,20 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     return checkpoint
 
 
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a Lightning checkpoint of ``CodecModule`` safely (tensors and plain data only)."""
+    return _check_checkpoint(_load_torch_file(path), path)
+
+
 def load_checkpoint(path: Path) -> Codec:
-    """The generator of a ``codec train`` checkpoint (discriminators and optimizer state dropped)."""
-    checkpoint = read_checkpoint(path)
+    """The generator of a ``codec train`` checkpoint (discriminators and optimizer state dropped), or
+    an original WavTokenizer checkpoint (``codec.external.wavtokenizer_checkpoint``)."""
+    loaded = _load_torch_file(path)
+    if is_wavtokenizer_checkpoint(loaded):
+        codec = load_wavtokenizer_checkpoint(path, loaded)
+        codec.code_stats = None
+        return codec
+    checkpoint = _check_checkpoint(loaded, path)
     codec = _build(dict(checkpoint["hyper_parameters"]["codec"]), path)
     state = {k[len("codec.") :]: v for k, v in checkpoint["state_dict"].items() if k.startswith("codec.")}
     _load_state(codec, state, path)
@@ -266,7 +295,7 @@ def load_codec(
             raise CodecError(
                 f"no such model: not a shipped name ({known}), a folder, a checkpoint, or a cached hub id", key
             )
-        codec = load_folder(hub)
+        codec = load_folder(hub, name=key)
     return codec.to(device=available_device(device), dtype=dtype).eval()
 
 

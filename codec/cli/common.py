@@ -104,13 +104,19 @@ def at_least(low: float, kind: type = int) -> Callable[[str], Any]:
     return parse
 
 
-def add_model_options(parser: argparse.ArgumentParser, default: str | None = "default", device: bool = True) -> None:
-    """``--model``, ``--device`` (unless ``device`` is False) and ``--dtype`` options."""
+def add_model_options(
+    parser: argparse.ArgumentParser,
+    default: str | None = "default",
+    device: bool = True,
+    unset: str = "the model named in the token file",
+) -> None:
+    """``--model``, ``--device`` (unless ``device`` is False) and ``--dtype`` options; ``unset`` says
+    what a command uses when ``default`` is None."""
     parser.add_argument(
         "--model",
         default=default,
-        help="shipped model name, pretrained folder, training checkpoint or cached hub id"
-        + (f" (default: {default})" if default else " (default: the model named in the token file)"),
+        help="shipped model name, pretrained folder (ours, or a published codec's: EnCodec, DAC, Mimi, "
+        f"WavTokenizer, SNAC), training checkpoint or cached hub id (default: {default or unset})",
     )
     if device:
         parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")

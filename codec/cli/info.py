@@ -26,11 +26,25 @@ def _latency_ms(model: Any) -> float | str:
     from codec.inference.streaming import algorithmic_latency_seconds
 
     seconds = algorithmic_latency_seconds(model)
+    if getattr(model, "support", None) is not None:
+        return "not streamable here (a published model run by its own package)"
     return "not streamable (LSTM or attention)" if seconds is None else round(seconds * 1000, 1)
 
 
 def model_info(model: Any) -> dict[str, Any]:
     """Rates, sizes and parameter counts of a loaded codec."""
+    support = getattr(model, "support", None)
+    if support is not None:
+        parameters: dict[str, int] = {"total": model.num_parameters()}
+        origin = {"family": support.family, "implementation": support.implementation}
+    else:
+        parameters = {
+            "encoder": sum(p.numel() for p in model.encoder.parameters()),
+            "quantizer": sum(p.numel() for p in model.quantizer.parameters()),
+            "decoder": sum(p.numel() for p in model.decoder.parameters()),
+            "total": model.num_parameters(),
+        }
+        origin = {}
     return {
         "name": model.name,
         "sample_rate": model.sample_rate,
@@ -38,15 +52,11 @@ def model_info(model: Any) -> dict[str, Any]:
         "frame_rate": model.frame_rate,
         "n_codebooks": model.n_codebooks,
         "codebook_size": model.codebook_size,
-        "bitrate": {n: model.bitrate(n) for n in range(1, model.n_codebooks + 1)},
+        "bitrate": {n: model.bitrate(n) for n in range(model.quantizer.min_codebooks, model.n_codebooks + 1)},
         "causal": model.causal,
         "streaming_latency_ms": _latency_ms(model),
-        "parameters": {
-            "encoder": sum(p.numel() for p in model.encoder.parameters()),
-            "quantizer": sum(p.numel() for p in model.quantizer.parameters()),
-            "decoder": sum(p.numel() for p in model.decoder.parameters()),
-            "total": model.num_parameters(),
-        },
+        "parameters": parameters,
+        **origin,
         "model_fingerprint": model.fingerprints().model,
         "token_fingerprint": model.fingerprints().tokens,
         "min_codebooks": model.quantizer.min_codebooks,
@@ -149,6 +159,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     from codec.corpus.writers import INDEX_PATTERN
     from codec.loading import CONFIG_FILE
 
+    args.target = args.target or args.model or "default"
     target = Path(args.target)
     if _is_token_file(target):
         info = token_info(target)
@@ -177,9 +188,9 @@ def add_parser(commands: Any) -> None:
     info.add_argument(
         "target",
         nargs="?",
-        default="default",
-        help="model (name, folder, checkpoint), .tok file, folder of .tok files or shard folder",
+        help="model (name, folder, checkpoint, cached hub id), .tok file, folder of .tok files or shard folder "
+        "(default: --model, else the default model)",
     )
     info.add_argument("--json", action="store_true", help="print JSON")
-    add_model_options(info)
+    add_model_options(info, default=None, unset="the default model")
     info.set_defaults(run=cmd_info)

@@ -123,7 +123,10 @@ def read_shard_header(path: Path) -> dict[str, Any]:
     if not isinstance(header, dict) or header.get("shard_version") != version:
         raise CodecError("damaged shard header: shard_version is missing or differs from the file's", path)
     # The model fields must make a valid .tok header with any record's lengths.
-    _token_header(header, {"n_codebooks": 1, "frames": 0, "samples": 0, "bytes": _CRC.size}, path)
+    # A record holds at least min_codebooks rows (more than one for a grouped or multi-scale code).
+    least = header.get("min_codebooks", 1)
+    least = least if isinstance(least, int) and not isinstance(least, bool) and least > 0 else 1
+    _token_header(header, {"n_codebooks": least, "frames": 0, "samples": 0, "bytes": _CRC.size}, path)
     return header
 
 

@@ -38,8 +38,9 @@ if TYPE_CHECKING:
 
 def pads_batches(codec: CodecNetwork) -> bool:
     """Whether ``encode_batch`` / ``decode_batch`` run a padded batch (on an accelerator) rather
-    than each item alone (on a CPU, where that is faster)."""
-    return codec.device.type != "cpu"
+    than each item alone (on a CPU, where that is faster; and always for published models run by
+    their own packages, whose receptive fields are not measured, ``codec.external``)."""
+    return codec.device.type != "cpu" and getattr(codec, "support", None) is None
 
 
 def _frames(samples: int, hop: int) -> int:
@@ -95,9 +96,10 @@ def encode_batch(
     hop = codec.hop_length
     frames = [max(1, _frames(int(n), hop)) for n in lengths]
     if not pads_batches(codec) and audio.shape[0] > 1:
+        # Each item at its own length: an external model may pad a partial last frame its own way.
         parts = [
-            encode_chunked(codec, audio[i : i + 1, :, : n * hop], chunk_seconds, n_codebooks)
-            for i, n in enumerate(frames)
+            encode_chunked(codec, audio[i : i + 1, :, : max(1, int(n))], chunk_seconds, n_codebooks)
+            for i, n in enumerate(lengths)
         ]
         codes = torch.zeros(
             audio.shape[0], parts[0].shape[1], max(1, _frames(audio.shape[-1], hop)), dtype=parts[0].dtype

@@ -127,8 +127,13 @@ def receptive_field(codec: CodecNetwork) -> ReceptiveField:
     """Measure (once per codec object, then cached) the receptive fields of encoder and decoder.
 
     Runs on a fresh float64 CPU copy built from ``codec.config`` with random weights; the global
-    random state is left untouched. Costs a few forward passes over 64+ frames.
+    random state is left untouched. Costs a few forward passes over 64+ frames. A model that
+    declares its field instead (``declared_receptive_field``: published models run by their own
+    packages, ``codec.external``) is taken at its word.
     """
+    declared = getattr(codec, "declared_receptive_field", None)
+    if isinstance(declared, ReceptiveField):
+        return declared
     cached = _CACHE.get(codec)
     if cached is not None:
         return cached

@@ -54,6 +54,12 @@ def inference_context(codec: CodecNetwork) -> AbstractContextManager[None]:
 
 def bounded_field(codec: CodecNetwork) -> ReceptiveField:
     field = receptive_field(codec)
+    support = getattr(codec, "support", None)
+    if support is not None:
+        raise CodecError(
+            f"model {codec.name!r} is a published {support.family} model run by {support.implementation}: "
+            "streaming through this package supports our own models only"
+        )
     if not field.bounded:
         raise CodecError(
             f"model {codec.name!r} cannot be streamed exactly: its encoder or decoder has LSTM or attention "
