@@ -1,0 +1,242 @@
+"""The generators' building blocks: the cached transformer, per-item sampling, and tiny ``nar`` and
+``ar`` models that learn a small synthetic text-to-token task.
+
+The task: each phone id ``s`` lasts ``1 + s % 3`` frames; first-codebook token ``2 s + f`` at frame
+``f`` of the phone; the second codebook is a fixed function of the first. Everything is learnable
+from the phones, so a model that learned it generates the tokens exactly.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tts.models.ar import ArTTS
+from tts.models.nar import NarBatch, NarTTS
+from tts.models.transformer import KVCache, Transformer
+from tts.sampling import SamplingOptions, filter_logits, generators_for, sample
+
+SYMBOLS, CODES, LEVELS = 12, 32, 2
+
+
+def toy_batch(size: int, generator: torch.Generator, prompt_phones: int = 0) -> NarBatch:
+    """``size`` random phone strings and their tokens; the first ``prompt_phones`` phones' frames
+    (when the string is longer) become the prompt."""
+    n_phones = torch.randint(3, 7, (size,), generator=generator)
+    phones = torch.zeros(size, 6, dtype=torch.long)
+    for item in range(size):
+        phones[item, : n_phones[item]] = torch.randint(1, SYMBOLS, (int(n_phones[item]),), generator=generator)
+    durations = (1 + phones % 3) * (phones > 0)
+    frames = durations.sum(1)
+    codes = torch.zeros(size, LEVELS, int(frames.max()), dtype=torch.long)
+    for item in range(size):
+        first = [2 * int(s) + f for s, d in zip(phones[item], durations[item], strict=True) for f in range(int(d))]
+        codes[item, 0, : len(first)] = torch.tensor(first) % CODES
+        codes[item, 1] = (codes[item, 0] * 5 + 3) % CODES
+    prompt_lengths = torch.zeros(size, dtype=torch.long)
+    if prompt_phones:
+        prompt_lengths = durations[:, :prompt_phones].sum(1)
+        target = NarBatch(
+            phones[:, prompt_phones:],
+            n_phones - prompt_phones,
+            durations[:, prompt_phones:],
+            codes,
+            prompt_lengths,
+            torch.stack([torch.roll(c, -int(p), dims=-1) for c, p in zip(codes, prompt_lengths, strict=True)]),
+            frames - prompt_lengths,
+        )
+        return target
+    return NarBatch(phones, n_phones, durations, codes[:, :, :0], prompt_lengths, codes, frames)
+
+
+def train(model: torch.nn.Module, steps: int, loss, prompt_phones: int = 0) -> None:
+    optimizer = torch.optim.AdamW(model.parameters(), 3e-3)
+    generator = torch.Generator().manual_seed(1)
+    model.train()
+    for _ in range(steps):
+        out = loss(model, toy_batch(16, generator, prompt_phones))
+        optimizer.zero_grad()
+        out["loss"].backward()
+        optimizer.step()
+    model.eval()
+
+
+# --------------------------------------------------------------------------- transformer
+
+
+def test_decoding_with_the_cache_equals_one_pass_over_the_whole_sequence() -> None:
+    torch.manual_seed(0)
+    model = Transformer(32, 2, 4, causal=True, dropout=0.0).eval()
+    x = torch.randn(2, 12, 32)
+    valid = torch.ones(2, 12, dtype=torch.bool)
+    valid[1, 3:5] = False  # the second item has 3 phones, padded to 5
+    prefix = torch.zeros_like(valid)
+    prefix[:, :5] = True
+    whole = model(x, valid, prefix)
+    cache = KVCache()
+    parts = [model(x[:, :5], valid[:, :5], prefix[:, :5], cache)]
+    parts += [model(x[:, t : t + 1], valid[:, t : t + 1], prefix[:, t : t + 1], cache) for t in range(5, 12)]
+    assert (torch.cat(parts, 1) - whole)[valid].abs().max() < 1e-5
+
+
+def test_a_padded_item_computes_what_it_computes_alone() -> None:
+    torch.manual_seed(0)
+    model = Transformer(32, 2, 4, causal=True, dropout=0.0).eval()
+    x = torch.randn(2, 12, 32)
+    valid = torch.ones(2, 12, dtype=torch.bool)
+    valid[1, 3:5] = False
+    valid[1, 10:] = False
+    prefix = torch.zeros_like(valid)
+    prefix[:, :5] = True
+    batched = model(x, valid, prefix)[1, valid[1]]
+    alone = model(x[1:2, valid[1]], valid[1:2, valid[1]], prefix[1:2, valid[1]])[0]
+    assert (batched - alone).abs().max() < 1e-5
+    # the prefix sees itself both ways: changing its last position changes its first
+    changed = x.clone()
+    changed[:, 4] += torch.randn(32)
+    assert not torch.allclose(model(changed, valid, prefix)[0, 0], model(x, valid, prefix)[0, 0])
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+def test_top_k_and_top_p_keep_the_right_tokens() -> None:
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    assert torch.isfinite(filter_logits(logits, SamplingOptions(top_k=2))).tolist() == [[True, True, False, False]]
+    assert torch.isfinite(filter_logits(logits, SamplingOptions(top_p=0.7))).tolist() == [[True, True, False, False]]
+    assert torch.isfinite(filter_logits(logits, SamplingOptions(top_p=0.5))).tolist() == [[True, False, False, False]]
+    with pytest.raises(ValueError, match="top_p"):
+        SamplingOptions(top_p=0)
+
+
+def test_a_batch_draws_what_its_items_draw_alone() -> None:
+    logits = torch.randn(4, 50, generator=torch.Generator().manual_seed(0))
+    batch = sample(logits, generators_for([10, 11, 12, 13]), SamplingOptions(temperature=1.0, top_k=20))
+    alone = [
+        sample(logits[i : i + 1], generators_for([10 + i]), SamplingOptions(temperature=1.0, top_k=20))
+        for i in range(4)
+    ]
+    assert batch.tolist() == torch.cat(alone).tolist()
+
+
+def test_repetition_aware_sampling_draws_a_looping_token_again() -> None:
+    logits = torch.tensor([[10.0, 9.0, -10.0]])
+    looping = torch.zeros(1, 10, dtype=torch.long)  # token 0 ten times
+    options = SamplingOptions(top_k=1, repetition_window=10, repetition_threshold=0.5)
+    drawn = [int(sample(logits, generators_for([seed]), options, looping)) for seed in range(40)]
+    assert 1 in drawn  # redrawn from the unfiltered distribution, where token 1 has 27 %
+    assert set(
+        int(sample(logits, generators_for([s]), options, torch.ones(1, 10, dtype=torch.long))) for s in range(5)
+    ) == {0}
+
+
+# --------------------------------------------------------------------------- nar
+
+
+def nar_loss(model: NarTTS, batch: NarBatch) -> dict[str, torch.Tensor]:
+    return model.loss(batch)
+
+
+def test_a_tiny_nar_model_learns_the_task_and_generates_it() -> None:
+    torch.manual_seed(0)
+    model = NarTTS(
+        SYMBOLS, LEVELS, CODES, dim=64, heads=4, encoder_layers=2, decoder_layers=2, dropout=0.0, uncond_prob=0.1
+    )
+    train(model, 300, nar_loss, prompt_phones=0)
+    batch = toy_batch(8, torch.Generator().manual_seed(99))
+    seeds = list(range(8))
+    codes, lengths = model.generate(
+        batch.phones,
+        batch.phone_lengths,
+        batch.prompt,
+        batch.prompt_lengths,
+        generators_for(seeds),
+        SamplingOptions(temperature=0.5),
+    )
+    assert lengths.tolist() == batch.code_lengths.tolist()  # durations predicted exactly
+    frames = torch.arange(codes.shape[-1])[None] < lengths[:, None]
+    accuracy = (codes == batch.codes).all(1)[frames].float().mean()
+    assert accuracy >= 0.9, accuracy
+    one, one_lengths = model.generate(
+        batch.phones[5:6],
+        batch.phone_lengths[5:6],
+        batch.prompt[5:6],
+        batch.prompt_lengths[5:6],
+        generators_for([5]),
+        SamplingOptions(temperature=0.5),
+    )
+    assert torch.equal(one[0, :, : int(one_lengths[0])], codes[5, :, : int(lengths[5])])
+    guided, _ = model.generate(
+        batch.phones,
+        batch.phone_lengths,
+        batch.prompt,
+        batch.prompt_lengths,
+        generators_for(seeds),
+        SamplingOptions(temperature=0.5),
+        guidance=2.0,
+    )
+    assert (guided == batch.codes).all(1)[frames].float().mean() >= 0.9
+
+
+def test_nar_keeps_the_prompt_out_of_its_output_and_honours_given_durations() -> None:
+    torch.manual_seed(0)
+    model = NarTTS(SYMBOLS, LEVELS, CODES, dim=32, heads=4, encoder_layers=1, decoder_layers=1).eval()
+    batch = toy_batch(3, torch.Generator().manual_seed(3), prompt_phones=1)
+    durations = torch.full_like(batch.durations, 2) * (batch.phones > 0)
+    codes, lengths = model.generate(
+        batch.phones,
+        batch.phone_lengths,
+        batch.prompt,
+        batch.prompt_lengths,
+        generators_for([0, 1, 2]),
+        durations=durations,
+    )
+    assert lengths.tolist() == (2 * batch.phone_lengths).tolist()
+    assert codes.shape[:2] == (3, LEVELS) and codes.shape[-1] == int(lengths.max())
+    assert int(codes.max()) < CODES  # no mask id left
+
+
+# --------------------------------------------------------------------------- ar
+
+
+def ar_loss(model: ArTTS, batch: NarBatch) -> dict[str, torch.Tensor]:
+    return model.loss(batch.phones, batch.phone_lengths, batch.codes, batch.code_lengths)
+
+
+def test_a_tiny_ar_model_learns_the_task_stops_and_batches_like_single() -> None:
+    torch.manual_seed(0)
+    model = ArTTS(SYMBOLS, LEVELS, CODES, dim=64, heads=4, layers=2, nar_layers=2, dropout=0.0)
+    train(model, 500, ar_loss)
+    batch = toy_batch(8, torch.Generator().manual_seed(99))
+    empty = torch.zeros(8, dtype=torch.long)
+    options = SamplingOptions(temperature=0.3)
+    codes, lengths = model.generate(
+        batch.phones, batch.phone_lengths, batch.codes[:, :, :0], empty, generators_for(range(8)), options
+    )
+    exact = [
+        int(lengths[i]) == int(batch.code_lengths[i])
+        and torch.equal(codes[i, :, : int(lengths[i])], batch.codes[i, :, : int(lengths[i])])
+        for i in range(8)
+    ]
+    assert sum(exact) >= 7, exact
+    one, one_lengths = model.generate(
+        batch.phones[2:3], batch.phone_lengths[2:3], batch.codes[2:3, :, :0], empty[:1], generators_for([2]), options
+    )
+    assert int(one_lengths[0]) == int(lengths[2])
+    assert torch.equal(one[0, :, : int(one_lengths[0])], codes[2, :, : int(lengths[2])])
+
+
+def test_ar_generation_lengths_stay_within_the_phone_bounds() -> None:
+    torch.manual_seed(0)
+    model = ArTTS(
+        SYMBOLS, 1, CODES, dim=32, heads=4, layers=1, dropout=0.0, min_frames_per_phone=2, max_frames_per_phone=3
+    ).eval()
+    batch = toy_batch(4, torch.Generator().manual_seed(4))
+    _, lengths = model.generate(
+        batch.phones,
+        batch.phone_lengths,
+        batch.codes[:, :1, :0],
+        torch.zeros(4, dtype=torch.long),
+        generators_for(range(4)),
+    )
+    assert ((lengths >= 2 * batch.phone_lengths) & (lengths <= 3 * batch.phone_lengths)).all(), lengths

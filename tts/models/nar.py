@@ -1,0 +1,287 @@
+"""``nar``: MobileSpeech / SoundStorm-style masked parallel generation of codec tokens.
+
+A phone encoder and a duration predictor place the phones on the token frames (length
+regulation); a full-attention decoder then fills in masked tokens over ``[prompt ; target]``
+frames, codebook by codebook, in a few MaskGIT steps each (the most confident predictions are
+kept, the rest masked again on a cosine schedule).
+
+The speech prompt is the first frames of an utterance with their true tokens and no text: in
+training, the utterance is cut at a phone boundary, the phones before it are dropped, and their
+frames become the prompt; at inference the prompt is any clip's tokens. Classifier-free guidance:
+in training the target's phone conditioning is replaced by a learned null vector for a share of
+items; at inference ``logits = uncond + scale * (cond - uncond)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from tts.models.transformer import Transformer
+from tts.sampling import DEFAULT_SAMPLING, SamplingOptions, filter_logits
+
+
+@dataclass
+class NarBatch:
+    """A training batch (padded).
+
+    Attributes:
+        phones: ``(B, P)`` symbol ids of the target text.
+        phone_lengths: ``(B,)``.
+        durations: ``(B, P)`` frames per target phone (0 at padding).
+        prompt: ``(B, Q, Tp)`` prompt tokens (``Tp`` may be 0).
+        prompt_lengths: ``(B,)``.
+        codes: ``(B, Q, T)`` target tokens; ``T`` frames per item = the sum of its durations.
+        code_lengths: ``(B,)``.
+    """
+
+    phones: torch.Tensor
+    phone_lengths: torch.Tensor
+    durations: torch.Tensor
+    prompt: torch.Tensor
+    prompt_lengths: torch.Tensor
+    codes: torch.Tensor
+    code_lengths: torch.Tensor
+
+
+def cosine_masked(ratio: torch.Tensor) -> torch.Tensor:
+    """MaskGIT's schedule: the share of tokens still masked after progress ``ratio`` in [0, 1]."""
+    return torch.cos(ratio * math.pi / 2)
+
+
+def lengths_mask(lengths: torch.Tensor, size: int) -> torch.Tensor:
+    """``(B, size)`` True below each item's length."""
+    return torch.arange(size, device=lengths.device)[None] < lengths[:, None]
+
+
+def regulate(encoded: torch.Tensor, durations: torch.Tensor, frames: int) -> torch.Tensor:
+    """Repeat ``(B, P, D)`` phone states by ``(B, P)`` integer durations into ``(B, frames, D)``
+    (zeros past an item's total)."""
+    out = encoded.new_zeros(encoded.shape[0], frames, encoded.shape[2])
+    for item in range(encoded.shape[0]):
+        repeated = encoded[item].repeat_interleave(durations[item].clamp(min=0), dim=0)[:frames]
+        out[item, : repeated.shape[0]] = repeated
+    return out
+
+
+class NarTTS(nn.Module):
+    """Masked parallel TTS over ``n_codebooks`` codebooks of ``codebook_size`` tokens.
+
+    Args:
+        n_symbols: size of the phone inventory (id 0 is padding).
+        n_codebooks: codebooks of the tokenizer used.
+        codebook_size: tokens per codebook.
+        dim, heads: model width and attention heads.
+        encoder_layers, decoder_layers: transformer blocks of the phone encoder and token decoder.
+        dropout: in training.
+        uncond_prob: share of training items without phone conditioning (for guidance).
+    """
+
+    def __init__(
+        self,
+        n_symbols: int,
+        n_codebooks: int,
+        codebook_size: int,
+        dim: int = 256,
+        heads: int = 4,
+        encoder_layers: int = 4,
+        decoder_layers: int = 6,
+        dropout: float = 0.1,
+        uncond_prob: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.n_codebooks, self.codebook_size, self.uncond_prob = n_codebooks, codebook_size, uncond_prob
+        self.mask_id = codebook_size
+        self.phone_embedding = nn.Embedding(n_symbols, dim, padding_idx=0)
+        self.encoder = Transformer(dim, encoder_layers, heads, dropout=dropout)
+        self.duration = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, 1))
+        self.code_embeddings = nn.ModuleList(nn.Embedding(codebook_size + 1, dim) for _ in range(n_codebooks))
+        self.region = nn.Embedding(2, dim)  # 0: target frame, 1: prompt frame
+        self.null_text = nn.Parameter(torch.zeros(dim))
+        self.decoder = Transformer(dim, decoder_layers, heads, dropout=dropout)
+        self.heads = nn.ModuleList(nn.Linear(dim, codebook_size) for _ in range(n_codebooks))
+
+    def encode_phones(self, phones: torch.Tensor, phone_lengths: torch.Tensor) -> torch.Tensor:
+        """``(B, P)`` ids -> ``(B, P, D)`` phone states."""
+        return self.encoder(self.phone_embedding(phones), lengths_mask(phone_lengths, phones.shape[1]))
+
+    def predict_durations(self, encoded: torch.Tensor) -> torch.Tensor:
+        """``(B, P, D)`` -> ``(B, P)`` predicted ``log(1 + frames)``."""
+        return self.duration(encoded).squeeze(-1)
+
+    def _layout(
+        self,
+        prompt: torch.Tensor,
+        prompt_lengths: torch.Tensor,
+        target: torch.Tensor,
+        target_lengths: torch.Tensor,
+        condition: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Place each item's prompt then target frames side by side: ``(B, Q, S)`` codes,
+        ``(B, S, D)`` conditioning (null text on the prompt), ``(B, S)`` valid and target flags."""
+        batch, n_codebooks = target.shape[0], target.shape[1]
+        size = int((prompt_lengths + target_lengths).max())
+        codes = target.new_full((batch, n_codebooks, size), self.mask_id)
+        cond = condition.new_zeros(batch, size, condition.shape[-1])
+        is_target = torch.zeros(batch, size, dtype=torch.bool, device=target.device)
+        for item in range(batch):
+            p, t = int(prompt_lengths[item]), int(target_lengths[item])
+            codes[item, :, :p] = prompt[item, :, :p]
+            codes[item, :, p : p + t] = target[item, :, :t]
+            cond[item, :p] = self.null_text
+            cond[item, p : p + t] = condition[item, :t]
+            is_target[item, p : p + t] = True
+        valid = lengths_mask(prompt_lengths + target_lengths, size)
+        return codes, cond, valid, is_target
+
+    def logits(
+        self, codes: torch.Tensor, cond: torch.Tensor, valid: torch.Tensor, is_target: torch.Tensor
+    ) -> torch.Tensor:
+        """``(B, Q, S)`` codes (``mask_id`` where masked) -> ``(B, Q, S, K)`` logits."""
+        x = cond + self.region(((~is_target) & valid).long())
+        for level, embedding in enumerate(self.code_embeddings):
+            x = x + embedding(codes[:, level])
+        hidden = self.decoder(x, valid)
+        return torch.stack([head(hidden) for head in self.heads], dim=1)
+
+    def loss(self, batch: NarBatch) -> dict[str, torch.Tensor]:
+        """Masked-token cross-entropy on one codebook level per item, and the duration loss."""
+        encoded = self.encode_phones(batch.phones, batch.phone_lengths)
+        phone_valid = lengths_mask(batch.phone_lengths, batch.phones.shape[1])
+        log_target = torch.log1p(batch.durations.float())
+        duration_loss = F.mse_loss(self.predict_durations(encoded)[phone_valid], log_target[phone_valid])
+        condition = regulate(encoded, batch.durations, batch.codes.shape[-1])
+        drop = torch.rand(condition.shape[0], device=condition.device) < self.uncond_prob
+        condition = torch.where(drop[:, None, None], self.null_text.expand_as(condition), condition)
+        codes, cond, valid, is_target = self._layout(
+            batch.prompt, batch.prompt_lengths, batch.codes, batch.code_lengths, condition
+        )
+        level = torch.randint(0, self.n_codebooks, (codes.shape[0],), device=codes.device)
+        share = cosine_masked(torch.rand(codes.shape[0], device=codes.device))
+        scores = torch.rand(is_target.shape, device=codes.device).masked_fill(~is_target, 2.0)
+        count = (share * is_target.sum(1)).ceil().clamp(min=1)
+        masked = (scores.argsort(1).argsort(1) < count[:, None]) & is_target
+        inputs = codes.clone()
+        levels = torch.arange(self.n_codebooks, device=codes.device)[None, :, None]
+        hide = (levels > level[:, None, None]) | ((levels == level[:, None, None]) & masked[:, None])
+        inputs[hide & is_target[:, None]] = self.mask_id
+        logits = self.logits(inputs, cond, valid, is_target)
+        chosen = logits[torch.arange(codes.shape[0]), level]  # (B, S, K)
+        target = codes[torch.arange(codes.shape[0]), level]
+        token_loss = F.cross_entropy(chosen[masked], target[masked])
+        accuracy = (chosen[masked].argmax(-1) == target[masked]).float().mean()
+        return {
+            "loss": token_loss + duration_loss,
+            "token_loss": token_loss,
+            "duration_loss": duration_loss,
+            "accuracy": accuracy,
+        }
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        phones: torch.Tensor,
+        phone_lengths: torch.Tensor,
+        prompt: torch.Tensor,
+        prompt_lengths: torch.Tensor,
+        generators: list[torch.Generator],
+        options: SamplingOptions = DEFAULT_SAMPLING,
+        steps: tuple[int, ...] = (12, 4),
+        guidance: float = 1.0,
+        speed: float = 1.0,
+        durations: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokens for ``(B, P)`` phones in the voice of ``(B, Q, Tp)`` prompt tokens.
+
+        Args:
+            generators: one per item (``tts.sampling.generators_for``).
+            steps: MaskGIT steps for the first codebook, then for each later one (the last value repeats).
+            guidance: classifier-free guidance scale (1: conditional model only).
+            speed: predicted durations are divided by it.
+            durations: ``(B, P)`` frames per phone instead of the predicted ones.
+
+        Returns:
+            ``(B, Q, T)`` tokens and ``(B,)`` frames per item.
+        """
+        encoded = self.encode_phones(phones, phone_lengths)
+        if durations is None:
+            predicted = torch.expm1(self.predict_durations(encoded)).clamp(min=0) / speed
+            durations = predicted.round().long().clamp(min=1)
+        durations = durations * lengths_mask(phone_lengths, phones.shape[1])
+        lengths = durations.sum(1)
+        total = int(lengths.max())
+        condition = regulate(encoded, durations, total)
+        empty = prompt.new_full((phones.shape[0], self.n_codebooks, total), self.mask_id)
+        codes, cond, valid, is_target = self._layout(prompt, prompt_lengths, empty, lengths, condition)
+        null = self._layout(prompt, prompt_lengths, empty, lengths, self.null_text.expand_as(condition))[1]
+        for level in range(self.n_codebooks):
+            count = steps[min(level, len(steps) - 1)]
+            unknown = is_target.clone()
+            n_target = is_target.sum(1)
+            for step in range(count):
+                logits = self.logits(codes, cond, valid, is_target)[:, level].float()
+                if guidance != 1.0:
+                    uncond = self.logits(codes, null, valid, is_target)[:, level].float()
+                    logits = uncond + guidance * (logits - uncond)
+                codes = self._fill(codes, level, logits, unknown, generators, options)
+                keep_masked = (cosine_masked(torch.tensor((step + 1) / count)) * n_target).floor().long().clamp(min=0)
+                unknown = self._remask(codes, level, logits, unknown, keep_masked, generators)
+        out = prompt.new_zeros(phones.shape[0], self.n_codebooks, total)
+        for item in range(phones.shape[0]):
+            p, t = int(prompt_lengths[item]), int(lengths[item])
+            out[item, :, :t] = codes[item, :, p : p + t]
+        return out, lengths
+
+    def _fill(
+        self,
+        codes: torch.Tensor,
+        level: int,
+        logits: torch.Tensor,
+        unknown: torch.Tensor,
+        generators: list[torch.Generator],
+        options: SamplingOptions,
+    ) -> torch.Tensor:
+        """Sample every unknown position of ``level`` (per item with its own generator)."""
+        codes = codes.clone()
+        filtered = filter_logits(logits, options)
+        for item, generator in enumerate(generators):
+            where = unknown[item].nonzero()[:, 0]
+            if len(where) == 0:
+                continue
+            if options.temperature == 0:
+                drawn = filtered[item, where].argmax(-1)
+            else:
+                drawn = torch.multinomial(filtered[item, where].softmax(-1), 1, generator=generator)[:, 0]
+            codes[item, level, where] = drawn
+        return codes
+
+    def _remask(
+        self,
+        codes: torch.Tensor,
+        level: int,
+        logits: torch.Tensor,
+        unknown: torch.Tensor,
+        keep_masked: torch.Tensor,
+        generators: list[torch.Generator],
+    ) -> torch.Tensor:
+        """Mask again the ``keep_masked`` least confident of this step's new tokens (per item)."""
+        confidence = logits.log_softmax(-1).gather(-1, codes[:, level].clamp(max=self.codebook_size - 1)[..., None])[
+            ..., 0
+        ]
+        still = torch.zeros_like(unknown)
+        for item, generator in enumerate(generators):
+            where = unknown[item].nonzero()[:, 0]
+            n = int(keep_masked[item])
+            if n == 0 or len(where) == 0:
+                continue
+            noise = -torch.log(-torch.log(torch.rand(len(where), generator=generator).clamp(1e-9, 1 - 1e-9)))
+            order = (confidence[item, where] + noise.to(confidence.device)).argsort()
+            still[item, where[order[:n]]] = True
+        codes[still[:, None] & (torch.arange(self.n_codebooks, device=codes.device)[None, :, None] == level)] = (
+            self.mask_id
+        )
+        return still
