@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from tts.models.ar import ArTTS
+from tts.models.ar_aligned import ArAlignedTTS
 from tts.models.nar import NarBatch, NarTTS
 from tts.models.transformer import KVCache, Transformer
 from tts.sampling import SamplingOptions, filter_logits, generators_for, sample
@@ -240,3 +241,47 @@ def test_ar_generation_lengths_stay_within_the_phone_bounds() -> None:
         generators_for(range(4)),
     )
     assert ((lengths >= 2 * batch.phone_lengths) & (lengths <= 3 * batch.phone_lengths)).all(), lengths
+
+
+# --------------------------------------------------------------------------- ar-aligned
+
+
+def aligned_loss(model: ArAlignedTTS, batch: NarBatch) -> dict[str, torch.Tensor]:
+    return model.loss(batch)
+
+
+def test_a_tiny_ar_aligned_model_follows_its_pointer_through_every_phone() -> None:
+    torch.manual_seed(0)
+    model = ArAlignedTTS(SYMBOLS, LEVELS, CODES, dim=64, heads=4, layers=2, nar_layers=2, dropout=0.0)
+    train(model, 400, aligned_loss, prompt_phones=1)
+    batch = toy_batch(8, torch.Generator().manual_seed(99), prompt_phones=1)
+    options = SamplingOptions(temperature=0.3)
+    codes, lengths = model.generate(
+        batch.phones, batch.phone_lengths, batch.prompt, batch.prompt_lengths, generators_for(range(8)), options
+    )
+    assert lengths.tolist() == batch.code_lengths.tolist()
+    frames = torch.arange(codes.shape[-1])[None] < lengths[:, None]
+    assert (codes == batch.codes[..., : codes.shape[-1]]).all(1)[frames].float().mean() >= 0.9
+    one, one_lengths = model.generate(
+        batch.phones[4:5],
+        batch.phone_lengths[4:5],
+        batch.prompt[4:5],
+        batch.prompt_lengths[4:5],
+        generators_for([4]),
+        options,
+    )
+    assert torch.equal(one[0, :, : int(one_lengths[0])], codes[4, :, : int(lengths[4])])
+
+
+def test_the_pointer_ends_a_generation_within_the_frame_cap() -> None:
+    torch.manual_seed(0)
+    model = ArAlignedTTS(SYMBOLS, 1, CODES, dim=32, heads=4, layers=1, dropout=0.0, max_frames_per_phone=2).eval()
+    batch = toy_batch(4, torch.Generator().manual_seed(4))
+    _, lengths = model.generate(
+        batch.phones,
+        batch.phone_lengths,
+        batch.codes[:, :1, :0],
+        torch.zeros(4, dtype=torch.long),
+        generators_for(range(4)),
+    )
+    assert ((lengths >= 1) & (lengths <= 2 * batch.phone_lengths)).all(), lengths
