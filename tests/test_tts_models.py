@@ -13,14 +13,15 @@ import torch
 
 from tts.models.ar import ArTTS
 from tts.models.ar_aligned import ArAlignedTTS
-from tts.models.nar import NarBatch, NarTTS
+from tts.models.batch import TTSBatch
+from tts.models.nar import NarTTS
 from tts.models.transformer import KVCache, Transformer
 from tts.sampling import SamplingOptions, filter_logits, generators_for, sample
 
 SYMBOLS, CODES, LEVELS = 12, 32, 2
 
 
-def toy_batch(size: int, generator: torch.Generator, prompt_phones: int = 0) -> NarBatch:
+def toy_batch(size: int, generator: torch.Generator, prompt_phones: int = 0) -> TTSBatch:
     """``size`` random phone strings and their tokens; the first ``prompt_phones`` phones' frames
     (when the string is longer) become the prompt."""
     n_phones = torch.randint(3, 7, (size,), generator=generator)
@@ -37,7 +38,7 @@ def toy_batch(size: int, generator: torch.Generator, prompt_phones: int = 0) -> 
     prompt_lengths = torch.zeros(size, dtype=torch.long)
     if prompt_phones:
         prompt_lengths = durations[:, :prompt_phones].sum(1)
-        target = NarBatch(
+        target = TTSBatch(
             phones[:, prompt_phones:],
             n_phones - prompt_phones,
             durations[:, prompt_phones:],
@@ -47,15 +48,15 @@ def toy_batch(size: int, generator: torch.Generator, prompt_phones: int = 0) -> 
             frames - prompt_lengths,
         )
         return target
-    return NarBatch(phones, n_phones, durations, codes[:, :, :0], prompt_lengths, codes, frames)
+    return TTSBatch(phones, n_phones, durations, codes[:, :, :0], prompt_lengths, codes, frames)
 
 
-def train(model: torch.nn.Module, steps: int, loss, prompt_phones: int = 0) -> None:
+def train(model: torch.nn.Module, steps: int, prompt_phones: int = 0) -> None:
     optimizer = torch.optim.AdamW(model.parameters(), 3e-3)
     generator = torch.Generator().manual_seed(1)
     model.train()
     for _ in range(steps):
-        out = loss(model, toy_batch(16, generator, prompt_phones))
+        out = model.loss(toy_batch(16, generator, prompt_phones))
         optimizer.zero_grad()
         out["loss"].backward()
         optimizer.step()
@@ -134,16 +135,12 @@ def test_repetition_aware_sampling_draws_a_looping_token_again() -> None:
 # --------------------------------------------------------------------------- nar
 
 
-def nar_loss(model: NarTTS, batch: NarBatch) -> dict[str, torch.Tensor]:
-    return model.loss(batch)
-
-
 def test_a_tiny_nar_model_learns_the_task_and_generates_it() -> None:
     torch.manual_seed(0)
     model = NarTTS(
         SYMBOLS, LEVELS, CODES, dim=64, heads=4, encoder_layers=2, decoder_layers=2, dropout=0.0, uncond_prob=0.1
     )
-    train(model, 300, nar_loss, prompt_phones=0)
+    train(model, 300)
     batch = toy_batch(8, torch.Generator().manual_seed(99))
     seeds = list(range(8))
     codes, lengths = model.generate(
@@ -200,14 +197,10 @@ def test_nar_keeps_the_prompt_out_of_its_output_and_honours_given_durations() ->
 # --------------------------------------------------------------------------- ar
 
 
-def ar_loss(model: ArTTS, batch: NarBatch) -> dict[str, torch.Tensor]:
-    return model.loss(batch.phones, batch.phone_lengths, batch.codes, batch.code_lengths)
-
-
 def test_a_tiny_ar_model_learns_the_task_stops_and_batches_like_single() -> None:
     torch.manual_seed(0)
     model = ArTTS(SYMBOLS, LEVELS, CODES, dim=64, heads=4, layers=2, nar_layers=2, dropout=0.0)
-    train(model, 500, ar_loss)
+    train(model, 500)
     batch = toy_batch(8, torch.Generator().manual_seed(99))
     empty = torch.zeros(8, dtype=torch.long)
     options = SamplingOptions(temperature=0.3)
@@ -246,14 +239,10 @@ def test_ar_generation_lengths_stay_within_the_phone_bounds() -> None:
 # --------------------------------------------------------------------------- ar-aligned
 
 
-def aligned_loss(model: ArAlignedTTS, batch: NarBatch) -> dict[str, torch.Tensor]:
-    return model.loss(batch)
-
-
 def test_a_tiny_ar_aligned_model_follows_its_pointer_through_every_phone() -> None:
     torch.manual_seed(0)
     model = ArAlignedTTS(SYMBOLS, LEVELS, CODES, dim=64, heads=4, layers=2, nar_layers=2, dropout=0.0)
-    train(model, 400, aligned_loss, prompt_phones=1)
+    train(model, 400, prompt_phones=1)
     batch = toy_batch(8, torch.Generator().manual_seed(99), prompt_phones=1)
     options = SamplingOptions(temperature=0.3)
     codes, lengths = model.generate(

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from tts.models.nar import lengths_mask
+from tts.models.batch import TTSBatch, lengths_mask
 from tts.models.transformer import KVCache, Transformer
 from tts.sampling import DEFAULT_SAMPLING, SamplingOptions, sample
 
@@ -87,12 +87,11 @@ class ArTTS(nn.Module):
         prefix[:, : phones.shape[1]] = True
         return x, valid, prefix
 
-    def loss(
-        self, phones: torch.Tensor, phone_lengths: torch.Tensor, codes: torch.Tensor, code_lengths: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
+    def loss(self, batch: TTSBatch) -> dict[str, torch.Tensor]:
         """Next-token loss on the first codebook (with the stop token) and, for ``Q > 1``, the NAR
-        loss of one random level per item. ``codes`` ``(B, Q, T)``: whole utterances (the prompt is
-        their own beginning)."""
+        loss of one random level per item, on whole utterances (a batch without prompts: VALL-E's
+        prompt at inference is an utterance's own beginning, with its transcript)."""
+        phones, phone_lengths, codes, code_lengths = batch.phones, batch.phone_lengths, batch.codes, batch.code_lengths
         first = codes[:, 0]
         x, valid, prefix = self._ar_inputs(phones, phone_lengths, first, code_lengths)
         hidden = self.model(x, valid, prefix)[:, phones.shape[1] :]

@@ -9,7 +9,7 @@ monotonic alignment search for real speech).
 
 The speech prompt comes without its transcript: its tokens open the token stream with a learned
 "no phone" pointer input, and the pointer starts at the first phone of the target text. Training
-matches this by cutting utterances at a phone boundary (``NarBatch``).
+matches this by cutting utterances at a phone boundary (``TTSBatch``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from tts.models.ar import ArTTS
-from tts.models.nar import NarBatch, lengths_mask
+from tts.models.batch import TTSBatch, lengths_mask
 from tts.models.transformer import KVCache
 from tts.sampling import DEFAULT_SAMPLING, SamplingOptions, sample
 
@@ -50,8 +50,8 @@ class ArAlignedTTS(ArTTS):
         ids = phones.gather(1, pointer.clamp(min=0))
         return torch.where((pointer >= 0)[..., None], self.pointer_embedding(ids), self.no_phone)
 
-    def loss(self, batch: NarBatch) -> dict[str, torch.Tensor]:  # type: ignore[override]
-        """Token and pointer losses on the target frames (``batch`` as ``NarBatch``: target phones
+    def loss(self, batch: TTSBatch) -> dict[str, torch.Tensor]:
+        """Token and pointer losses on the target frames (``batch`` as ``TTSBatch``: target phones
         and durations, prompt tokens before them without alignment), plus the NAR stage's."""
         stream, stream_lengths = _join(batch.prompt, batch.prompt_lengths, batch.codes, batch.code_lengths)
         pointer = torch.full((stream.shape[0], stream.shape[2]), -1, dtype=torch.long, device=stream.device)

@@ -15,47 +15,19 @@ items; at inference ``logits = uncond + scale * (cond - uncond)``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from tts.models.batch import TTSBatch, lengths_mask
 from tts.models.transformer import Transformer
 from tts.sampling import DEFAULT_SAMPLING, SamplingOptions, filter_logits
-
-
-@dataclass
-class NarBatch:
-    """A training batch (padded).
-
-    Attributes:
-        phones: ``(B, P)`` symbol ids of the target text.
-        phone_lengths: ``(B,)``.
-        durations: ``(B, P)`` frames per target phone (0 at padding).
-        prompt: ``(B, Q, Tp)`` prompt tokens (``Tp`` may be 0).
-        prompt_lengths: ``(B,)``.
-        codes: ``(B, Q, T)`` target tokens; ``T`` frames per item = the sum of its durations.
-        code_lengths: ``(B,)``.
-    """
-
-    phones: torch.Tensor
-    phone_lengths: torch.Tensor
-    durations: torch.Tensor
-    prompt: torch.Tensor
-    prompt_lengths: torch.Tensor
-    codes: torch.Tensor
-    code_lengths: torch.Tensor
 
 
 def cosine_masked(ratio: torch.Tensor) -> torch.Tensor:
     """MaskGIT's schedule: the share of tokens still masked after progress ``ratio`` in [0, 1]."""
     return torch.cos(ratio * math.pi / 2)
-
-
-def lengths_mask(lengths: torch.Tensor, size: int) -> torch.Tensor:
-    """``(B, size)`` True below each item's length."""
-    return torch.arange(size, device=lengths.device)[None] < lengths[:, None]
 
 
 def regulate(encoded: torch.Tensor, durations: torch.Tensor, frames: int) -> torch.Tensor:
@@ -148,7 +120,7 @@ class NarTTS(nn.Module):
         hidden = self.decoder(x, valid)
         return torch.stack([head(hidden) for head in self.heads], dim=1)
 
-    def loss(self, batch: NarBatch) -> dict[str, torch.Tensor]:
+    def loss(self, batch: TTSBatch) -> dict[str, torch.Tensor]:
         """Masked-token cross-entropy on one codebook level per item, and the duration loss."""
         encoded = self.encode_phones(batch.phones, batch.phone_lengths)
         phone_valid = lengths_mask(batch.phone_lengths, batch.phones.shape[1])

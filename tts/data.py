@@ -1,0 +1,147 @@
+"""Training pairs for the generators: phones and their durations in token frames, joined with the
+token shards of the same utterances.
+
+``pairs.jsonl`` rows (written by ``egs/tts16k``): ``key`` (the utterance's key in the token folder),
+``phones`` (symbols), ``durations`` (seconds per phone, or null where unknown), ``split``. The
+tokens come from ``codec.corpus.token_dataset.TokenDataset`` over a folder that ``codec encode`` /
+``codec tokenize`` wrote.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from codec.corpus.token_dataset import TokenDataset
+from codec.errors import CodecError
+from tts.models.batch import TTSBatch
+
+
+@dataclass
+class Pair:
+    """One utterance: ``phones (P,)`` ids, ``durations (P,)`` frames (sum = frames) or None, and
+    ``codes (Q, T)``."""
+
+    key: str
+    phones: torch.Tensor
+    durations: torch.Tensor | None
+    codes: torch.Tensor
+
+
+def frames_per_phone(seconds: Sequence[float], frame_rate: float, frames: int) -> torch.Tensor:
+    """Phone durations in seconds -> whole frames that sum to ``frames``: phone boundaries are
+    rounded to the nearest frame (no rounding error accumulates) and the last phone takes what is
+    left (trailing silence, or the tokenizer's padded last frame)."""
+    ends = torch.tensor(seconds, dtype=torch.float64).cumsum(0) * frame_rate
+    bounds = ends.round().long().clamp(max=frames)
+    bounds[-1] = frames
+    return torch.diff(bounds, prepend=torch.zeros(1, dtype=torch.long)).clamp(min=0)
+
+
+class PairDataset(Dataset):
+    """The pairs of one split whose tokens exist.
+
+    Args:
+        pairs: the ``pairs.jsonl`` file.
+        tokens: the token folder (files or shards) of the same utterances.
+        encode: phone symbols -> ids (the model's inventory).
+        split: rows of this split only.
+        need_durations: leave out rows without durations (``nar`` and ``ar-aligned`` train on them).
+
+    Raises:
+        CodecError: a missing or damaged file, or no pair with tokens.
+    """
+
+    def __init__(
+        self,
+        pairs: str | Path,
+        tokens: str | Path,
+        encode: Callable[[list[str]], list[int]],
+        split: str = "train",
+        need_durations: bool = True,
+    ) -> None:
+        self.tokens = TokenDataset(tokens)
+        self.frame_rate = float(self.tokens.model["frame_rate"])
+        index = {key: i for i, key in enumerate(self.tokens.keys)}
+        self.rows: list[tuple[dict, int]] = []
+        try:
+            lines = Path(pairs).read_text().splitlines()
+        except OSError as error:
+            raise CodecError(f"cannot read pairs: {error.strerror or error}", pairs) from None
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                raise CodecError(f"line {number} is not JSON", pairs) from None
+            if row.get("split") != split or row.get("key") not in index:
+                continue
+            if need_durations and row.get("durations") is None:
+                continue
+            self.rows.append((row, index[row["key"]]))
+        if not self.rows:
+            raise CodecError(f"no {split} pair has tokens in {tokens}", pairs)
+        self.encode = encode
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def frames(self, index: int) -> int:
+        """Token frames of pair ``index`` (for length bucketing)."""
+        return self.tokens.frames[self.rows[index][1]]
+
+    def __getitem__(self, index: int) -> Pair:
+        row, token_index = self.rows[index]
+        codes = self.tokens[token_index].codes
+        phones = torch.tensor(self.encode(row["phones"]), dtype=torch.long)
+        durations = None
+        if row.get("durations") is not None:
+            durations = frames_per_phone(row["durations"], self.frame_rate, codes.shape[-1])
+        return Pair(row["key"], phones, durations, codes)
+
+
+def collate_pairs(
+    pairs: Sequence[Pair], generator: torch.Generator | None = None, prompt_share: tuple[float, float] | None = None
+) -> TTSBatch:
+    """Pad pairs into a ``TTSBatch``; with ``prompt_share = (low, high)`` each utterance is cut at the
+    phone boundary nearest a random share in that range of its frames, and the frames before it
+    become the prompt (the phones before it are dropped)."""
+    cuts = []
+    for pair in pairs:
+        cut = 0
+        if prompt_share is not None and pair.durations is not None and len(pair.phones) > 1:
+            share = prompt_share[0] + (prompt_share[1] - prompt_share[0]) * float(torch.rand(1, generator=generator))
+            ends = pair.durations.cumsum(0)
+            cut = int((ends - share * ends[-1]).abs()[:-1].argmin()) + 1
+        cuts.append(cut)
+    prompt_frames = [
+        0 if pair.durations is None else int(pair.durations[:cut].sum()) for pair, cut in zip(pairs, cuts, strict=True)
+    ]
+    size = len(pairs)
+    n_codebooks = pairs[0].codes.shape[0]
+    max_phones = max(len(pair.phones) - cut for pair, cut in zip(pairs, cuts, strict=True))
+    max_prompt = max(prompt_frames)
+    max_frames = max(pair.codes.shape[-1] - p for pair, p in zip(pairs, prompt_frames, strict=True))
+    phones = torch.zeros(size, max_phones, dtype=torch.long)
+    durations = torch.zeros(size, max_phones, dtype=torch.long)
+    prompt = torch.zeros(size, n_codebooks, max_prompt, dtype=torch.long)
+    codes = torch.zeros(size, n_codebooks, max_frames, dtype=torch.long)
+    phone_lengths, prompt_lengths, code_lengths = (torch.zeros(size, dtype=torch.long) for _ in range(3))
+    for item, (pair, cut, p) in enumerate(zip(pairs, cuts, prompt_frames, strict=True)):
+        kept = pair.phones[cut:]
+        phones[item, : len(kept)] = kept
+        phone_lengths[item] = len(kept)
+        if pair.durations is not None:
+            durations[item, : len(kept)] = pair.durations[cut:]
+        prompt[item, :, :p] = pair.codes[:, :p]
+        prompt_lengths[item] = p
+        rest = pair.codes[:, p:]
+        codes[item, :, : rest.shape[-1]] = rest
+        code_lengths[item] = rest.shape[-1]
+    return TTSBatch(phones, phone_lengths, durations, prompt, prompt_lengths, codes, code_lengths)

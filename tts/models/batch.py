@@ -1,0 +1,35 @@
+"""The batch every generator trains on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class TTSBatch:
+    """A training batch of the generators (padded).
+
+    Attributes:
+        phones: ``(B, P)`` symbol ids of the target text.
+        phone_lengths: ``(B,)``.
+        durations: ``(B, P)`` frames per target phone (0 at padding).
+        prompt: ``(B, Q, Tp)`` prompt tokens (``Tp`` may be 0).
+        prompt_lengths: ``(B,)``.
+        codes: ``(B, Q, T)`` target tokens; ``T`` frames per item = the sum of its durations.
+        code_lengths: ``(B,)``.
+    """
+
+    phones: torch.Tensor
+    phone_lengths: torch.Tensor
+    durations: torch.Tensor
+    prompt: torch.Tensor
+    prompt_lengths: torch.Tensor
+    codes: torch.Tensor
+    code_lengths: torch.Tensor
+
+
+def lengths_mask(lengths: torch.Tensor, size: int) -> torch.Tensor:
+    """``(B, size)`` True below each item's length."""
+    return torch.arange(size, device=lengths.device)[None] < lengths[:, None]

@@ -1,0 +1,121 @@
+"""TTS model folders: ``config.json`` + ``model.safetensors``, written from a training checkpoint.
+
+``config.json`` holds ``kind: "tts"``, the format version, the generator type and its arguments,
+the phone inventory and text front end, and the description of the tokenizer whose tokens the
+model generates (its name and token fingerprint: a model only runs with that tokenizer).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from codec.errors import CodecError
+from tts.models import GENERATORS
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+def export_checkpoint(
+    checkpoint: str | Path, folder: str | Path, half: bool = False, frontend: dict | None = None
+) -> Path:
+    """Write the generator of a ``tts train`` checkpoint as a model folder (atomically).
+
+    Args:
+        half: store float16 weights.
+        frontend: the text front end's options (default: flite, English).
+
+    Raises:
+        CodecError: not a readable ``tts train`` checkpoint, or the folder cannot be written.
+    """
+    checkpoint, folder = Path(checkpoint), Path(folder)
+    try:
+        loaded = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for damaged or foreign files
+        raise CodecError(f"not a readable checkpoint ({type(error).__name__})", checkpoint) from None
+    hparams = loaded.get("hyper_parameters", {}) if isinstance(loaded, dict) else {}
+    if hparams.get("generator") not in GENERATORS or "state_dict" not in loaded:
+        raise CodecError("not a tts training checkpoint (no generator in its hyper-parameters)", checkpoint)
+    state = {k.removeprefix("model."): v for k, v in loaded["state_dict"].items() if k.startswith("model.")}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    config = {
+        "kind": "tts",
+        "format_version": FORMAT_VERSION,
+        "generator": hparams["generator"],
+        "model": hparams.get("model") or {},
+        "symbols": list(hparams["symbols"]),
+        "n_codebooks": hparams["n_codebooks"],
+        "codebook_size": hparams["codebook_size"],
+        "codec": hparams.get("codec") or {},
+        "frontend": frontend or {"backend": "flite", "language": "en"},
+        "trained_steps": loaded.get("global_step"),
+    }
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    except OSError as error:
+        raise CodecError(f"cannot write the model folder: {error.strerror or error}", folder) from None
+    try:
+        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        save_file({k: v.contiguous() for k, v in state.items()}, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """A TTS folder's ``config.json``, checked; ``CodecError`` names what is wrong."""
+    path = folder / CONFIG_FILE
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CodecError(f"no {CONFIG_FILE} (not a TTS model folder)", folder) from None
+    except (OSError, ValueError, RecursionError) as error:
+        raise CodecError(f"damaged config: {error}", path) from None
+    if not isinstance(config, dict) or config.get("kind") != "tts":
+        raise CodecError("not a TTS model (a codec's or another kind's config)", path)
+    if config.get("format_version") != FORMAT_VERSION:
+        raise CodecError(f"unsupported TTS model format version {config.get('format_version')!r}", path)
+    if config.get("generator") not in GENERATORS:
+        raise CodecError(f"unknown generator {config.get('generator')!r}", path)
+    return config
+
+
+def load_generator(folder: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The generator (eval mode, float32) and config of a TTS folder."""
+    config = read_config(folder)
+    try:
+        model = GENERATORS[config["generator"]](
+            len(config["symbols"]), config["n_codebooks"], config["codebook_size"], **config["model"]
+        )
+    except (TypeError, ValueError, KeyError) as error:
+        raise CodecError(f"invalid TTS config: {error}", folder / CONFIG_FILE) from None
+    weights = folder / WEIGHTS_FILE
+    try:
+        state = load_file(str(weights))
+    except FileNotFoundError:
+        raise CodecError(f"no {WEIGHTS_FILE}", folder) from None
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CodecError(f"damaged weights: {error}", weights) from None
+    expected = model.state_dict()
+    wrong = sorted(set(expected) ^ set(state)) + sorted(
+        k for k in set(state) & set(expected) if state[k].shape != expected[k].shape
+    )
+    if wrong:
+        raise CodecError(f"weights do not fit the config ({len(wrong)} keys, e.g. {wrong[0]})", weights)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    return model.eval(), config

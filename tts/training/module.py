@@ -1,0 +1,65 @@
+"""``TTSModule``: trains one generator type on ``TTSBatch``es."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from lightning.pytorch import LightningModule
+
+from codec.training.module import warmup_cosine
+from tts.models import GENERATORS
+from tts.models.batch import TTSBatch
+
+
+class TTSModule(LightningModule):
+    """A generator (``nar``, ``ar`` or ``ar-aligned``) with AdamW and a warm-up + cosine schedule.
+
+    Args:
+        generator: the generator type.
+        symbols: the phone inventory (id = index; linked from the data).
+        codec: the tokenizer's description (linked from the data: name, fingerprints, rates); an
+            exported model checks it against the codec it decodes with.
+        n_codebooks, codebook_size: the tokens' (linked from the data).
+        model: the generator's own arguments (width, layers, ...).
+        lr, warmup_steps, total_steps, final_lr_ratio, weight_decay: the optimizer and schedule.
+    """
+
+    def __init__(
+        self,
+        generator: str = "nar",
+        symbols: list[str] | None = None,
+        codec: dict[str, Any] | None = None,
+        n_codebooks: int = 1,
+        codebook_size: int = 4096,
+        model: dict[str, Any] | None = None,
+        lr: float = 5e-4,
+        warmup_steps: int = 500,
+        total_steps: int = 100_000,
+        final_lr_ratio: float = 0.1,
+        weight_decay: float = 0.01,
+    ) -> None:
+        super().__init__()
+        if generator not in GENERATORS:
+            raise ValueError(f"unknown generator {generator!r}; known: {', '.join(GENERATORS)}")
+        if not symbols:
+            raise ValueError("no phone inventory (symbols)")
+        self.save_hyperparameters()
+        self.model = GENERATORS[generator](len(symbols), n_codebooks, codebook_size, **(model or {}))
+
+    def training_step(self, batch: TTSBatch, batch_idx: int) -> torch.Tensor:
+        out = self.model.loss(batch)
+        self.log_dict(
+            {f"train/{key}": value for key, value in out.items()}, prog_bar=False, batch_size=len(batch.phones)
+        )
+        return out["loss"]
+
+    def validation_step(self, batch: TTSBatch, batch_idx: int) -> None:
+        out = self.model.loss(batch)
+        self.log_dict({f"val/{key}": value for key, value in out.items()}, batch_size=len(batch.phones))
+
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        optimizer = torch.optim.AdamW(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        schedule = warmup_cosine(hp.warmup_steps, hp.total_steps, hp.final_lr_ratio)
+        return [optimizer], [{"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, schedule), "interval": "step"}]
