@@ -23,6 +23,9 @@ from safetensors.torch import load_file, save_file
 from codec.api import Codec
 from codec.errors import CodecError
 from codec.external import is_external, load_external
+from codec.external.hificodec_checkpoint import is_hificodec_checkpoint, load_hificodec
+from codec.external.languagecodec_checkpoint import is_languagecodec_checkpoint, load_languagecodec
+from codec.external.speechtokenizer_checkpoint import load_speechtokenizer, speechtokenizer_folder
 from codec.external.wavtokenizer_checkpoint import is_wavtokenizer_checkpoint, load_wavtokenizer_checkpoint
 from codec.fingerprints import fingerprints
 from codec.formats.entropy import CODE_STATS_FILE, CodeStats, load_code_stats
@@ -183,6 +186,10 @@ def load_folder(folder: Path, name: str | None = None) -> Codec:
     loaded by its own package and named ``name`` (default: the folder's name). The model's
     ``code_stats`` attribute holds the folder's code statistics, or ``None``.
     """
+    if speechtokenizer_folder(folder) is not None:  # its config.json may sit one folder down, as on the hub
+        codec = load_speechtokenizer(folder, name or folder.name)
+        codec.code_stats = None
+        return codec
     config = _read_config(folder)
     if is_external(config):
         codec = load_external(folder, config, name or folder.name)
@@ -237,13 +244,18 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def load_checkpoint(path: Path) -> Codec:
-    """The generator of a ``codec train`` checkpoint (discriminators and optimizer state dropped), or
-    an original WavTokenizer checkpoint (``codec.external.wavtokenizer_checkpoint``)."""
+    """The generator of a ``codec train`` checkpoint (discriminators and optimizer state dropped), or a
+    published codec's original checkpoint: Language-Codec, HiFi-Codec or WavTokenizer (``codec.external``)."""
     loaded = _load_torch_file(path)
-    if is_wavtokenizer_checkpoint(loaded):
-        codec = load_wavtokenizer_checkpoint(path, loaded)
-        codec.code_stats = None
-        return codec
+    for detect, load in (
+        (is_languagecodec_checkpoint, load_languagecodec),  # before WavTokenizer's: both hold codebook layer 0
+        (is_hificodec_checkpoint, load_hificodec),
+        (is_wavtokenizer_checkpoint, load_wavtokenizer_checkpoint),
+    ):
+        if detect(loaded):
+            codec = load(path, loaded)
+            codec.code_stats = None
+            return codec
     checkpoint = _check_checkpoint(loaded, path)
     codec = _build(dict(checkpoint["hyper_parameters"]["codec"]), path)
     state = {k[len("codec.") :]: v for k, v in checkpoint["state_dict"].items() if k.startswith("codec.")}

@@ -7,6 +7,11 @@
   ``transformers`` (``codec.external.transformers_models``).
 - SNAC 24 / 32 / 44 kHz: ``config.json`` with ``vq_strides`` and ``pytorch_model.bin``; run by the
   ``snac`` package (``codec.external.snac_model``).
+- SpeechTokenizer: ``config.json`` with ``semantic_dimension`` and ``SpeechTokenizer.pt``
+  (``codec.external.speechtokenizer_checkpoint``; ``load_codec`` also finds them one folder down).
+
+Original-format files that ``load_codec`` takes as a file: WavTokenizer and Language-Codec Lightning
+``.ckpt`` files, HiFi-Codec's ``{generator, encoder, quantizer}`` files (``*_checkpoint`` modules).
 
 Both packages are the ``published`` extra; they are imported only when such a model is loaded.
 """
@@ -26,7 +31,9 @@ TRANSFORMERS_TYPES = ("encodec", "dac", "mimi", "wavtokenizer")
 
 def is_external(config: dict[str, Any]) -> bool:
     """Whether a ``config.json`` describes a published model rather than one of ours."""
-    return "model_type" in config or "vq_strides" in config
+    from codec.external.speechtokenizer_checkpoint import is_speechtokenizer_config
+
+    return "model_type" in config or "vq_strides" in config or is_speechtokenizer_config(config)
 
 
 def load_external(folder: Path, config: dict[str, Any], name: str) -> ExternalCodec:
@@ -39,6 +46,10 @@ def load_external(folder: Path, config: dict[str, Any], name: str) -> ExternalCo
         CodecError: a kind of model not supported, a missing optional package (naming the extra),
             or files that are missing, damaged or do not fit the config.
     """
+    from codec.external.speechtokenizer_checkpoint import is_speechtokenizer_config, load_speechtokenizer
+
+    if is_speechtokenizer_config(config):
+        return load_speechtokenizer(folder, name)
     if "model_type" in config:
         model_type = config["model_type"]
         if model_type not in TRANSFORMERS_TYPES:

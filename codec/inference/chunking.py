@@ -228,7 +228,9 @@ def encode_windows(
     memory then follows the chunk, not the input (``codec.io.stream`` reads files this way)."""
     hop = codec.hop_length
     total = max(1, -(-length // hop))
-    chunk = total if chunk_seconds is None else chunk_frames_for(codec, chunk_seconds)
+    # A model whose codes depend on the whole item (``encodes_whole``, e.g. a clip-wide GroupNorm) is never chunked.
+    whole = chunk_seconds is None or getattr(codec, "encodes_whole", False)
+    chunk = total if whole else chunk_frames_for(codec, chunk_seconds)
     if total <= chunk:
         return codec.encode_codes(read(0, length).to(codec.device, codec.dtype), n_codebooks).cpu()
     field = receptive_field(codec)
