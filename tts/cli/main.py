@@ -31,12 +31,96 @@ def cmd_info(args: argparse.Namespace) -> int:
     info = {
         "generator": config["generator"],
         "parameters": sum(p.numel() for p in model.parameters()),
-        "symbols": len(config["symbols"]),
+        "symbols": config["n_symbols"],
         "frontend": config["frontend"],
         "codec": config["codec"],
         "trained_steps": config.get("trained_steps"),
     }
     print(json.dumps(info, indent=2))
+    return 0
+
+
+def _write(path: Path, audio: object, rate: int) -> None:
+    from codec.io.audio import write_audio
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_audio(path, audio.numpy(), rate)
+
+
+def cmd_synthesize(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from tts.api import load_tts
+    from tts.sampling import SamplingOptions
+
+    if (args.text is None) == (args.text_file is None):
+        raise CodecError("give a TEXT or --text-file, not both")
+    options = SamplingOptions(args.temperature, args.top_k, args.top_p, args.repetition_window)
+    generate = {} if args.steps is None else {"steps": tuple(args.steps)}
+    if args.guidance is not None:
+        generate["guidance"] = args.guidance
+    model = load_tts(args.model, device=args.device)
+    prompt = {"prompt": args.prompt, "prompt_text": args.prompt_text}
+    if args.text is not None:
+        output = Path(args.output)
+        if output.exists() and not args.overwrite:
+            raise CodecError("exists; pass --overwrite to replace it", output)
+        audio = model.synthesize(args.text, seed=args.seed, options=options, **prompt, **generate)
+        _write(output, audio, model.sample_rate)
+        print(f"{output}: {audio.shape[-1] / model.sample_rate:.2f} s")
+        return 0
+    try:
+        lines = [line.strip() for line in Path(args.text_file).read_text().splitlines()]
+    except OSError as error:
+        raise CodecError(f"cannot read: {error.strerror or error}", args.text_file) from None
+    jobs = [(n, line) for n, line in enumerate(lines, 1) if line]
+    folder = Path(args.output)
+    todo = [(n, line) for n, line in jobs if args.overwrite or not (folder / f"line-{n:05d}.wav").exists()]
+    for start in tqdm(range(0, len(todo), args.batch_size), desc="synthesize", unit="batch"):
+        batch = todo[start : start + args.batch_size]
+        clips = model.synthesize([line for _, line in batch], seed=args.seed, options=options, **prompt, **generate)
+        for (n, _), clip in zip(batch, clips, strict=True):
+            _write(folder / f"line-{n:05d}.wav", clip, model.sample_rate)
+    print(f"{len(todo)} synthesized, {len(jobs) - len(todo)} skipped (exist) into {folder}")
+    return 0
+
+
+def _seconds_per_phone(pairs: Path) -> float:
+    """Mean phone duration of the pairs' training rows (0.08 s where none has durations)."""
+    total = count = 0.0
+    for line in pairs.read_text().splitlines():
+        row = json.loads(line) if line.strip() else {}
+        if row.get("split") == "train" and row.get("durations"):
+            total += sum(row["durations"])
+            count += len(row["durations"])
+    return total / count if count else 0.08
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from tts.api import load_tts
+    from tts.evaluation import evaluate_pairs, evaluate_robustness
+
+    model = load_tts(args.model, device=args.device)
+    report = evaluate_pairs(model, Path(args.pairs), args.split, args.limit, args.seed, not args.no_speaker_sim)
+    if args.robustness:
+        report["robustness"] = evaluate_robustness(model, Path(args.robustness), _seconds_per_phone(Path(args.pairs)))
+    print(f"{report['sentences']} {args.split} sentences: WER and speaker similarity to the prompt")
+    for name, row in report["systems"].items():
+        similarity = "-" if row["speaker_similarity"] is None else f"{row['speaker_similarity']:.3f}"
+        wer = "-" if row["wer"] is None else f"{row['wer']:.3f}"
+        print(f"  {name:<12} WER {wer:>6}  SPK {similarity}")
+    print(
+        f"  model length / original: median {report['length_ratio_median']:.2f}, {report['too_short']} under half, "
+        f"{report['too_long']} over twice; real-time factor {report['real_time_factor']:.3f}"
+    )
+    if "robustness" in report:
+        r = report["robustness"]
+        print(
+            f"robustness: {r['sentences']} sentences, {r['too_short']} too short, {r['too_long']} too long, "
+            f"{r['failed']} failed"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     return 0
 
 
@@ -59,6 +143,47 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", required=True, help="output folder")
     export.add_argument("--half", action="store_true", help="store float16 weights (half the size)")
     export.set_defaults(run=cmd_export)
+    synth = commands.add_parser(
+        "synthesize",
+        help="text -> speech",
+        description="Speak TEXT into -o FILE, or each line of --text-file into -o FOLDER/line-NNNNN.wav (batched, "
+        "restartable: existing outputs are skipped unless --overwrite).",
+    )
+    synth.add_argument("text", nargs="?", help="the text to speak")
+    synth.add_argument("--text-file", help="a file with one text per line")
+    synth.add_argument("-o", "--output", required=True, help="output audio file (or folder with --text-file)")
+    synth.add_argument("--model", required=True, help="TTS model folder ('tts export')")
+    synth.add_argument("--prompt", help="a voice prompt (audio file; its first 3 s are used)")
+    synth.add_argument("--prompt-text", help="the prompt's transcript (needed by ar models)")
+    synth.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    synth.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
+    synth.add_argument("--top-k", type=int, default=None, help="keep the k most likely tokens")
+    synth.add_argument("--top-p", type=float, default=None, help="nucleus sampling threshold")
+    synth.add_argument("--repetition-window", type=int, default=0, help="repetition-aware sampling window (ar)")
+    synth.add_argument("--steps", type=int, nargs="+", help="nar: decoding steps per codebook level")
+    synth.add_argument("--guidance", type=float, help="nar: classifier-free guidance scale (default 1)")
+    synth.add_argument("--batch-size", type=int, default=16, help="lines per batch with --text-file (default 16)")
+    synth.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    synth.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    synth.set_defaults(run=cmd_synthesize)
+    evaluate = commands.add_parser(
+        "eval",
+        help="WER, speaker similarity, lengths and speed beside the tokenizer's ceiling",
+        description="Score the originals, the tokenizer's resynthesis (the ceiling) and the model on held-out "
+        "pairs (Whisper tiny.en WER, speaker similarity to the prompt, length ratios, real-time factor); "
+        "with --robustness, count outputs under half or over twice the expected duration. Needs the "
+        "[eval-extra] extra.",
+    )
+    evaluate.add_argument("--model", required=True, help="TTS model folder")
+    evaluate.add_argument("--pairs", required=True, help="pairs.jsonl with text, audio, speaker and split")
+    evaluate.add_argument("--split", default="test", help="held-out split (default test)")
+    evaluate.add_argument("--limit", type=int, default=64, help="sentences, spread over the split (default 64)")
+    evaluate.add_argument("--robustness", help="a file of sentences, one per line")
+    evaluate.add_argument("--no-speaker-sim", action="store_true", help="skip speaker similarity")
+    evaluate.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    evaluate.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    evaluate.add_argument("--json", help="also write the report as JSON")
+    evaluate.set_defaults(run=cmd_eval)
     info = commands.add_parser("info", help="describe a TTS model folder")
     info.add_argument("model", help="TTS model folder")
     info.set_defaults(run=cmd_info)

@@ -22,7 +22,7 @@ class TTSRecipeCLI(LightningCLI):
         """Keep the parsed configuration as given."""
 
     def add_arguments_to_parser(self, parser: Any) -> None:
-        for name in ("symbols", "codec", "n_codebooks", "codebook_size"):
+        for name in ("frontend", "n_symbols", "codec", "n_codebooks", "codebook_size"):
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
         parser.link_arguments("model.generator", "data.generator")
 

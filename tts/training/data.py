@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -12,24 +10,7 @@ from torch.utils.data import DataLoader
 
 from codec.errors import CodecError
 from tts.data import Pair, PairDataset, collate_pairs
-
-PAD = "<pad>"
-
-
-def read_symbols(pairs: str | Path, split: str = "train") -> list[str]:
-    """The phone inventory of a ``pairs.jsonl``'s split: padding first, then the symbols sorted."""
-    symbols: set[str] = set()
-    try:
-        for line in Path(pairs).read_text().splitlines():
-            if line.strip():
-                row = json.loads(line)
-                if row.get("split") == split:
-                    symbols.update(row["phones"])
-    except (OSError, json.JSONDecodeError, KeyError) as error:
-        raise CodecError(f"cannot read phones: {error}", pairs) from None
-    if not symbols:
-        raise CodecError(f"no {split} rows with phones", pairs)
-    return [PAD, *sorted(symbols)]
+from tts.text.frontend import TextFrontend
 
 
 class TTSDataModule(LightningDataModule):
@@ -38,6 +19,8 @@ class TTSDataModule(LightningDataModule):
     Args:
         pairs: ``pairs.jsonl`` (``egs/tts16k``).
         tokens: the token folder of the same utterances (``codec tokenize``).
+        backend, language: the text front end whose symbols the pairs' phones are
+            (``tts.text.frontend.TextFrontend``); its inventory goes into the model.
         generator: ``nar`` and ``ar-aligned`` train on pairs with durations, with prompts cut from
             each utterance's beginning (``prompt_share`` of its frames); ``ar`` on whole utterances.
         batch_size: pairs per batch.
@@ -52,6 +35,8 @@ class TTSDataModule(LightningDataModule):
         pairs: str,
         tokens: str,
         generator: str = "nar",
+        backend: str = "flite",
+        language: str = "en",
         batch_size: int = 16,
         num_workers: int = 0,
         val_split: str = "dev",
@@ -62,8 +47,10 @@ class TTSDataModule(LightningDataModule):
         self.pairs, self.tokens, self.generator = pairs, tokens, generator
         self.batch_size, self.num_workers, self.val_split = batch_size, num_workers, val_split
         self.prompt_share, self.prompt_probability = tuple(prompt_share), prompt_probability
-        self.symbols = read_symbols(pairs)
-        self._ids = {symbol: i for i, symbol in enumerate(self.symbols)}
+        frontend = TextFrontend(backend, language)
+        self.frontend = frontend.to_dict()
+        self.inventory = frontend.inventory
+        self.n_symbols = len(frontend.inventory)
         self.train_set = PairDataset(pairs, tokens, self.encode, "train", need_durations=generator != "ar")
         self.codec = dict(self.train_set.tokens.model)
         self.n_codebooks = int(self.codec["n_codebooks"])
@@ -71,8 +58,8 @@ class TTSDataModule(LightningDataModule):
         self.generator_seed = torch.Generator().manual_seed(0)
 
     def encode(self, phones: list[str]) -> list[int]:
-        """Symbols -> ids (symbols unseen in training are dropped)."""
-        return [self._ids[p] for p in phones if p in self._ids]
+        """Symbols -> ids of the front end's inventory (``<unk>`` for others)."""
+        return self.inventory.encode(phones)
 
     def _collate(self, pairs: list[Pair]) -> Any:
         cut = self.generator != "ar" and float(torch.rand(1, generator=self.generator_seed)) < self.prompt_probability

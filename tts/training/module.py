@@ -17,7 +17,9 @@ class TTSModule(LightningModule):
 
     Args:
         generator: the generator type.
-        symbols: the phone inventory (id = index; linked from the data).
+        frontend: the text front end with its phone inventory (``TextFrontend.to_dict()``; linked
+            from the data), stored with the model.
+        n_symbols: the inventory's size (linked from the data).
         codec: the tokenizer's description (linked from the data: name, fingerprints, rates); an
             exported model checks it against the codec it decodes with.
         n_codebooks, codebook_size: the tokens' (linked from the data).
@@ -28,7 +30,8 @@ class TTSModule(LightningModule):
     def __init__(
         self,
         generator: str = "nar",
-        symbols: list[str] | None = None,
+        frontend: dict[str, Any] | None = None,
+        n_symbols: int = 0,
         codec: dict[str, Any] | None = None,
         n_codebooks: int = 1,
         codebook_size: int = 4096,
@@ -42,10 +45,10 @@ class TTSModule(LightningModule):
         super().__init__()
         if generator not in GENERATORS:
             raise ValueError(f"unknown generator {generator!r}; known: {', '.join(GENERATORS)}")
-        if not symbols:
-            raise ValueError("no phone inventory (symbols)")
+        if n_symbols < 1:
+            raise ValueError("no phone inventory (n_symbols)")
         self.save_hyperparameters()
-        self.model = GENERATORS[generator](len(symbols), n_codebooks, codebook_size, **(model or {}))
+        self.model = GENERATORS[generator](n_symbols, n_codebooks, codebook_size, **(model or {}))
 
     def training_step(self, batch: TTSBatch, batch_idx: int) -> torch.Tensor:
         out = self.model.loss(batch)

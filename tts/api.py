@@ -1,0 +1,184 @@
+"""``TTS``: text (and an optional voice prompt) -> speech, with a generator over a codec's tokens.
+
+``load_tts(folder)`` loads a model folder (``tts export``) with its text front end and the tokenizer
+it was trained on, refusing one whose token fingerprint differs. ``synthesize`` splits long text at
+sentence boundaries, generates every piece of every text as one batch (each with its own seed, so
+an item's audio does not depend on its batch-mates), decodes with the codec and joins the pieces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from codec import Codec, load_codec
+from codec.errors import CodecError
+from codec.formats.tokens import Tokens
+from codec.io.audio import read_audio, resample, to_mono
+from tts.models.batch import lengths_mask
+from tts.pretrained import load_generator
+from tts.sampling import DEFAULT_SAMPLING, SamplingOptions, generators_for
+from tts.text.frontend import TextFrontend
+
+PROMPT_MIN_SECONDS = 1.0
+PROMPT_MAX_SECONDS = 3.0
+PAUSE_SECONDS = 0.15
+"""Silence between the pieces of a long text."""
+
+
+class TTS:
+    """A loaded TTS model: generator, text front end and tokenizer.
+
+    Attributes:
+        sample_rate: rate of the audio it returns (the tokenizer's).
+    """
+
+    def __init__(
+        self, generator: torch.nn.Module, config: dict[str, Any], codec: Codec, frontend: TextFrontend
+    ) -> None:
+        self.generator, self.config, self.codec, self.frontend = generator, config, codec, frontend
+        self.kind = config["generator"]
+        self.sample_rate = codec.sample_rate
+
+    def prompt_tokens(
+        self, prompt: str | Path | np.ndarray | torch.Tensor, sample_rate: int | None = None
+    ) -> torch.Tensor:
+        """``(Q, T)`` tokens of a voice prompt (a file, or samples at ``sample_rate``): at least
+        ``PROMPT_MIN_SECONDS``, its first ``PROMPT_MAX_SECONDS`` used.
+
+        Raises:
+            CodecError: an unreadable file, a prompt too short or silent.
+        """
+        name = str(prompt) if isinstance(prompt, (str, Path)) else "prompt"
+        if isinstance(prompt, (str, Path)):
+            audio, sample_rate = read_audio(prompt)
+        elif sample_rate is None:
+            raise CodecError("a prompt given as samples needs its sample_rate")
+        else:
+            audio = np.asarray(prompt, dtype=np.float32)
+        audio = resample(to_mono(audio), sample_rate, self.sample_rate)
+        seconds = audio.shape[-1] / self.sample_rate
+        if seconds < PROMPT_MIN_SECONDS:
+            raise CodecError(f"prompt is {seconds:.2f} s long; at least {PROMPT_MIN_SECONDS:g} s is needed", name)
+        audio = audio[: int(PROMPT_MAX_SECONDS * self.sample_rate)]
+        if float(np.sqrt(np.mean(np.square(audio)))) < 1e-4:
+            raise CodecError("prompt is silent", name)
+        return self.codec.encode(audio, self.sample_rate).codes[0]
+
+    @torch.inference_mode()
+    def synthesize(
+        self,
+        texts: str | Sequence[str],
+        prompt: str | Path | np.ndarray | torch.Tensor | None = None,
+        prompt_sample_rate: int | None = None,
+        prompt_text: str | None = None,
+        seed: int = 0,
+        options: SamplingOptions = DEFAULT_SAMPLING,
+        **generate: Any,
+    ) -> torch.Tensor | list[torch.Tensor]:
+        """Speech for one text (a ``(N,)`` tensor) or a list of texts (a list of them).
+
+        Args:
+            prompt: a voice to follow (file or samples); its first 3 s are used.
+            prompt_text: the prompt's transcript (needed by ``ar``, VALL-E; the others ignore it).
+            seed: text ``i`` samples from seeds of ``seed + i`` (the same audio alone or in a batch).
+            options: sampling (temperature, top-k, top-p, repetition-aware).
+            generate: the generator's own options (``nar``: ``steps``, ``guidance``, ``speed``).
+
+        Raises:
+            CodecError: empty or unpronounceable text, or a bad prompt.
+        """
+        single = isinstance(texts, str)
+        texts = [texts] if single else list(texts)
+        if not texts:
+            raise CodecError("no text to synthesize")
+        pieces = [
+            (i, piece, (seed + i) * 1000 + k)
+            for i, text in enumerate(texts)
+            for k, piece in enumerate(self._pieces(text))
+        ]
+        if prompt is not None and self.kind == "ar" and not prompt_text:
+            raise CodecError("an ar (VALL-E) model reads a prompt with its transcript: give prompt_text")
+        lead = (
+            self.frontend.inventory.encode(self.frontend.phonemize(prompt_text))
+            if prompt is not None and self.kind == "ar"
+            else []
+        )
+        ids = [lead + self.frontend.inventory.encode(self.frontend.phonemize(piece)) for _, piece, _ in pieces]
+        phones = torch.zeros(len(ids), max(len(row) for row in ids), dtype=torch.long)
+        for row, symbols in enumerate(ids):
+            phones[row, : len(symbols)] = torch.tensor(symbols)
+        phone_lengths = torch.tensor([len(row) for row in ids])
+        n_codebooks = self.config["n_codebooks"]
+        if prompt is None:
+            prompts = torch.zeros(len(ids), n_codebooks, 0, dtype=torch.long)
+            prompt_lengths = torch.zeros(len(ids), dtype=torch.long)
+        else:
+            tokens = self.prompt_tokens(prompt, prompt_sample_rate)
+            prompts = tokens[None].expand(len(ids), -1, -1).contiguous()
+            prompt_lengths = torch.full((len(ids),), tokens.shape[-1], dtype=torch.long)
+        seeds = [piece_seed for _, _, piece_seed in pieces]
+        codes, lengths = self.generator.generate(
+            phones, phone_lengths, prompts, prompt_lengths, generators_for(seeds), options, **generate
+        )
+        audio = self._decode(codes, lengths)
+        pause = torch.zeros(int(PAUSE_SECONDS * self.sample_rate))
+        out = []
+        for index in range(len(texts)):
+            parts = [clip for (item, _, _), clip in zip(pieces, audio, strict=True) if item == index]
+            joined = [part for clip in parts for part in (clip, pause)][:-1]
+            out.append(torch.cat(joined))
+        return out[0] if single else out
+
+    def _pieces(self, text: str) -> list[str]:
+        if not isinstance(text, str) or not text.strip():
+            raise CodecError("empty text")
+        return self.frontend.split(text)
+
+    def _decode(self, codes: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
+        keep = lengths_mask(lengths, codes.shape[-1])
+        codes = codes * keep[:, None]
+        frames = lengths.clamp(min=1)
+        tokens = Tokens(
+            codes=codes[..., : max(1, int(frames.max()))],
+            code_lengths=frames,
+            audio_lengths=frames * self.codec.hop_length,
+            sample_rate=self.codec.sample_rate,
+            hop_length=self.codec.hop_length,
+            codebook_size=self.codec.codebook_size,
+            model_name=self.codec.name,
+            fingerprint=self.codec.fingerprints().model,
+            token_fingerprint=self.codec.fingerprints().tokens,
+            min_codebooks=self.codec.quantizer.min_codebooks,
+        )
+        return self.codec.decode(tokens)
+
+
+def load_tts(folder: str | Path, codec: Codec | str | None = None, device: str = "cpu") -> TTS:
+    """Load a TTS model folder and the tokenizer it generates tokens of.
+
+    Args:
+        codec: the tokenizer (a loaded ``Codec`` or a ``load_codec`` name); default: the one named in
+            the folder, which must be installed.
+
+    Raises:
+        CodecError: a missing or damaged folder, or a tokenizer whose token fingerprint is not the
+            one the model was trained on.
+    """
+    folder = Path(folder)
+    generator, config = load_generator(folder)
+    wanted = config.get("codec") or {}
+    if not isinstance(codec, Codec):
+        codec = load_codec(codec or wanted.get("model_name") or "default", device=device)
+    found = codec.fingerprints().tokens
+    if wanted.get("token_fingerprint") and wanted["token_fingerprint"] != found:
+        raise CodecError(
+            f"the model generates tokens of {wanted.get('model_name')} (token fingerprint "
+            f"{wanted['token_fingerprint']}); tokenizer {codec.name} makes {found}: retrain the model on its tokens",
+            folder,
+        )
+    return TTS(generator.to(device), config, codec, TextFrontend.from_dict(config["frontend"]))

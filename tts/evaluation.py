@@ -1,0 +1,149 @@
+"""``tts eval``: how intelligible, how close to the voice and how robust a TTS model is, always beside
+the ceiling that its tokenizer sets.
+
+On held-out pairs (text with the source voice's recording) it scores three systems on the same
+sentences: the original recordings, the tokenizer's resynthesis of them (the ceiling: a generator
+of these tokens cannot be more intelligible) and the model's speech, prompted with another
+recording of the same speaker. Whisper tiny.en word error rates are corpus-level (all errors over
+all reference words) on the front end's normalised text; speaker similarity is the cosine of
+speaker embeddings with the prompt (for the ceiling: the resynthesis with the same prompt clip).
+On a file of robustness sentences it counts outputs shorter than half or longer than twice the
+duration expected from the phone count, and failures.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from codec.errors import CodecError
+from codec.evaluation.scorers import ANALYSIS_RATE, SpeakerEncoder, Transcriber, word_errors
+from codec.io.audio import read_audio, resample, to_mono
+from tts.api import PROMPT_MAX_SECONDS, TTS
+
+
+@dataclass
+class Tally:
+    """Word errors and similarities summed over sentences."""
+
+    errors: int = 0
+    words: int = 0
+    similarity: list[float] = field(default_factory=list)
+
+    def row(self) -> dict[str, float | None]:
+        return {
+            "wer": self.errors / self.words if self.words else None,
+            "speaker_similarity": float(np.mean(self.similarity)) if self.similarity else None,
+        }
+
+
+def held_out_rows(pairs: Path, split: str, limit: int | None) -> list[dict[str, Any]]:
+    """Rows of ``split`` with text and an audio ``path`` (relative to the pairs file), spread evenly
+    when ``limit`` is set."""
+    try:
+        rows = [json.loads(line) for line in pairs.read_text().splitlines() if line.strip()]
+    except (OSError, json.JSONDecodeError) as error:
+        raise CodecError(f"cannot read pairs: {error}", pairs) from None
+    rows = [r for r in rows if r.get("split") == split and r.get("text") and r.get("path")]
+    if not rows:
+        raise CodecError(f"no {split} rows with text and audio", pairs)
+    if limit is not None and limit < len(rows):
+        rows = [rows[round(i * (len(rows) - 1) / max(1, limit - 1))] for i in range(limit)]
+    return rows
+
+
+def _at(audio: np.ndarray | torch.Tensor, rate: int, to: int) -> np.ndarray:
+    samples = audio.numpy() if isinstance(audio, torch.Tensor) else audio
+    return resample(np.asarray(samples, np.float32), rate, to)
+
+
+def evaluate_pairs(
+    tts: TTS, pairs: Path, split: str = "test", limit: int | None = 64, seed: int = 0, speaker_sim: bool = True
+) -> dict[str, Any]:
+    """Score originals, the tokenizer's resynthesis and the model on held-out pairs (see the module)."""
+    rows = held_out_rows(Path(pairs), split, limit)
+    base = Path(pairs).parent
+    by_speaker: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_speaker[str(row.get("speaker"))].append(row)
+    transcribe = Transcriber()
+    speakers = SpeakerEncoder() if speaker_sim else None
+    tallies = {name: Tally() for name in ("original", "resynthesis", "model")}
+    length_ratios, synth_seconds, audio_seconds = [], 0.0, 0.0
+    rate = tts.sample_rate
+    for row in rows:
+        original, original_rate = read_audio(base / row["path"])
+        original = resample(to_mono(original), original_rate, rate)
+        others = [r for r in by_speaker[str(row.get("speaker"))] if r["key"] != row["key"]]
+        prompt = None
+        if others:
+            prompt_audio, prompt_rate = read_audio(base / others[0]["path"])
+            prompt = resample(to_mono(prompt_audio), prompt_rate, rate)[: int(PROMPT_MAX_SECONDS * rate)]
+        resynthesis = tts.codec.decode(tts.codec.encode(original, rate))[0]
+        start = time.perf_counter()
+        output = tts.synthesize(row["text"], prompt=prompt, prompt_sample_rate=rate, prompt_text=None, seed=seed)
+        synth_seconds += time.perf_counter() - start
+        audio_seconds += output.shape[-1] / rate
+        length_ratios.append(output.shape[-1] / max(1, original.shape[-1]))
+        reference = tts.frontend.normalize(row["text"]).lower().split()  # numbers spelled out as spoken
+        embedding = None
+        if speakers is not None and prompt is not None:
+            embedding = speakers.embed(_at(prompt, rate, ANALYSIS_RATE))
+        for name, audio in (("original", original), ("resynthesis", resynthesis), ("model", output)):
+            analysed = _at(audio, rate, ANALYSIS_RATE)
+            errors, words = word_errors(_words(reference), _normalized_words(tts, transcribe(analysed)))
+            tallies[name].errors += errors
+            tallies[name].words += words
+            if embedding is not None and name != "original":
+                other = speakers.embed(analysed)
+                if other is not None:
+                    tallies[name].similarity.append(float(np.dot(embedding, other)))
+    ratios = np.array(length_ratios)
+    return {
+        "sentences": len(rows),
+        "systems": {name: tally.row() for name, tally in tallies.items()},
+        "length_ratio_median": float(np.median(ratios)),
+        "too_short": int((ratios < 0.5).sum()),
+        "too_long": int((ratios > 2.0).sum()),
+        "real_time_factor": synth_seconds / max(audio_seconds, 1e-9),
+    }
+
+
+def _normalized_words(tts: TTS, transcript: str) -> list[str]:
+    """A transcript's words after the front end's normalisation (Whisper writes digits), none when
+    nothing in it can be spoken."""
+    try:
+        return _words(tts.frontend.normalize(transcript).lower().split())
+    except CodecError:
+        return []
+
+
+def _words(tokens: Iterable[str]) -> list[str]:
+    return ["".join(c for c in token if c.isalnum() or c == "'") for token in tokens if any(c.isalnum() for c in token)]
+
+
+def evaluate_robustness(tts: TTS, sentences: Path, seconds_per_phone: float, seed: int = 0) -> dict[str, Any]:
+    """Count outputs under half or over twice ``seconds_per_phone`` times their phone count, and failures."""
+    try:
+        texts = [line.strip() for line in sentences.read_text().splitlines() if line.strip()]
+    except OSError as error:
+        raise CodecError(f"cannot read: {error.strerror or error}", sentences) from None
+    counts = {"sentences": len(texts), "too_short": 0, "too_long": 0, "failed": 0}
+    for index, text in enumerate(texts):
+        try:
+            expected = len(tts.frontend.phonemize(text)) * seconds_per_phone
+            seconds = tts.synthesize(text, seed=seed + index).shape[-1] / tts.sample_rate
+        except CodecError:
+            counts["failed"] += 1
+            continue
+        counts["too_short"] += seconds < 0.5 * expected
+        counts["too_long"] += seconds > 2.0 * expected
+    return counts
