@@ -69,7 +69,12 @@ VOICES: dict[str, tuple[float, float | None]] = speech16k.FLITE_VOICES
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=Path("/work/data/tts16k"), help="corpus folder (default %(default)s)")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=Path("~/.cache/codec/tts16k").expanduser(),
+        help="corpus folder (default %(default)s)",
+    )
     src = ap.add_mutually_exclusive_group()
     src.add_argument("--fortunes", type=Path, help="an unpacked Debian 'fortunes' package (default: apt-get download)")
     src.add_argument("--sentences", type=Path, help="a text file of English sentences, one a line, instead")
