@@ -4,11 +4,12 @@ encode it from a file with ``Codec.encode_file``.
     python bench/long_audio.py [--minutes 60] [--chunk-seconds 30] [--model default] [--threads 2]
     python bench/long_audio.py --file-rate 44100 --channels 2 --minutes 180   # encode_file of a FLAC
 
-Uses the shipped ``default`` model when present, else ``recipes/codec/speech16k-vq.yaml`` with random
-weights (speed and memory do not depend on training). Prints the peak resident memory of the
-process (target: within 2 GB for an hour at 16 kHz), how much of it the encode + decode added
-over the loaded model and input, and x real time (audio seconds per wall-clock second; on a shared
-machine also per CPU second, which other processes do not distort).
+``--model`` takes what ``load_codec`` takes (a published codec's folder too); ``random`` is
+``recipes/codec/speech16k-vq.yaml`` with random weights (speed and memory do not depend on
+training). Prints the peak resident memory of the process (target: within 2 GB for an hour at
+16 kHz), how much of it the encode + decode added over the loaded model and input, and x real time
+(audio seconds per wall-clock second; on a shared machine also per CPU second, which other
+processes do not distort).
 ``--chunk-seconds 0`` runs the whole file at once (for comparison on short inputs; an hour would
 need tens of GB).
 """
@@ -27,7 +28,7 @@ import torch
 import yaml
 
 from codec.api import Codec
-from codec.loading import load_codec, shipped_models
+from codec.loading import load_codec
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "codec"
 
@@ -38,8 +39,9 @@ def peak_rss_mb() -> float:
 
 
 def load_model(name: str) -> tuple[Codec, str]:
-    """The named shipped model, else the speech16k-vq recipe with random weights."""
-    if name in shipped_models():
+    """Any model ``load_codec`` takes (a published codec's folder too), or for ``random`` the
+    speech16k-vq recipe with random weights."""
+    if name != "random":
         return load_codec(name), name
     recipe = yaml.safe_load((RECIPES / "speech16k-vq.yaml").read_text())["model"]["codec"]
     torch.manual_seed(0)

@@ -1,0 +1,93 @@
+"""Real-time factor of the three generators for a 10 s utterance, alone and in a batch.
+
+    python bench/tts_speed.py [--seconds 10] [--batch 32] [--threads 2] [--device cpu]
+
+Each generator is built at the default recipe's size (``recipes/tts/nar.yaml``'s width and depth for
+all three) with random weights: the work per token does not depend on training. ``ar`` is made to
+generate exactly the utterance's frames (its length bounds are set to it; ``ar-aligned``, whose
+random pointer moves on early, is timed over the frames it makes), at the default tokenizer's 50
+frames/s with 10 phones per second. Prints the real-time factor (synthesis time / audio time, lower
+is faster; the tokenizer's decode included) for one utterance, and for a batch of ``--batch``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+from codec import load_codec
+from tts.models import GENERATORS
+from tts.sampling import SamplingOptions, generators_for
+
+RECIPE = Path(__file__).parents[1] / "recipes" / "tts" / "nar.yaml"
+
+
+def build(kind: str, n_symbols: int, codebook_size: int, frames: int, phones: int) -> torch.nn.Module:
+    width = yaml.safe_load(RECIPE.read_text())["model"]["model"]
+    options = {"dim": width["dim"], "heads": width["heads"], "dropout": 0.0}
+    if kind == "nar":
+        options |= {"encoder_layers": width["encoder_layers"], "decoder_layers": width["decoder_layers"]}
+    else:
+        per_phone = frames / phones
+        options |= {"layers": width["encoder_layers"] + width["decoder_layers"], "max_frames_per_phone": per_phone}
+        if kind == "ar":
+            options["min_frames_per_phone"] = per_phone
+    return GENERATORS[kind](n_symbols, 1, codebook_size, **options).eval()
+
+
+def run(model: torch.nn.Module, kind: str, batch: int, phones: int, frames: int, codec: object) -> float:
+    """Real-time factor of generating and decoding ``batch`` utterances (over the audio made)."""
+    ids = torch.randint(5, 60, (batch, phones), generator=torch.Generator().manual_seed(0))
+    lengths = torch.full((batch,), phones)
+    empty, none = torch.zeros(batch, 1, 0, dtype=torch.long), torch.zeros(batch, dtype=torch.long)
+    extra = {"durations": torch.full((batch, phones), frames // phones)} if kind == "nar" else {}
+    start = time.perf_counter()
+    codes, code_lengths = model.generate(
+        ids, lengths, empty, none, generators_for(range(batch)), SamplingOptions(), **extra
+    )
+    from codec.formats.tokens import Tokens
+
+    tokens = Tokens(
+        codes=codes.clamp(max=codec.codebook_size - 1),
+        code_lengths=code_lengths.clamp(min=1),
+        audio_lengths=code_lengths.clamp(min=1) * codec.hop_length,
+        sample_rate=codec.sample_rate,
+        hop_length=codec.hop_length,
+        codebook_size=codec.codebook_size,
+        model_name=codec.name,
+        fingerprint=codec.fingerprints().model,
+        token_fingerprint=codec.fingerprints().tokens,
+        min_codebooks=1,
+    )
+    codec.decode(tokens)
+    return (time.perf_counter() - start) / (float(code_lengths.sum()) / codec.frame_rate)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="utterance length (default 10)")
+    parser.add_argument("--batch", type=int, default=32, help="utterances in the batch (default 32)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--kinds", nargs="+", default=list(GENERATORS), help="generators (default all)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    codec = load_codec("default")
+    frames = round(args.seconds * codec.frame_rate)
+    phones = round(args.seconds * 10)
+    print(f"{args.seconds:g} s utterances ({frames} frames, {phones} phones), {args.threads} threads; real-time factor")
+    print(f"{'generator':<11} {'params':>7} {'alone':>8} {f'batch {args.batch}':>10}")
+    for kind in args.kinds:
+        model = build(kind, 80, codec.codebook_size, frames, phones)
+        params = sum(p.numel() for p in model.parameters()) / 1e6
+        run(model, kind, 1, phones, frames, codec)  # warm-up
+        alone = run(model, kind, 1, phones, frames, codec)
+        batched = run(model, kind, args.batch, phones, frames, codec)
+        print(f"{kind:<11} {params:>6.1f}M {alone:>8.3f} {batched:>10.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
