@@ -14,6 +14,7 @@ models).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,6 +24,34 @@ from codec.api import Codec
 from codec.errors import CodecError
 from codec.fingerprints import Fingerprints, fingerprints
 from codec.inference.chunking import ReceptiveField
+
+
+def read_state(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict saved with ``torch.save`` (tensors and plain data only); ``CodecError`` when damaged."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for damaged files
+        raise CodecError(f"damaged weights ({type(error).__name__})", path) from None
+    if not isinstance(state, dict):
+        raise CodecError("damaged weights: not a state dict", path)
+    return state
+
+
+def check_state(network: nn.Module, state: dict[str, torch.Tensor], path: Path, family: str) -> None:
+    """Load ``state`` into ``network`` after checking every key; one ``CodecError`` naming the file
+    and the first problem for any missing, unexpected or mis-shaped weight (published loaders often
+    fill a missing weight with random values and only warn)."""
+    expected = network.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    mismatched = sorted(key for key in set(state) & set(expected) if state[key].shape != expected[key].shape)
+    if missing or unexpected or mismatched:
+        example = (missing + unexpected + mismatched)[0]
+        raise CodecError(
+            f"weights do not fit {family} ({len(missing)} missing, {len(unexpected)} unexpected, "
+            f"{len(mismatched)} mis-shaped, e.g. {example})",
+            path,
+        )
+    network.load_state_dict({key: value.to(expected[key].dtype) for key, value in state.items()})
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,7 @@ from torch.nn import functional as F
 from torch.nn.utils.parametrizations import weight_norm
 
 from codec.errors import CodecError
-from codec.external.base import ExternalCodec, Support
-from codec.external.languagecodec_checkpoint import check_state
+from codec.external.base import ExternalCodec, Support, check_state
 
 PUBLISHED: dict[str, dict[str, Any]] = {
     "HiFi-Codec-16k-320d": {"sample_rate": 16000, "upsample_rates": [8, 5, 4, 2], "upsample_kernels": [16, 11, 8, 4]},

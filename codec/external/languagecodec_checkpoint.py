@@ -29,7 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from codec.errors import CodecError
-from codec.external.base import ExternalCodec, Support
+from codec.external.base import ExternalCodec, Support, check_state
 
 SAMPLE_RATE = 24000
 ENCODER = "feature_extractor.encodec.encoder.model."
@@ -42,22 +42,6 @@ IGNORED = re.compile(
 )
 """Keys of the inference prefixes that inference does not read (EMA statistics and the like)."""
 EXTRA_HINT = "pip install 'codec[published]' (transformers>=5.24)"
-
-
-def check_state(network: nn.Module, state: dict[str, torch.Tensor], path: Path, family: str) -> None:
-    """Load ``state`` into ``network`` after checking every key; one ``CodecError`` naming the file
-    and the first problem for any missing, unexpected or mis-shaped weight."""
-    expected = network.state_dict()
-    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-    mismatched = sorted(key for key in set(state) & set(expected) if state[key].shape != expected[key].shape)
-    if missing or unexpected or mismatched:
-        example = (missing + unexpected + mismatched)[0]
-        raise CodecError(
-            f"weights do not fit {family} ({len(missing)} missing, {len(unexpected)} unexpected, "
-            f"{len(mismatched)} mis-shaped, e.g. {example})",
-            path,
-        )
-    network.load_state_dict({key: value.to(expected[key].dtype) for key, value in state.items()})
 
 
 def nearest_code(x: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from codec.errors import CodecError
-from codec.external.base import ExternalCodec, Support
+from codec.external.base import ExternalCodec, Support, check_state, read_state
 
 NOISE_SEED = 0
 WEIGHTS_FILE = "pytorch_model.bin"
@@ -116,18 +116,5 @@ def load_snac_folder(folder: Path, config: dict[str, Any], name: str) -> SnacCod
         network = SNAC(**config)
     except (TypeError, ValueError) as error:
         raise CodecError(f"invalid SNAC config: {error}", folder / "config.json") from None
-    try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for damaged files
-        raise CodecError(f"damaged weights ({type(error).__name__})", weights) from None
-    if not isinstance(state, dict):
-        raise CodecError("damaged weights: not a state dict", weights)
-    try:
-        result = network.load_state_dict(state, strict=False)
-    except RuntimeError as error:
-        reason = str(error).splitlines()[-1].strip()
-        raise CodecError(f"weights do not fit the SNAC config: {reason}", weights) from None
-    problems = list(result.missing_keys) + list(result.unexpected_keys)
-    if problems:
-        raise CodecError(f"weights do not fit the SNAC config ({len(problems)} problems, e.g. {problems[0]})", weights)
+    check_state(network, read_state(weights), weights, "the SNAC config")
     return SnacCodec.wrap(network.eval(), json.loads(json.dumps(config)), name)

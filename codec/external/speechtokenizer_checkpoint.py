@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 from codec.errors import CodecError
-from codec.external.base import ExternalCodec, Support
-from codec.external.languagecodec_checkpoint import EXTRA_HINT, check_state, nearest_code
+from codec.external.base import ExternalCodec, Support, check_state, read_state
+from codec.external.languagecodec_checkpoint import EXTRA_HINT, nearest_code
 
 WEIGHTS_FILE = "SpeechTokenizer.pt"
 SUBFOLDER = "speechtokenizer_hubert_avg"
@@ -218,13 +218,7 @@ def load_speechtokenizer(folder: Path, name: str | None = None) -> SpeechTokeniz
         import transformers  # noqa: F401
     except ImportError:
         raise CodecError(f"SpeechTokenizer models need the transformers package: {EXTRA_HINT}", folder) from None
-    try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for damaged files
-        raise CodecError(f"damaged weights ({type(error).__name__})", weights) from None
-    if not isinstance(state, dict):
-        raise CodecError("damaged weights: not a state dict", weights)
-    state = convert_state(state, weights)
+    state = convert_state(read_state(weights), weights)
     with torch.random.fork_rng(devices=[]):  # building draws initial weights; leave the caller's stream alone
         network = SpeechTokenizerNetwork(config)
     check_state(network, state, weights, "the SpeechTokenizer config")

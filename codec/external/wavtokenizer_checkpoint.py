@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from codec.errors import CodecError
+from codec.external.base import check_state
 from codec.external.transformers_models import EXTRA_HINT, WavTokenizerCodec
 
 ENCODER = "feature_extractor.encodec.encoder.model."
@@ -95,15 +96,5 @@ def load_wavtokenizer_checkpoint(path: Path, checkpoint: dict[str, Any]) -> WavT
         raise CodecError(f"WavTokenizer checkpoints need the transformers package: {EXTRA_HINT}", path) from None
     state = convert_state(checkpoint["state_dict"])
     network = WavTokenizerModel(WavTokenizerConfig(**config_from_state(state, path)))
-    expected = network.state_dict()
-    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-    mismatched = sorted(key for key in set(state) & set(expected) if state[key].shape != expected[key].shape)
-    if missing or unexpected or mismatched:
-        example = (missing + unexpected + mismatched)[0]
-        raise CodecError(
-            f"weights do not fit WavTokenizer ({len(missing)} missing, {len(unexpected)} unexpected, "
-            f"{len(mismatched)} mis-shaped, e.g. {example})",
-            path,
-        )
-    network.load_state_dict({key: value.float() for key, value in state.items()})
+    check_state(network, {key: value.float() for key, value in state.items()}, path, "WavTokenizer")
     return WavTokenizerCodec.wrap(network.eval(), path.stem)
