@@ -2,16 +2,12 @@
 
     python bench/reference_speed.py [--seconds 10] [--threads 1 2] [--batch 16]
 
-Needs the bench environment (the reference packages import torchaudio, whose wheel must match
-torch; keep it out of the main install):
-
-    python3 -m venv .bench && .bench/bin/pip install torch==2.14.1 torchaudio==2.11.0 -e '.[bench,onnx]'
-
-Reference models are built with random weights from their PyPI packages (speed does not depend on
-the weights): EnCodec 24 kHz (``encodec``, pretrained=False) at 1.5 and 6 kbps, DAC 16 kHz
-(``descript-audio-codec``, the published 16 kHz configuration) and the Vocos mel decoder (``vocos``,
-its published 24 kHz configuration; decode only). Ours: the shipped default model, the default
-model in onnxruntime, and every recipe's model (random weights; not the tiny test recipes).
+Needs the ``published`` extra (``transformers``), whose EnCodec 24 kHz (at 1.5 and 6 kbps) and DAC 16
+kHz (the published configuration) are built with random weights (speed does not depend on the
+weights; ``codec.external.random_weights``) and run through ``transformers``' own calls; the Vocos mel
+decoder (``vocos``, its published 24 kHz configuration; decode only) joins when its package imports.
+Ours: the shipped default model, the default model in onnxruntime, and every recipe's model (random
+weights; not the tiny test recipes).
 Prints, per thread count, x real time (audio seconds per wall-clock second, best of
 ``--repeats``) for encode, decode and both on one clip (batch 1), our default's ratio to each
 model, the default's throughput on a batch of ``--batch`` clips, and each model's peak resident
@@ -34,6 +30,7 @@ import torch
 from recipe_speed import best_time, recipe_codec, recipe_names  # the sibling script in bench/
 
 from codec.api import Codec
+from codec.external.random_weights import save_random
 from codec.loading import load_codec
 
 Step = Callable[[], object]
@@ -125,43 +122,33 @@ def onnx_default(seconds: float, threads: int) -> Subject:
     )
 
 
-def encodec_24k(kbps: float, seconds: float) -> Subject:
-    from encodec import EncodecModel
+def _published(family: str, folder: Path) -> torch.nn.Module:
+    """The published configuration of ``family`` with random weights, as its package runs it."""
+    return save_random(family, folder / family)
 
-    torch.manual_seed(0)
-    model = EncodecModel.encodec_model_24khz(pretrained=False).eval()
-    model.set_target_bandwidth(kbps)
+
+def encodec_24k(kbps: float, seconds: float, folder: Path) -> Subject:
+    model = _published("encodec", folder)
     audio = 0.1 * torch.randn(1, 1, int(seconds * 24000))
     with torch.inference_mode():
-        frames = model.encode(audio)
+        encoded = model.encode(audio, bandwidth=kbps)
 
     def encode() -> object:
         with torch.inference_mode():
-            return model.encode(audio)
+            return model.encode(audio, bandwidth=kbps)
 
     def decode() -> object:
         with torch.inference_mode():
-            return model.decode(frames)
+            return model.decode(encoded.audio_codes, encoded.audio_scales)
 
     return Subject(f"EnCodec 24 kHz {kbps:g} kbps", params(model), kbps, encode, decode)
 
 
-def dac_16k(seconds: float) -> Subject:
-    import dac
-
-    torch.manual_seed(0)
-    model = dac.DAC(
-        encoder_dim=64,
-        encoder_rates=[2, 4, 5, 8],
-        decoder_dim=1536,
-        decoder_rates=[8, 5, 4, 2],
-        n_codebooks=12,
-        codebook_size=1024,
-        sample_rate=16000,
-    ).eval()
+def dac_16k(seconds: float, folder: Path) -> Subject:
+    model = _published("dac", folder)
     audio = 0.1 * torch.randn(1, 1, int(seconds * 16000))
     with torch.inference_mode():
-        _, codes, *_ = model.encode(audio)
+        codes = model.encode(audio).audio_codes
 
     def encode() -> object:
         with torch.inference_mode():
@@ -169,13 +156,17 @@ def dac_16k(seconds: float) -> Subject:
 
     def decode() -> object:
         with torch.inference_mode():
-            return model.decode(model.quantizer.from_codes(codes)[0])
+            return model.decode(audio_codes=codes)
 
     return Subject("DAC 16 kHz 6 kbps", params(model), 6.0, encode, decode)
 
 
-def vocos_decoder(seconds: float) -> Subject:
-    from vocos import Vocos
+def vocos_decoder(seconds: float) -> Subject | None:
+    """The Vocos mel decoder (decode only), when the ``vocos`` package imports here."""
+    try:
+        from vocos import Vocos
+    except (ImportError, OSError):  # not installed, or its torchaudio does not match torch
+        return None
     from vocos.feature_extractors import MelSpectrogramFeatures
     from vocos.heads import ISTFTHead
     from vocos.models import VocosBackbone
@@ -195,11 +186,10 @@ def vocos_decoder(seconds: float) -> Subject:
     return Subject("Vocos mel decoder 24 kHz", params(model), float("nan"), None, decode)
 
 
-def recipe_codecs() -> dict[str, Codec]:
-    """Every recipe's codec but the tiny test ones and speech16k-vq (the default's own recipe), with
-    random weights."""
+def recipe_codecs(default: str) -> dict[str, Codec]:
+    """Every recipe's codec but the tiny test ones and the default's own recipe, with random weights."""
     torch.manual_seed(0)
-    return {f"recipe {name}": recipe_codec(name) for name in recipe_names() if name != "speech16k-vq"}
+    return {f"recipe {name}": recipe_codec(name) for name in recipe_names() if name != default}
 
 
 def main() -> None:
@@ -214,17 +204,20 @@ def main() -> None:
         f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
         f"{psutil.cpu_count()} CPUs, torch {torch.__version__}, clip {seconds:g} s, batch 1"
     )
+    folder = Path(tempfile.mkdtemp(prefix="reference-speed-"))
+    default = load_codec("default")
     for threads in args.threads:
         torch.set_num_threads(threads)
         subjects = [
-            ours("default (speech16k-vq)", load_codec("default"), seconds),
+            ours(f"default ({default.name})", default, seconds),
             onnx_default(seconds, threads),
-            *(ours(name, model, seconds) for name, model in recipe_codecs().items()),
-            encodec_24k(1.5, seconds),
-            encodec_24k(6.0, seconds),
-            dac_16k(seconds),
+            *(ours(name, model, seconds) for name, model in recipe_codecs(default.name).items()),
+            encodec_24k(1.5, seconds, folder),
+            encodec_24k(6.0, seconds, folder),
+            dac_16k(seconds, folder),
             vocos_decoder(seconds),
         ]
+        subjects = [subject for subject in subjects if subject is not None]
         print(f"\n## {threads} thread(s)")
         header = "| model | params (M) | kbps | encode x RT | decode x RT | enc+dec x RT | default x faster | peak MB |"
         print(header)
