@@ -10,9 +10,6 @@ hub id that is already in the local Hugging Face cache; nothing here touches the
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +26,7 @@ from codec.external.speechtokenizer_checkpoint import load_speechtokenizer, spee
 from codec.external.wavtokenizer_checkpoint import is_wavtokenizer_checkpoint, load_wavtokenizer_checkpoint
 from codec.fingerprints import fingerprints
 from codec.formats.entropy import CODE_STATS_FILE, CodeStats, load_code_stats
+from codec.io.folders import replace_folder
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 CONFIG_FILE = "config.json"
@@ -82,33 +80,15 @@ def save_pretrained(codec: Codec, folder: str | Path, half: bool = False) -> Pat
         "min_codebooks": codec.quantizer.min_codebooks,
         **codec.config,
     }
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    except OSError as error:
-        raise CodecError(f"cannot write the model folder: {error.strerror or error}", folder) from None
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        staging.chmod(0o777 & ~umask)
+    code_stats: CodeStats | None = getattr(codec, "code_stats", None)
+
+    def fill(staging: Path) -> None:
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         save_file(state, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
-        for written in staging.iterdir():
-            written.chmod(0o666 & ~umask)
-        code_stats: CodeStats | None = getattr(codec, "code_stats", None)
         if code_stats is not None:
             (staging / CODE_STATS_FILE).write_text(json.dumps(code_stats.to_json(), separators=(",", ":")) + "\n")
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(folder, old)
-            os.replace(staging, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder
+
+    return replace_folder(folder, fill)
 
 
 def _read_config(folder: Path) -> dict[str, Any]:

@@ -8,9 +8,6 @@ model generates (its name and token fingerprint: a model only runs with that tok
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from codec.errors import CodecError
+from codec.io.folders import replace_folder
 from tts.models import GENERATORS
 
 FORMAT_VERSION = 1
@@ -60,20 +58,12 @@ def export_checkpoint(
         "frontend": hparams["frontend"],
         "trained_steps": loaded.get("global_step"),
     }
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    except OSError as error:
-        raise CodecError(f"cannot write the model folder: {error.strerror or error}", folder) from None
-    try:
+
+    def fill(staging: Path) -> None:
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         save_file({k: v.contiguous() for k, v in state.items()}, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder
+
+    return replace_folder(folder, fill)
 
 
 def read_config(folder: Path) -> dict[str, Any]:
