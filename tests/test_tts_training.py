@@ -210,3 +210,55 @@ def test_eval_scores_the_model_beside_the_originals_and_the_ceiling(
     robustness = report["robustness"]
     assert robustness["sentences"] == 2 and robustness["failed"] == 0
     assert "resynthesis" in capsys.readouterr().out
+
+
+def test_a_generator_trains_on_a_published_codecs_multi_codebook_tokens(
+    corpus: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """VALL-E's own setting: tokens of a residual codec with several codebooks (here a small DAC
+    built by transformers), trained, exported and spoken through that codec."""
+    pytest.importorskip("transformers", minversion="5.24")
+    from codec.cli.main import main as codec_main
+    from codec.external.random_weights import save_random
+    from tts.api import load_tts
+
+    pairs, _ = corpus
+    small = {"encoder_hidden_size": 8, "decoder_hidden_size": 16, "hidden_size": 16, "codebook_size": 64}
+    save_random("dac", tmp_path / "dac", **small, n_codebooks=3, codebook_dim=4)
+    tokens = tmp_path / "tokens"
+    assert (
+        codec_main(
+            [
+                "encode",
+                str(pairs.parent / "wav"),
+                "-o",
+                str(tokens),
+                "--layout",
+                "shards",
+                "--model",
+                str(tmp_path / "dac"),
+            ]
+        )
+        == 0
+    )
+    recipe = Path(__file__).parents[1] / "recipes" / "tts" / "tiny-ar.yaml"
+    args = ["train", "fit", "--config", str(recipe), "--data.pairs", str(pairs), "--data.tokens", str(tokens)]
+    args += ["--trainer.max_steps", "2", "--trainer.logger.init_args.save_dir", str(tmp_path / "runs")]
+    args += ["--trainer.enable_progress_bar", "false", "--data.backend", "characters"]
+    assert main(args) == 0
+    checkpoint = tmp_path / "runs" / "tiny-ar" / "run" / "checkpoints" / "last.ckpt"
+    assert main(["export", str(checkpoint), "-o", str(tmp_path / "model")]) == 0
+    tts = load_tts(tmp_path / "model", codec=str(tmp_path / "dac"))
+    assert (tts.config["n_codebooks"], tts.config["codebook_size"]) == (3, 64)
+    audio = tts.synthesize("hello world", seed=0)
+    assert audio.ndim == 1 and audio.shape[0] % tts.codec.hop_length == 0
+    with pytest.raises(CodecError, match="not installed here: pass its folder"):
+        load_tts(tmp_path / "model")  # "dac" is no shipped name
+    with pytest.raises(CodecError, match="retrain"):
+        load_tts(tmp_path / "model", codec="default")  # the default tokenizer makes other tokens
+    out = tmp_path / "spoken.wav"
+    assert (
+        main(["synthesize", "hi", "-o", str(out), "--model", str(tmp_path / "model"), "--codec", str(tmp_path / "dac")])
+        == 0
+    )
+    assert out.is_file()

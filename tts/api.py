@@ -173,7 +173,17 @@ def load_tts(folder: str | Path, codec: Codec | str | None = None, device: str =
     generator, config = load_generator(folder)
     wanted = config.get("codec") or {}
     if not isinstance(codec, Codec):
-        codec = load_codec(codec or wanted.get("model_name") or "default", device=device)
+        name = codec or wanted.get("model_name") or "default"
+        try:
+            codec = load_codec(name, device=device)
+        except CodecError as error:
+            if codec is not None:
+                raise
+            raise CodecError(
+                f"the model generates tokens of tokenizer {name!r} (token fingerprint "
+                f"{wanted.get('token_fingerprint')}), which is not installed here: pass its folder (--codec)",
+                folder,
+            ) from error
     found = codec.fingerprints().tokens
     if wanted.get("token_fingerprint") and wanted["token_fingerprint"] != found:
         raise CodecError(

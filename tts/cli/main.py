@@ -59,7 +59,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     generate = {} if args.steps is None else {"steps": tuple(args.steps)}
     if args.guidance is not None:
         generate["guidance"] = args.guidance
-    model = load_tts(args.model, device=args.device)
+    model = load_tts(args.model, codec=args.codec, device=args.device)
     prompt = {"prompt": args.prompt, "prompt_text": args.prompt_text}
     if args.text is not None:
         output = Path(args.output)
@@ -100,7 +100,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from tts.api import load_tts
     from tts.evaluation import evaluate_pairs, evaluate_robustness
 
-    model = load_tts(args.model, device=args.device)
+    model = load_tts(args.model, codec=args.codec, device=args.device)
     report = evaluate_pairs(model, Path(args.pairs), args.split, args.limit, args.seed, not args.no_speaker_sim)
     if args.robustness:
         report["robustness"] = evaluate_robustness(model, Path(args.robustness), _seconds_per_phone(Path(args.pairs)))
@@ -153,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--text-file", help="a file with one text per line")
     synth.add_argument("-o", "--output", required=True, help="output audio file (or folder with --text-file)")
     synth.add_argument("--model", required=True, help="TTS model folder ('tts export')")
+    synth.add_argument("--codec", help="the tokenizer (default: the one named in the model, if installed)")
     synth.add_argument("--prompt", help="a voice prompt (audio file; its first 3 s are used)")
     synth.add_argument("--prompt-text", help="the prompt's transcript (needed by ar models)")
     synth.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
@@ -175,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
         "[eval-extra] extra.",
     )
     evaluate.add_argument("--model", required=True, help="TTS model folder")
+    evaluate.add_argument("--codec", help="the tokenizer (default: the one named in the model, if installed)")
     evaluate.add_argument("--pairs", required=True, help="pairs.jsonl with text, audio, speaker and split")
     evaluate.add_argument("--split", default="test", help="held-out split (default test)")
     evaluate.add_argument("--limit", type=int, default=64, help="sentences, spread over the split (default 64)")
