@@ -217,18 +217,23 @@ class NarTTS(nn.Module):
         generators: list[torch.Generator],
         options: SamplingOptions,
     ) -> torch.Tensor:
-        """Sample every unknown position of ``level`` (per item with its own generator)."""
+        """Sample every unknown position of ``level`` (per item with its own generator).
+
+        Gumbel-max (the argmax of the filtered logits plus Gumbel noise) draws from the same
+        distribution as ``multinomial`` over the softmax, several times faster for hundreds of
+        positions over thousands of tokens."""
         codes = codes.clone()
         filtered = filter_logits(logits, options)
         for item, generator in enumerate(generators):
             where = unknown[item].nonzero()[:, 0]
             if len(where) == 0:
                 continue
-            if options.temperature == 0:
-                drawn = filtered[item, where].argmax(-1)
-            else:
-                drawn = torch.multinomial(filtered[item, where].softmax(-1), 1, generator=generator)[:, 0]
-            codes[item, level, where] = drawn
+            scores = filtered[item, where]
+            if options.temperature > 0:
+                uniform = torch.rand(scores.shape, generator=generator, device=generator.device)
+                exponential = -torch.log(uniform.clamp(min=1e-20))  # Exp(1); minus its log is Gumbel
+                scores = scores - torch.log(exponential.clamp(min=1e-20)).to(scores.device)
+            codes[item, level, where] = scores.argmax(-1)
         return codes
 
     def _remask(
