@@ -274,3 +274,37 @@ def test_the_pointer_ends_a_generation_within_the_frame_cap() -> None:
         generators_for(range(4)),
     )
     assert ((lengths >= 1) & (lengths <= 2 * batch.phone_lengths)).all(), lengths
+
+
+# --------------------------------------------------------------------------- alignment
+
+
+def test_monotonic_alignment_finds_the_best_path() -> None:
+    from tts.align import monotonic_alignment
+
+    truth = torch.tensor([2, 1, 3, 2])
+    owner = torch.arange(4).repeat_interleave(truth)  # phone of each of the 8 frames
+    scores = torch.full((4, 8), -5.0)
+    scores[owner, torch.arange(8)] = 0.0
+    scores[3, 2] = 3.0  # a tempting score off any monotonic path that keeps every phone
+    assert monotonic_alignment(scores).tolist() == truth.tolist()
+    assert monotonic_alignment(torch.zeros(3, 3)).tolist() == [1, 1, 1]
+    with pytest.raises(ValueError, match="cannot hold"):
+        monotonic_alignment(torch.zeros(4, 3))
+
+
+def test_a_trained_nar_model_aligns_speech_without_durations() -> None:
+    from tts.align import align
+
+    torch.manual_seed(0)
+    model = NarTTS(SYMBOLS, LEVELS, CODES, dim=64, heads=4, encoder_layers=2, decoder_layers=2, dropout=0.0)
+    train(model, 300)
+    batch = toy_batch(8, torch.Generator().manual_seed(7))
+    right = total = 0
+    for item in range(8):
+        n, frames = int(batch.phone_lengths[item]), int(batch.code_lengths[item])
+        found = align(model, batch.phones[item, :n], batch.codes[item, :, :frames])
+        assert int(found.sum()) == frames and int(found.min()) >= 1
+        right += int((found == batch.durations[item, :n]).sum())
+        total += n
+    assert right / total >= 0.8, right / total

@@ -262,3 +262,29 @@ def test_a_generator_trains_on_a_published_codecs_multi_codebook_tokens(
         == 0
     )
     assert out.is_file()
+
+
+def test_egs_align_fills_the_durations_of_rows_without_them(
+    corpus: tuple[Path, Path], exported: Path, tmp_path: Path
+) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "tts16k_align", Path(__file__).parents[1] / "egs" / "tts16k" / "align.py"
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    pairs, tokens = corpus
+    rows = [json.loads(line) for line in pairs.read_text().splitlines()]
+    for row in rows[:3]:
+        row["durations"], row["align"] = None, "mas"
+    copied = tmp_path / "pairs.jsonl"
+    copied.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert script.main(["--pairs", str(copied), "--tokens", str(tokens), "--model", str(exported)]) == 0
+    after = [json.loads(line) for line in copied.read_text().splitlines()]
+    dataset = PairDataset(copied, tokens, lambda phones: [1] * len(phones))
+    for row in after[:3]:
+        assert row["durations"] is not None and len(row["durations"]) == len(row["phones"])
+        frames = next(dataset[i] for i in range(len(dataset)) if dataset[i].key == row["key"]).codes.shape[-1]
+        assert round(sum(row["durations"]) * 50) == frames and min(row["durations"]) >= 0.02 - 1e-9
+    assert after[3:] == rows[3:]
