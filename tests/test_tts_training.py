@@ -83,8 +83,20 @@ def test_train_export_and_load_a_tiny_generator(generator: str, corpus: tuple[Pa
     recipe = Path(__file__).parents[1] / "recipes" / "tts" / f"tiny-{generator}.yaml"
     args = ["train", "fit", "--config", str(recipe), "--data.pairs", str(pairs), "--data.tokens", str(tokens)]
     args += ["--trainer.max_steps", "4", "--trainer.logger.init_args.save_dir", str(tmp_path / "runs")]
-    args += ["--trainer.enable_progress_bar", "false", "--data.backend", "characters"]
+    args += [
+        "--trainer.enable_progress_bar",
+        "false",
+        "--data.backend",
+        "characters",
+        "--trainer.val_check_interval",
+        "4",
+    ]
     assert main(args) == 0
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "runs" / f"tiny-{generator}" / "run"))
+    events.Reload()
+    assert {"val_0/generated", "val_0/tokens"} <= set(events.Tags()["audio"])  # decoded by the tokenizer
     checkpoint = tmp_path / "runs" / f"tiny-{generator}" / "run" / "checkpoints" / "last.ckpt"
     assert main(["export", str(checkpoint), "-o", str(tmp_path / "model"), "--half"]) == 0
     model, config = load_generator(tmp_path / "model")

@@ -25,6 +25,7 @@ class TTSModule(LightningModule):
         n_codebooks, codebook_size: the tokens' (linked from the data).
         model: the generator's own arguments (width, layers, ...).
         lr, warmup_steps, total_steps, final_lr_ratio, weight_decay: the optimizer and schedule.
+        val_audio_items: validation items whose generated and true tokens are logged as audio.
     """
 
     def __init__(
@@ -41,6 +42,7 @@ class TTSModule(LightningModule):
         total_steps: int = 100_000,
         final_lr_ratio: float = 0.1,
         weight_decay: float = 0.01,
+        val_audio_items: int = 2,
     ) -> None:
         super().__init__()
         if generator not in GENERATORS:
@@ -60,6 +62,64 @@ class TTSModule(LightningModule):
     def validation_step(self, batch: TTSBatch, batch_idx: int) -> None:
         out = self.model.loss(batch)
         self.log_dict({f"val/{key}": value for key, value in out.items()}, batch_size=len(batch.phones))
+        if batch_idx == 0:
+            self._log_examples(batch)
+
+    def _log_examples(self, batch: TTSBatch) -> None:
+        """Audio of the first ``val_audio_items`` items: generated (with the true durations for
+        ``nar``) and their tokens decoded, when the tokenizer named by the data is installed."""
+        experiment = getattr(self.logger, "experiment", None)
+        if not hasattr(experiment, "add_audio") or self.global_rank != 0 or not self.hparams.val_audio_items:
+            return
+        codec = self._decoder()
+        if codec is None:
+            return
+        from codec.formats.tokens import Tokens
+        from tts.sampling import generators_for
+
+        n = min(self.hparams.val_audio_items, len(batch.phones))
+        extra = {"durations": batch.durations[:n]} if self.hparams.generator == "nar" else {}
+        generated, lengths = self.model.generate(
+            batch.phones[:n],
+            batch.phone_lengths[:n],
+            batch.prompt[:n],
+            batch.prompt_lengths[:n],
+            generators_for(range(n)),
+            **extra,
+        )
+        for tag, codes, frames in (
+            ("generated", generated, lengths),
+            ("tokens", batch.codes[:n], batch.code_lengths[:n]),
+        ):
+            frames = frames.clamp(min=1).cpu()
+            tokens = Tokens(
+                codes=codes.cpu(),
+                code_lengths=frames,
+                audio_lengths=frames * codec.hop_length,
+                sample_rate=codec.sample_rate,
+                hop_length=codec.hop_length,
+                codebook_size=codec.codebook_size,
+                model_name=codec.name,
+                fingerprint=codec.fingerprints().model,
+                token_fingerprint=codec.fingerprints().tokens,
+                min_codebooks=codec.quantizer.min_codebooks,
+            )
+            for i, clip in enumerate(codec.decode(tokens)):
+                experiment.add_audio(f"val_{i}/{tag}", clip.clamp(-1, 1)[None], self.global_step, codec.sample_rate)
+
+    def _decoder(self) -> Any:
+        """The tokenizer that decodes the tokens (loaded once), or None when it is not installed."""
+        if not hasattr(self, "_codec"):
+            from codec import CodecError, load_codec
+
+            name = (self.hparams.codec or {}).get("model_name") or "default"
+            try:
+                codec = load_codec(name)
+                same = codec.fingerprints().tokens == (self.hparams.codec or {}).get("token_fingerprint")
+                self._codec = codec if same else None
+            except CodecError:
+                self._codec = None
+        return self._codec
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams
