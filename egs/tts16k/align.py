@@ -58,7 +58,6 @@ def main(argv: list[str] | None = None) -> int:
     ]
     hop_seconds = 1 / float(tokens.model["frame_rate"])
     aligned = skipped = 0
-    torch.set_grad_enabled(False)
     for row in tqdm(todo, desc="align", unit="utt"):
         phones = torch.tensor(tts.frontend.inventory.encode(row["phones"]), dtype=torch.long)
         codes = tokens[index[row["key"]]].codes
