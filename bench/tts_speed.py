@@ -49,20 +49,7 @@ def run(model: torch.nn.Module, kind: str, batch: int, phones: int, frames: int,
     codes, code_lengths = model.generate(
         ids, lengths, empty, none, generators_for(range(batch)), SamplingOptions(), **extra
     )
-    from codec.formats.tokens import Tokens
-
-    tokens = Tokens(
-        codes=codes.clamp(max=codec.codebook_size - 1),
-        code_lengths=code_lengths.clamp(min=1),
-        audio_lengths=code_lengths.clamp(min=1) * codec.hop_length,
-        sample_rate=codec.sample_rate,
-        hop_length=codec.hop_length,
-        codebook_size=codec.codebook_size,
-        model_name=codec.name,
-        fingerprint=codec.fingerprints().model,
-        token_fingerprint=codec.fingerprints().tokens,
-        min_codebooks=1,
-    )
+    tokens = codec.tokens(codes.clamp(max=codec.codebook_size - 1), code_lengths)
     codec.decode(tokens)
     return (time.perf_counter() - start) / (float(code_lengths.sum()) / codec.frame_rate)
 

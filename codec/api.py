@@ -99,6 +99,13 @@ class Codec(CodecNetwork):
             codes = encode_batch(self, batch, lengths, chunk_seconds, n_codebooks)
         return self._tokens(codes, lengths)
 
+    def tokens(self, codes: torch.Tensor, frames: torch.Tensor) -> Tokens:
+        """``Tokens`` of this model for generated ``(B, Q, T)`` codes with ``(B,)`` frames per item
+        (at least one each; each decodes to ``frames * hop_length`` samples), e.g. a speech
+        generator's output."""
+        frames = frames.clamp(min=1).cpu()
+        return self._tokens(codes, frames * self.hop_length)
+
     def _tokens(self, codes: torch.Tensor, lengths: torch.Tensor) -> Tokens:
         """``Tokens`` of ``(B, Q, T)`` codes for audio of ``(B,)`` samples at the model rate."""
         frames = torch.clamp((lengths + self.hop_length - 1) // self.hop_length, min=1)

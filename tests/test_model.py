@@ -465,3 +465,15 @@ def test_a_harmonic_decoder_takes_the_codec_sample_rate_and_refuses_another() ->
         Codec(**{**config, "sample_rate": 24000, "decoder": {**harmonic, "sample_rate": 16000}})
     with pytest.raises(ValueError, match="takes no sample_rate"):
         Codec(**{**config, "decoder": {**config["decoder"], "sample_rate": 16000}})
+
+
+def test_generated_codes_become_tokens_of_the_model(vq: Codec) -> None:
+    """``Codec.tokens``: codes from a generator, with frames per item, decode to whole frames."""
+    codes = torch.randint(0, vq.codebook_size, (2, vq.n_codebooks, 7))
+    tokens = vq.tokens(codes, torch.tensor([7, 0]))
+    assert tokens.code_lengths.tolist() == [7, 1] and tokens.audio_lengths.tolist() == [
+        7 * vq.hop_length,
+        vq.hop_length,
+    ]
+    assert tokens.token_fingerprint == vq.fingerprints().tokens
+    assert [clip.shape[0] for clip in vq.decode(tokens)] == [7 * vq.hop_length, vq.hop_length]

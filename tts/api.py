@@ -17,7 +17,6 @@ import torch
 
 from codec import Codec, load_codec
 from codec.errors import CodecError
-from codec.formats.tokens import Tokens
 from codec.io.audio import read_audio, resample, to_mono
 from tts.models.batch import lengths_mask
 from tts.pretrained import load_generator
@@ -143,18 +142,7 @@ class TTS:
         keep = lengths_mask(lengths, codes.shape[-1])
         codes = codes * keep[:, None]
         frames = lengths.clamp(min=1)
-        tokens = Tokens(
-            codes=codes[..., : max(1, int(frames.max()))],
-            code_lengths=frames,
-            audio_lengths=frames * self.codec.hop_length,
-            sample_rate=self.codec.sample_rate,
-            hop_length=self.codec.hop_length,
-            codebook_size=self.codec.codebook_size,
-            model_name=self.codec.name,
-            fingerprint=self.codec.fingerprints().model,
-            token_fingerprint=self.codec.fingerprints().tokens,
-            min_codebooks=self.codec.quantizer.min_codebooks,
-        )
+        tokens = self.codec.tokens(codes[..., : max(1, int(frames.max()))], frames)
         return self.codec.decode(tokens)
 
 

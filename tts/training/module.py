@@ -74,7 +74,6 @@ class TTSModule(LightningModule):
         codec = self._decoder()
         if codec is None:
             return
-        from codec.formats.tokens import Tokens
         from tts.sampling import generators_for
 
         n = min(self.hparams.val_audio_items, len(batch.phones))
@@ -91,19 +90,7 @@ class TTSModule(LightningModule):
             ("generated", generated, lengths),
             ("tokens", batch.codes[:n], batch.code_lengths[:n]),
         ):
-            frames = frames.clamp(min=1).cpu()
-            tokens = Tokens(
-                codes=codes.cpu(),
-                code_lengths=frames,
-                audio_lengths=frames * codec.hop_length,
-                sample_rate=codec.sample_rate,
-                hop_length=codec.hop_length,
-                codebook_size=codec.codebook_size,
-                model_name=codec.name,
-                fingerprint=codec.fingerprints().model,
-                token_fingerprint=codec.fingerprints().tokens,
-                min_codebooks=codec.quantizer.min_codebooks,
-            )
+            tokens = codec.tokens(codes.cpu(), frames)
             for i, clip in enumerate(codec.decode(tokens)):
                 experiment.add_audio(f"val_{i}/{tag}", clip.clamp(-1, 1)[None], self.global_step, codec.sample_rate)
 
