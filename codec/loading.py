@@ -27,6 +27,7 @@ from codec.external.wavtokenizer_checkpoint import is_wavtokenizer_checkpoint, l
 from codec.fingerprints import fingerprints
 from codec.formats.entropy import CODE_STATS_FILE, CodeStats, load_code_stats
 from codec.io.folders import replace_folder
+from codec.io.torch_files import load_torch_file
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 CONFIG_FILE = "config.json"
@@ -198,17 +199,6 @@ def load_folder(folder: Path, name: str | None = None) -> Codec:
     return codec
 
 
-def _load_torch_file(path: Path) -> Any:
-    """``torch.load`` with tensors and plain data only; a file it cannot read is a ``CodecError``."""
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for damaged or foreign files
-        detail = str(error).strip().splitlines()
-        reason = f"{type(error).__name__}: {detail[0]}" if detail else f"{type(error).__name__} (empty or truncated)"
-        raise CodecError(f"not a readable checkpoint ({reason})", path) from None
-    return checkpoint
-
-
 def _check_checkpoint(checkpoint: Any, path: Path) -> dict[str, Any]:
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CodecError("not a Lightning checkpoint (no state_dict)", path)
@@ -220,13 +210,13 @@ def _check_checkpoint(checkpoint: Any, path: Path) -> dict[str, Any]:
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
     """Load a Lightning checkpoint of ``CodecModule`` safely (tensors and plain data only)."""
-    return _check_checkpoint(_load_torch_file(path), path)
+    return _check_checkpoint(load_torch_file(path), path)
 
 
 def load_checkpoint(path: Path) -> Codec:
     """The generator of a ``codec train`` checkpoint (discriminators and optimizer state dropped), or a
     published codec's original checkpoint: Language-Codec, HiFi-Codec or WavTokenizer (``codec.external``)."""
-    loaded = _load_torch_file(path)
+    loaded = load_torch_file(path)
     for detect, load in (
         (is_languagecodec_checkpoint, load_languagecodec),  # before WavTokenizer's: both hold codebook layer 0
         (is_hificodec_checkpoint, load_hificodec),

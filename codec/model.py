@@ -108,6 +108,10 @@ class CodecNetwork(nn.Module):
             input_dim=self.encoder.dim,
             hop_length=self.encoder.hop_length,
         )
+        self._track_fingerprints()
+
+    def _track_fingerprints(self) -> None:
+        """Start with no fingerprint cached; loading other weights releases a cached one."""
         self._fingerprint: Fingerprints | None = None
         self._fingerprint_fixed = False
         self._fingerprint_versions: tuple[int, ...] = ()

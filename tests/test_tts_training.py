@@ -292,6 +292,7 @@ def test_egs_align_fills_the_durations_of_rows_without_them(
         row["durations"], row["align"] = None, "mas"
     copied = tmp_path / "pairs.jsonl"
     copied.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (tmp_path / "train.jsonl").write_text("stale\n")  # the recipe's split manifest beside pairs.jsonl
     assert script.main(["--pairs", str(copied), "--tokens", str(tokens), "--model", str(exported)]) == 0
     after = [json.loads(line) for line in copied.read_text().splitlines()]
     dataset = PairDataset(copied, tokens, lambda phones: [1] * len(phones))
@@ -300,3 +301,5 @@ def test_egs_align_fills_the_durations_of_rows_without_them(
         frames = next(dataset[i] for i in range(len(dataset)) if dataset[i].key == row["key"]).codes.shape[-1]
         assert round(sum(row["durations"]) * 50) == frames and min(row["durations"]) >= 0.02 - 1e-9
     assert after[3:] == rows[3:]
+    split = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
+    assert split == [row for row in after if row["split"] == "train"]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 
 from codec.errors import CodecError
-from codec.evaluation.scorers import ANALYSIS_RATE, SpeakerEncoder, Transcriber, word_errors
+from codec.evaluation.scorers import ANALYSIS_RATE, SpeakerEncoder, Transcriber, normalize_text, word_errors
 from codec.io.audio import read_audio, resample, to_mono
 from tts.api import PROMPT_MAX_SECONDS, TTS
 
@@ -93,13 +92,13 @@ def evaluate_pairs(
         synth_seconds += time.perf_counter() - start
         audio_seconds += output.shape[-1] / rate
         length_ratios.append(output.shape[-1] / max(1, original.shape[-1]))
-        reference = tts.frontend.normalize(row["text"]).lower().split()  # numbers spelled out as spoken
+        reference = _spoken_words(tts, row["text"])
         embedding = None
         if speakers is not None and prompt is not None:
             embedding = speakers.embed(_at(prompt, rate, ANALYSIS_RATE))
         for name, audio in (("original", original), ("resynthesis", resynthesis), ("model", output)):
             analysed = _at(audio, rate, ANALYSIS_RATE)
-            errors, words = word_errors(_words(reference), _normalized_words(tts, transcribe(analysed)))
+            errors, words = word_errors(reference, _spoken_words(tts, transcribe(analysed)))
             tallies[name].errors += errors
             tallies[name].words += words
             if embedding is not None and name != "original":
@@ -117,17 +116,13 @@ def evaluate_pairs(
     }
 
 
-def _normalized_words(tts: TTS, transcript: str) -> list[str]:
-    """A transcript's words after the front end's normalisation (Whisper writes digits), none when
-    nothing in it can be spoken."""
+def _spoken_words(tts: TTS, text: str) -> list[str]:
+    """Words for WER: the front end's normalisation (numbers spelled out as spoken; Whisper writes
+    digits), then ``codec eval``'s (case and punctuation); none when nothing in it can be spoken."""
     try:
-        return _words(tts.frontend.normalize(transcript).lower().split())
+        return normalize_text(tts.frontend.normalize(text))
     except CodecError:
         return []
-
-
-def _words(tokens: Iterable[str]) -> list[str]:
-    return ["".join(c for c in token if c.isalnum() or c == "'") for token in tokens if any(c.isalnum() for c in token)]
 
 
 def evaluate_robustness(tts: TTS, sentences: Path, seconds_per_phone: float, seed: int = 0) -> dict[str, Any]:

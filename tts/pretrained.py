@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from codec.errors import CodecError
 from codec.io.folders import replace_folder
+from codec.io.torch_files import load_torch_file
 from tts.models import GENERATORS
 
 FORMAT_VERSION = 1
@@ -36,10 +37,7 @@ def export_checkpoint(
         CodecError: not a readable ``tts train`` checkpoint, or the folder cannot be written.
     """
     checkpoint, folder = Path(checkpoint), Path(folder)
-    try:
-        loaded = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for damaged or foreign files
-        raise CodecError(f"not a readable checkpoint ({type(error).__name__})", checkpoint) from None
+    loaded = load_torch_file(checkpoint)
     hparams = loaded.get("hyper_parameters", {}) if isinstance(loaded, dict) else {}
     if hparams.get("generator") not in GENERATORS or "state_dict" not in loaded:
         raise CodecError("not a tts training checkpoint (no generator in its hyper-parameters)", checkpoint)

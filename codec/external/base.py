@@ -24,14 +24,12 @@ from codec.api import Codec
 from codec.errors import CodecError
 from codec.fingerprints import Fingerprints, fingerprints
 from codec.inference.chunking import ReceptiveField
+from codec.io.torch_files import load_torch_file
 
 
 def read_state(path: Path) -> dict[str, torch.Tensor]:
     """A state dict saved with ``torch.save`` (tensors and plain data only); ``CodecError`` when damaged."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for damaged files
-        raise CodecError(f"damaged weights ({type(error).__name__})", path) from None
+    state = load_torch_file(path, "damaged weights")
     if not isinstance(state, dict):
         raise CodecError("damaged weights: not a state dict", path)
     return state
@@ -90,18 +88,11 @@ class CodeSpace:
             raise ValueError(f"n_codebooks must be in {self.min_codebooks}..{self.n_codebooks}, got {n}")
         return n
 
-    def parameters(self) -> list[nn.Parameter]:
-        """None of its own (the network holds the codebooks)."""
-        return []
-
 
 class _PlainDecoder:
     """What the chunked decode asks of a decoder: no pulse-train phase to carry across windows."""
 
     stateful_phase = False
-
-    def parameters(self) -> list[nn.Parameter]:
-        return []
 
 
 class ExternalCodec(Codec):
@@ -151,10 +142,7 @@ class ExternalCodec(Codec):
         self.decoder = _PlainDecoder()
         self.token_parts = token_parts
         self.declared_receptive_field = ReceptiveField(self._hop_length, None, None, None, None)
-        self._fingerprint: Fingerprints | None = None
-        self._fingerprint_fixed = False
-        self._fingerprint_versions: tuple[int, ...] = ()
-        self.register_load_state_dict_post_hook(self._release_fingerprint)
+        self._track_fingerprints()
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> ExternalCodec:

@@ -6,17 +6,15 @@ monotonic alignment search with a trained ``nar`` model (``tts.align``).
 The model must generate the tokens' tokenizer's tokens (same token fingerprint) and read the pairs'
 phones (same front end). Each aligned row gets ``durations`` in seconds (whole frames) and keeps
 ``"align": "mas"``; rows that already have durations are left alone, so a rerun only aligns what is
-new (``--realign`` redoes the MAS rows, e.g. with a better model). ``pairs.jsonl`` is rewritten
-atomically.
+new (``--realign`` redoes the MAS rows, e.g. with a better model). ``pairs.jsonl`` and the
+``<split>.jsonl`` manifests beside it are rewritten atomically.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
@@ -24,6 +22,7 @@ from tqdm import tqdm
 
 from codec.corpus.token_dataset import TokenDataset
 from codec.errors import CodecError
+from codec.io.audio import atomic_write_bytes
 from tts.align import align
 from tts.api import load_tts
 from tts.models.nar import NarTTS
@@ -66,10 +65,16 @@ def main(argv: list[str] | None = None) -> int:
             continue
         row["durations"] = [round(int(n) * hop_seconds, 6) for n in align(tts.generator, phones, codes)]
         aligned += 1
-    handle, staging = tempfile.mkstemp(prefix=".pairs.", dir=args.pairs.parent)
-    with os.fdopen(handle, "w") as out:
-        out.writelines(json.dumps(row) + "\n" for row in rows)
-    os.replace(staging, args.pairs)
+    lines = [json.dumps(row) + "\n" for row in rows]
+    atomic_write_bytes(args.pairs, "".join(lines).encode())
+    # the recipe's per-split manifests beside pairs.jsonl hold the same rows: keep them in step
+    for split in sorted({row.get("split") for row in rows if row.get("split")}):
+        manifest = args.pairs.with_name(f"{split}.jsonl")
+        if manifest.is_file():
+            atomic_write_bytes(
+                manifest,
+                "".join(line for line, row in zip(lines, rows, strict=True) if row.get("split") == split).encode(),
+            )
     print(f"{aligned} aligned, {skipped} skipped (fewer frames than phones), {len(rows) - len(todo)} left as they were")
     return 0
 

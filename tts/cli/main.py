@@ -11,9 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from codec.cli.common import EXIT_ERROR
 from codec.errors import CodecError
-
-EXIT_ERROR = 2
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -16,22 +16,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from tts.models.batch import TTSBatch, lengths_mask
+from tts.models.batch import TTSBatch, join_items, lengths_mask
 from tts.models.transformer import KVCache, Transformer
 from tts.sampling import DEFAULT_SAMPLING, SamplingOptions, sample
-
-
-def _concat(
-    first: torch.Tensor, first_lengths: torch.Tensor, second: torch.Tensor, second_lengths: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per item, ``second``'s valid part right after ``first``'s: ``(B, L, ...)`` and lengths."""
-    lengths = first_lengths + second_lengths
-    out = first.new_zeros(first.shape[0], int(lengths.max()), *first.shape[2:])
-    for item in range(first.shape[0]):
-        a, b = int(first_lengths[item]), int(second_lengths[item])
-        out[item, :a] = first[item, :a]
-        out[item, a : a + b] = second[item, :b]
-    return out, lengths
 
 
 class ArTTS(nn.Module):
@@ -128,7 +115,7 @@ class ArTTS(nn.Module):
         for index, embedding in enumerate(self.nar_tokens):
             below = (index < level).to(audio.dtype)[:, None, None]
             audio = audio + embedding(codes[:, index]) * below
-        x, lengths = _concat(self.nar_phones(phones), phone_lengths, audio, code_lengths)
+        x, lengths = join_items(self.nar_phones(phones), phone_lengths, audio, code_lengths)
         hidden = self.nar(x, lengths_mask(lengths, x.shape[1]))
         states = hidden.new_zeros(batch, frames, hidden.shape[-1])
         for item in range(batch):
@@ -196,7 +183,7 @@ class ArTTS(nn.Module):
         lengths: torch.Tensor,
     ) -> torch.Tensor:
         """Levels 2..Q, each in one step over ``[prompt ; generated]`` (the prompt's levels given)."""
-        whole, whole_lengths = _concat(prompt.transpose(1, 2), prompt_lengths, codes.transpose(1, 2), lengths)
+        whole, whole_lengths = join_items(prompt.transpose(1, 2), prompt_lengths, codes.transpose(1, 2), lengths)
         whole = whole.transpose(1, 2).contiguous()
         for level in range(1, self.n_codebooks):
             chosen = torch.full((codes.shape[0],), level, dtype=torch.long, device=codes.device)

@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from tts.models.ar import ArTTS
-from tts.models.batch import TTSBatch, lengths_mask
+from tts.models.batch import TTSBatch, join_items, lengths_mask
 from tts.models.transformer import KVCache
 from tts.sampling import DEFAULT_SAMPLING, SamplingOptions, sample
 
@@ -53,7 +53,10 @@ class ArAlignedTTS(ArTTS):
     def loss(self, batch: TTSBatch) -> dict[str, torch.Tensor]:
         """Token and pointer losses on the target frames (``batch`` as ``TTSBatch``: target phones
         and durations, prompt tokens before them without alignment), plus the NAR stage's."""
-        stream, stream_lengths = _join(batch.prompt, batch.prompt_lengths, batch.codes, batch.code_lengths)
+        joined, stream_lengths = join_items(
+            batch.prompt.transpose(1, 2), batch.prompt_lengths, batch.codes.transpose(1, 2), batch.code_lengths
+        )
+        stream = joined.transpose(1, 2)  # (B, Q, Tp + T)
         pointer = torch.full((stream.shape[0], stream.shape[2]), -1, dtype=torch.long, device=stream.device)
         moves = torch.zeros(pointer.shape, device=stream.device)
         aligned = frame_phones(batch.durations, batch.codes.shape[-1])
@@ -128,16 +131,3 @@ class ArAlignedTTS(ArTTS):
         if self.n_codebooks > 1:
             codes = self._generate_levels(phones, phone_lengths, prompt, prompt_lengths, codes, lengths)
         return codes, lengths
-
-
-def _join(
-    first: torch.Tensor, first_lengths: torch.Tensor, second: torch.Tensor, second_lengths: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(B, Q, T1)`` and ``(B, Q, T2)`` codes joined per item at its length: ``(B, Q, T)`` and lengths."""
-    lengths = first_lengths + second_lengths
-    out = first.new_zeros(first.shape[0], first.shape[1], int(lengths.max()))
-    for item in range(first.shape[0]):
-        a, b = int(first_lengths[item]), int(second_lengths[item])
-        out[item, :, :a] = first[item, :, :a]
-        out[item, :, a : a + b] = second[item, :, :b]
-    return out, lengths

@@ -33,3 +33,17 @@ class TTSBatch:
 def lengths_mask(lengths: torch.Tensor, size: int) -> torch.Tensor:
     """``(B, size)`` True below each item's length."""
     return torch.arange(size, device=lengths.device)[None] < lengths[:, None]
+
+
+def join_items(
+    first: torch.Tensor, first_lengths: torch.Tensor, second: torch.Tensor, second_lengths: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per item, ``second``'s valid part right after ``first``'s, along dimension 1: ``(B, L, ...)``
+    and the joined ``(B,)`` lengths (zeros after each item's end)."""
+    lengths = first_lengths + second_lengths
+    out = first.new_zeros(first.shape[0], int(lengths.max()), *first.shape[2:])
+    for item in range(first.shape[0]):
+        a, b = int(first_lengths[item]), int(second_lengths[item])
+        out[item, :a] = first[item, :a]
+        out[item, a : a + b] = second[item, :b]
+    return out, lengths

@@ -189,7 +189,9 @@ class NarTTS(nn.Module):
         condition = regulate(encoded, durations, total)
         empty = prompt.new_full((phones.shape[0], self.n_codebooks, total), self.mask_id)
         codes, cond, valid, is_target = self._layout(prompt, prompt_lengths, empty, lengths, condition)
-        null = self._layout(prompt, prompt_lengths, empty, lengths, self.null_text.expand_as(condition))[1]
+        null = None
+        if guidance != 1.0:
+            null = self._layout(prompt, prompt_lengths, empty, lengths, self.null_text.expand_as(condition))[1]
         for level in range(self.n_codebooks):
             count = steps[min(level, len(steps) - 1)]
             unknown = is_target.clone()
