@@ -4,6 +4,8 @@
 it was trained on, refusing one whose token fingerprint differs. ``synthesize`` splits long text at
 sentence boundaries, generates every piece of every text as one batch (each with its own seed, so
 an item's audio does not depend on its batch-mates), decodes with the codec and joins the pieces.
+``instruct`` does the same for natural-language instructions (instruction-to-speech models): the
+quoted part of each is spoken in the style the rest describes.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import torch
 from codec import Codec, load_codec
 from codec.errors import CodecError
 from codec.io.audio import read_audio, resample, to_mono
+from tts.instruct.instructions import parse_instruction
 from tts.models.batch import lengths_mask
+from tts.models.instruction_encoder import encode_instructions
 from tts.pretrained import load_generator
 from tts.sampling import DEFAULT_SAMPLING, SamplingOptions, generators_for
 from tts.text.frontend import TextFrontend
@@ -77,6 +81,7 @@ class TTS:
         prompt_text: str | None = None,
         seed: int = 0,
         options: SamplingOptions = DEFAULT_SAMPLING,
+        styles: Sequence[str] | None = None,
         **generate: Any,
     ) -> torch.Tensor | list[torch.Tensor]:
         """Speech for one text (a ``(N,)`` tensor) or a list of texts (a list of them).
@@ -86,7 +91,10 @@ class TTS:
             prompt_text: the prompt's transcript (needed by ``ar``, VALL-E; the others ignore it).
             seed: text ``i`` samples from seeds of ``seed + i`` (the same audio alone or in a batch).
             options: sampling (temperature, top-k, top-p, repetition-aware).
-            generate: the generator's own options (``nar``: ``steps``, ``guidance``, ``speed``).
+            styles: one style description per text (instruction models; ``instruct`` parses them
+                out of instructions).
+            generate: the generator's own options (``nar``: ``steps``, ``guidance``, ``speed``,
+                ``instruction_guidance``).
 
         Raises:
             CodecError: empty or unpronounceable text, or a bad prompt.
@@ -121,6 +129,11 @@ class TTS:
             prompts = tokens[None].expand(len(ids), -1, -1).contiguous()
             prompt_lengths = torch.full((len(ids),), tokens.shape[-1], dtype=torch.long)
         seeds = [piece_seed for _, _, piece_seed in pieces]
+        if styles is not None:
+            if len(styles) != len(texts):
+                raise CodecError(f"{len(styles)} style descriptions for {len(texts)} texts")
+            ids, id_lengths = encode_instructions([styles[item] for item, _, _ in pieces])
+            generate = {**generate, "instructions": ids, "instruction_lengths": id_lengths}
         codes, lengths = self.generator.generate(
             phones, phone_lengths, prompts, prompt_lengths, generators_for(seeds), options, **generate
         )
@@ -132,6 +145,44 @@ class TTS:
             joined = [part for clip in parts for part in (clip, pause)][:-1]
             out.append(torch.cat(joined))
         return out[0] if single else out
+
+    @property
+    def follows_instructions(self) -> bool:
+        """Whether the model reads style instructions (an instruction-to-speech model)."""
+        return getattr(self.generator, "instruction_encoder", None) is not None
+
+    def instruct(
+        self,
+        instructions: str | Sequence[str],
+        texts: str | Sequence[str] | None = None,
+        **synthesize: Any,
+    ) -> torch.Tensor | list[torch.Tensor]:
+        """Speech that follows one instruction (a ``(N,)`` tensor) or a list of them (a list).
+
+        Args:
+            instructions: e.g. ``'A woman speaks quickly in a high voice: "See you tomorrow."'``;
+                the double-quoted part is spoken.
+            texts: the words to speak, given separately (then nothing needs quoting).
+            synthesize: as ``synthesize`` (prompt, seed, sampling, ``instruction_guidance``, ...);
+                with a prompt, the voice comes from the prompt and the style from the instruction.
+
+        Raises:
+            CodecError: a model without instructions, or an instruction without text to speak.
+        """
+        if not self.follows_instructions:
+            raise CodecError("this model reads no instructions (train one with --data.instructions true)")
+        single = isinstance(instructions, str)
+        instructions = [instructions] if single else list(instructions)
+        if texts is not None:
+            texts = [texts] if isinstance(texts, str) else list(texts)
+            if len(texts) != len(instructions):
+                raise CodecError(f"{len(texts)} texts for {len(instructions)} instructions")
+        parsed = [
+            parse_instruction(instruction, None if texts is None else texts[i])
+            for i, instruction in enumerate(instructions)
+        ]
+        audio = self.synthesize([p.text for p in parsed], styles=[p.style for p in parsed], **synthesize)
+        return audio[0] if single else audio
 
     def _pieces(self, text: str) -> list[str]:
         if not isinstance(text, str) or not text.strip():

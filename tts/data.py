@@ -2,7 +2,9 @@
 token shards of the same utterances.
 
 ``pairs.jsonl`` rows (written by ``egs/tts16k``): ``key`` (the utterance's key in the token folder),
-``phones`` (symbols), ``durations`` (seconds per phone, or null where unknown), ``split``. The
+``phones`` (symbols), ``durations`` (seconds per phone, or null where unknown), ``split``; for
+instruction-to-speech also ``text`` and ``style_words`` (``egs/instruct16k``), from which each
+item's instruction is composed afresh in varied wording every time it is read. The
 tokens come from ``codec.corpus.token_dataset.TokenDataset`` over a folder that ``codec encode`` /
 ``codec tokenize`` wrote.
 """
@@ -10,6 +12,7 @@ tokens come from ``codec.corpus.token_dataset.TokenDataset`` over a folder that 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,18 +22,32 @@ from torch.utils.data import Dataset
 
 from codec.corpus.token_dataset import TokenDataset
 from codec.errors import CodecError
+from tts.instruct.instructions import compose, parse_instruction
 from tts.models.batch import TTSBatch
+from tts.models.instruction_encoder import encode_instructions
 
 
 @dataclass
 class Pair:
-    """One utterance: ``phones (P,)`` ids, ``durations (P,)`` frames (sum = frames) or None, and
-    ``codes (Q, T)``."""
+    """One utterance: ``phones (P,)`` ids, ``durations (P,)`` frames (sum = frames) or None,
+    ``codes (Q, T)`` and its style description (instruction-to-speech) or None."""
 
     key: str
     phones: torch.Tensor
     durations: torch.Tensor | None
     codes: torch.Tensor
+    instruction: str | None = None
+
+
+KEEP_ATTRIBUTE = 0.7
+"""Chance that a training instruction names each of an item's measured attributes."""
+
+
+def draw_instruction(row: dict, rng: random.Random, held_out: bool = False) -> str:
+    """The style description of an instruction for ``row`` (its ``style_words``, each attribute
+    named with probability ``KEEP_ATTRIBUTE``), with the quoted text taken out."""
+    words = {key: value for key, value in row["style_words"].items() if rng.random() < KEEP_ATTRIBUTE}
+    return parse_instruction(compose(words, row.get("text") or "...", rng, held_out)).style
 
 
 def frames_per_phone(seconds: Sequence[float], frame_rate: float, frames: int) -> torch.Tensor:
@@ -52,6 +69,9 @@ class PairDataset(Dataset):
         encode: phone symbols -> ids (the model's inventory).
         split: rows of this split only.
         need_durations: leave out rows without durations (``nar`` and ``ar-aligned`` train on them).
+        instructions: give each pair an instruction drawn from its ``style_words`` (rows without
+            them are left out); in the ``train`` split a new one at every read, elsewhere a fixed
+            one per row.
 
     Raises:
         CodecError: a missing or damaged file, or no pair with tokens.
@@ -64,6 +84,7 @@ class PairDataset(Dataset):
         encode: Callable[[list[str]], list[int]],
         split: str = "train",
         need_durations: bool = True,
+        instructions: bool = False,
     ) -> None:
         self.tokens = TokenDataset(tokens)
         self.frame_rate = float(self.tokens.model["frame_rate"])
@@ -84,10 +105,13 @@ class PairDataset(Dataset):
                 continue
             if need_durations and row.get("durations") is None:
                 continue
+            if instructions and not row.get("style_words"):
+                continue
             self.rows.append((row, index[row["key"]]))
         if not self.rows:
             raise CodecError(f"no {split} pair has tokens in {tokens}", pairs)
         self.encode = encode
+        self.instructions, self.split = instructions, split
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -103,7 +127,11 @@ class PairDataset(Dataset):
         durations = None
         if row.get("durations") is not None:
             durations = frames_per_phone(row["durations"], self.frame_rate, codes.shape[-1])
-        return Pair(row["key"], phones, durations, codes)
+        instruction = None
+        if self.instructions:
+            rng = random.Random() if self.split == "train" else random.Random(f"{self.split}-{index}")
+            instruction = draw_instruction(row, rng)
+        return Pair(row["key"], phones, durations, codes, instruction)
 
 
 def collate_pairs(
@@ -144,4 +172,7 @@ def collate_pairs(
         rest = pair.codes[:, p:]
         codes[item, :, : rest.shape[-1]] = rest
         code_lengths[item] = rest.shape[-1]
-    return TTSBatch(phones, phone_lengths, durations, prompt, prompt_lengths, codes, code_lengths)
+    batch = TTSBatch(phones, phone_lengths, durations, prompt, prompt_lengths, codes, code_lengths)
+    if any(pair.instruction is not None for pair in pairs):
+        batch.instructions, batch.instruction_lengths = encode_instructions([pair.instruction for pair in pairs])
+    return batch

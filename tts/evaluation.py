@@ -59,7 +59,7 @@ def held_out_rows(pairs: Path, split: str, limit: int | None) -> list[dict[str, 
     return rows
 
 
-def _at(audio: np.ndarray | torch.Tensor, rate: int, to: int) -> np.ndarray:
+def at_rate(audio: np.ndarray | torch.Tensor, rate: int, to: int) -> np.ndarray:
     samples = audio.numpy() if isinstance(audio, torch.Tensor) else audio
     return resample(np.asarray(samples, np.float32), rate, to)
 
@@ -92,13 +92,13 @@ def evaluate_pairs(
         synth_seconds += time.perf_counter() - start
         audio_seconds += output.shape[-1] / rate
         length_ratios.append(output.shape[-1] / max(1, original.shape[-1]))
-        reference = _spoken_words(tts, row["text"])
+        reference = spoken_words(tts, row["text"])
         embedding = None
         if speakers is not None and prompt is not None:
-            embedding = speakers.embed(_at(prompt, rate, ANALYSIS_RATE))
+            embedding = speakers.embed(at_rate(prompt, rate, ANALYSIS_RATE))
         for name, audio in (("original", original), ("resynthesis", resynthesis), ("model", output)):
-            analysed = _at(audio, rate, ANALYSIS_RATE)
-            errors, words = word_errors(reference, _spoken_words(tts, transcribe(analysed)))
+            analysed = at_rate(audio, rate, ANALYSIS_RATE)
+            errors, words = word_errors(reference, spoken_words(tts, transcribe(analysed)))
             tallies[name].errors += errors
             tallies[name].words += words
             if embedding is not None and name != "original":
@@ -116,7 +116,7 @@ def evaluate_pairs(
     }
 
 
-def _spoken_words(tts: TTS, text: str) -> list[str]:
+def spoken_words(tts: TTS, text: str) -> list[str]:
     """Words for WER: the front end's normalisation (numbers spelled out as spoken; Whisper writes
     digits), then ``codec eval``'s (case and punctuation); none when nothing in it can be spoken."""
     try:

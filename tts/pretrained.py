@@ -55,6 +55,7 @@ def export_checkpoint(
         "codec": hparams.get("codec") or {},
         "frontend": hparams["frontend"],
         "trained_steps": loaded.get("global_step"),
+        "style_bins": hparams.get("style_bins"),
     }
 
     def fill(staging: Path) -> None:

@@ -27,7 +27,7 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -202,12 +202,16 @@ class PairCache:
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-def synthesize_all(jobs: Sequence[Any], out: Path, workers: int, nice: int, quiet: bool) -> tuple[list[dict], dict]:
-    """Records of all ``jobs`` in order (cached ones reused), and the timing of the new ones."""
+def synthesize_all(
+    jobs: Sequence[Any], out: Path, workers: int, nice: int, quiet: bool, speak: Callable[..., dict] | None = None
+) -> tuple[list[dict], dict]:
+    """Records of all ``jobs`` in order (cached ones reused), and the timing of the new ones.
+
+    ``speak(job, out_root)`` makes one record (default ``synth.synthesize_pair``)."""
     cache = PairCache(out)
     todo = [job for job in jobs if cache.get(job.key) is None]
     print(f"synthesis: {len(jobs)} utterances, {len(jobs) - len(todo)} already done, {len(todo)} to speak", flush=True)
-    worker = functools.partial(synth.synthesize_pair, out_root=str(out))
+    worker = functools.partial(speak or synth.synthesize_pair, out_root=str(out))
     start = time.monotonic()
     pending: list[dict] = []
     with tqdm(total=len(todo), desc="flite", unit="utt", disable=quiet or not todo) as bar:

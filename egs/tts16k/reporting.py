@@ -36,11 +36,15 @@ def write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_manifests(out: Path, rows: Sequence[dict], splits: Sequence[str]) -> None:
-    """``pairs.jsonl`` (rows ordered by split, then key) and ``<split>.jsonl`` for each split."""
+def write_manifests(
+    out: Path, rows: Sequence[dict], splits: Sequence[str], extra_fields: Sequence[str] = ()
+) -> None:
+    """``pairs.jsonl`` (rows ordered by split, then key) and ``<split>.jsonl`` for each split, with
+    the ``ROW_FIELDS`` and ``extra_fields`` of each row."""
     rank = {split: i for i, split in enumerate(splits)}
     ordered = sorted(rows, key=lambda r: (rank.get(r["split"], len(rank)), r["key"]))
-    lines = {row["key"]: json.dumps({k: row.get(k) for k in ROW_FIELDS}, ensure_ascii=False) + "\n" for row in ordered}
+    fields = (*ROW_FIELDS, *extra_fields)
+    lines = {row["key"]: json.dumps({k: row.get(k) for k in fields}, ensure_ascii=False) + "\n" for row in ordered}
     write_text_atomic(out / "pairs.jsonl", "".join(lines.values()))
     for split in splits:
         write_text_atomic(out / f"{split}.jsonl", "".join(lines[r["key"]] for r in ordered if r["split"] == split))

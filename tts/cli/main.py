@@ -46,38 +46,74 @@ def _write(path: Path, audio: object, rate: int) -> None:
     write_audio(path, audio.numpy(), rate)
 
 
+def _read_lines(path: str) -> list[tuple[int, str]]:
+    """Non-empty lines of a text file with their 1-based numbers."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise CodecError(f"cannot read: {getattr(error, 'strerror', None) or error}", path) from None
+    return [(n, line.strip()) for n, line in enumerate(lines, 1) if line.strip()]
+
+
+def _report_unknown(instructions: list[str]) -> None:
+    """Verbose mode: the style words of each instruction and the words no phrasing uses."""
+    from tts.instruct.instructions import known_words, parse_instruction
+
+    for instruction in instructions:
+        try:
+            style = parse_instruction(instruction).style
+        except CodecError:
+            style = instruction
+        asked, unknown = known_words(style)
+        described = ", ".join(f"{k}={v}" for k, v in asked.items()) or "none"
+        print(f"style words: {described}; unknown: {', '.join(unknown) or 'none'}", file=sys.stderr)
+
+
 def cmd_synthesize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from tts.api import load_tts
     from tts.sampling import SamplingOptions
 
-    if (args.text is None) == (args.text_file is None):
-        raise CodecError("give a TEXT or --text-file, not both")
+    sources = [args.text_file, args.instruct, args.instruct_file]
+    if sum(x is not None for x in sources) > 1 and not (args.instruct and args.text is not None):
+        raise CodecError("give one of TEXT, --text-file, --instruct (optionally with TEXT) or --instruct-file")
+    if args.text is None and all(x is None for x in sources):
+        raise CodecError("nothing to speak: give TEXT, --text-file, --instruct or --instruct-file")
     options = SamplingOptions(args.temperature, args.top_k, args.top_p, args.repetition_window)
     generate = {} if args.steps is None else {"steps": tuple(args.steps)}
     if args.guidance is not None:
         generate["guidance"] = args.guidance
+    if args.instruction_guidance is not None:
+        generate["instruction_guidance"] = args.instruction_guidance
     model = load_tts(args.model, codec=args.codec, device=args.device)
-    prompt = {"prompt": args.prompt, "prompt_text": args.prompt_text}
-    if args.text is not None:
+    common = {"prompt": args.prompt, "prompt_text": args.prompt_text, "seed": args.seed, "options": options}
+    instructed = args.instruct is not None or args.instruct_file is not None
+    if instructed and not model.follows_instructions:
+        raise CodecError("this model reads no instructions (train one with --data.instructions true)", args.model)
+
+    def speak(lines: list[str], text: str | None = None) -> list:
+        if args.verbose and instructed:
+            _report_unknown(lines)
+        if instructed:
+            return model.instruct(lines, None if text is None else [text], **common, **generate)
+        return model.synthesize(lines, **common, **generate)
+
+    if args.text_file is None and args.instruct_file is None:
         output = Path(args.output)
         if output.exists() and not args.overwrite:
             raise CodecError("exists; pass --overwrite to replace it", output)
-        audio = model.synthesize(args.text, seed=args.seed, options=options, **prompt, **generate)
+        line = args.instruct if instructed else args.text
+        audio = speak([line], args.text if instructed else None)[0]
         _write(output, audio, model.sample_rate)
         print(f"{output}: {audio.shape[-1] / model.sample_rate:.2f} s")
         return 0
-    try:
-        lines = [line.strip() for line in Path(args.text_file).read_text().splitlines()]
-    except OSError as error:
-        raise CodecError(f"cannot read: {error.strerror or error}", args.text_file) from None
-    jobs = [(n, line) for n, line in enumerate(lines, 1) if line]
+    jobs = _read_lines(args.text_file or args.instruct_file)
     folder = Path(args.output)
     todo = [(n, line) for n, line in jobs if args.overwrite or not (folder / f"line-{n:05d}.wav").exists()]
     for start in tqdm(range(0, len(todo), args.batch_size), desc="synthesize", unit="batch"):
         batch = todo[start : start + args.batch_size]
-        clips = model.synthesize([line for _, line in batch], seed=args.seed, options=options, **prompt, **generate)
+        clips = speak([line for _, line in batch])
         for (n, _), clip in zip(batch, clips, strict=True):
             _write(folder / f"line-{n:05d}.wav", clip, model.sample_rate)
     print(f"{len(todo)} synthesized, {len(jobs) - len(todo)} skipped (exist) into {folder}")
@@ -100,6 +136,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from tts.evaluation import evaluate_pairs, evaluate_robustness
 
     model = load_tts(args.model, codec=args.codec, device=args.device)
+    if args.instruct:
+        return _eval_instructions(args, model)
     report = evaluate_pairs(model, Path(args.pairs), args.split, args.limit, args.seed, not args.no_speaker_sim)
     if args.robustness:
         report["robustness"] = evaluate_robustness(model, Path(args.robustness), _seconds_per_phone(Path(args.pairs)))
@@ -118,6 +156,43 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"robustness: {r['sentences']} sentences, {r['too_short']} too short, {r['too_long']} too long, "
             f"{r['failed']} failed"
         )
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def _eval_instructions(args: argparse.Namespace, model: object) -> int:
+    from tts.instruct.bins import StyleBins
+    from tts.instruct.evaluation import evaluate_instructions
+
+    text, instruction = args.guidance, args.instruction_guidance
+    settings = [(text, instruction)]
+    if args.ablation:
+        settings = [(1.0, 1.0), (text, 1.0), (1.0, instruction), (text, instruction)]
+    bins = StyleBins.load(args.bins) if args.bins else None
+    report = evaluate_instructions(
+        model, Path(args.pairs), args.split, args.limit, args.contrasts, args.seed, settings, bins
+    )
+    print(f"{report['sentences']} {args.split} sentences, instructions in held-out wording")
+    wer = report["wer"]
+    print(
+        f"  WER: tokenizer resynthesis {wer['resynthesis']:.3f}, model without instruction {wer['no_instruction']:.3f}"
+    )
+    for setting in report["settings"]:
+        print(
+            f"guidance text {setting['guidance']:g}, instruction {setting['instruction_guidance']:g}: "
+            f"WER {setting['wer']:.3f}"
+        )
+        for attribute, row in setting["accuracy"].items():
+            print(
+                f"  {attribute:<9} asked {row['asked']:>3}  exact {row['exact']:.2f}  within one level "
+                f"{row['within_one']:.2f}"
+            )
+        for attribute, row in setting["contrasts"].items():
+            print(
+                f"  contrast {attribute:<9} {row['right_way']:.2f} of {row['pairs']} the asked way, mean "
+                f"difference {row['mean_difference']:+.2f}"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     return 0
@@ -146,10 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
         "synthesize",
         help="text -> speech",
         description="Speak TEXT into -o FILE, or each line of --text-file into -o FOLDER/line-NNNNN.wav (batched, "
-        "restartable: existing outputs are skipped unless --overwrite).",
+        "restartable: existing outputs are skipped unless --overwrite). Instruction models also take "
+        "--instruct 'A woman speaks slowly: \"Hello.\"' (the double-quoted part is spoken; or give TEXT "
+        "beside it) and --instruct-file (one instruction per line).",
     )
     synth.add_argument("text", nargs="?", help="the text to speak")
     synth.add_argument("--text-file", help="a file with one text per line")
+    synth.add_argument("--instruct", help="a style instruction with the text to speak in double quotes")
+    synth.add_argument("--instruct-file", help="a file with one instruction per line")
     synth.add_argument("-o", "--output", required=True, help="output audio file (or folder with --text-file)")
     synth.add_argument("--model", required=True, help="TTS model folder ('tts export')")
     synth.add_argument("--codec", help="the tokenizer (default: the one named in the model, if installed)")
@@ -162,6 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--repetition-window", type=int, default=0, help="repetition-aware sampling window (ar)")
     synth.add_argument("--steps", type=int, nargs="+", help="nar: decoding steps per codebook level")
     synth.add_argument("--guidance", type=float, help="nar: classifier-free guidance scale (default 1)")
+    synth.add_argument(
+        "--instruction-guidance", type=float, help="instruction models: guidance scale of the instruction (default 1)"
+    )
+    synth.add_argument("-v", "--verbose", action="store_true", help="print the style words read from instructions")
     synth.add_argument("--batch-size", type=int, default=16, help="lines per batch with --text-file (default 16)")
     synth.add_argument("--device", default="cpu", help="torch device (default cpu)")
     synth.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -184,6 +267,20 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     evaluate.add_argument("--device", default="cpu", help="torch device (default cpu)")
     evaluate.add_argument("--json", help="also write the report as JSON")
+    evaluate.add_argument(
+        "--instruct",
+        action="store_true",
+        help="score instruction following (per attribute, contrast pairs, WER) on the pairs of egs/instruct16k",
+    )
+    evaluate.add_argument("--guidance", type=float, default=1.0, help="--instruct: text guidance scale (default 1)")
+    evaluate.add_argument(
+        "--instruction-guidance", type=float, default=1.0, help="--instruct: instruction guidance scale (default 1)"
+    )
+    evaluate.add_argument(
+        "--ablation", action="store_true", help="--instruct: also score without guidance and with each scale alone"
+    )
+    evaluate.add_argument("--contrasts", type=int, default=16, help="--instruct: sentences of contrast pairs")
+    evaluate.add_argument("--bins", help="--instruct: style_bins.json (default: the bins stored with the model)")
     evaluate.set_defaults(run=cmd_eval)
     info = commands.add_parser("info", help="describe a TTS model folder")
     info.add_argument("model", help="TTS model folder")

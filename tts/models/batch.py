@@ -19,6 +19,8 @@ class TTSBatch:
         prompt_lengths: ``(B,)``.
         codes: ``(B, Q, T)`` target tokens; ``T`` frames per item = the sum of its durations.
         code_lengths: ``(B,)``.
+        instructions: ``(B, L)`` byte ids of style descriptions (``tts.instruct.encoder``), or None.
+        instruction_lengths: ``(B,)`` (0: no instruction), or None.
     """
 
     phones: torch.Tensor
@@ -28,6 +30,8 @@ class TTSBatch:
     prompt_lengths: torch.Tensor
     codes: torch.Tensor
     code_lengths: torch.Tensor
+    instructions: torch.Tensor | None = None
+    instruction_lengths: torch.Tensor | None = None
 
 
 def lengths_mask(lengths: torch.Tensor, size: int) -> torch.Tensor:

@@ -10,6 +10,11 @@ training, the utterance is cut at a phone boundary, the phones before it are dro
 frames become the prompt; at inference the prompt is any clip's tokens. Classifier-free guidance:
 in training the target's phone conditioning is replaced by a learned null vector for a share of
 items; at inference ``logits = uncond + scale * (cond - uncond)``.
+
+With ``instruction_layers`` the model also reads a style description (instruction-to-speech): its
+style vector joins the phone encoder's input (so durations follow the asked rate) and the target
+frames' conditioning. Instructions are dropped for a share of training items, which both teaches
+plain TTS (no instruction) and gives a second guidance scale at inference.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from tts.models.batch import TTSBatch, lengths_mask
+from tts.models.instruction_encoder import InstructionEncoder
 from tts.models.transformer import Transformer
 from tts.sampling import DEFAULT_SAMPLING, SamplingOptions, filter_logits
 
@@ -51,6 +57,8 @@ class NarTTS(nn.Module):
         encoder_layers, decoder_layers: transformer blocks of the phone encoder and token decoder.
         dropout: in training.
         uncond_prob: share of training items without phone conditioning (for guidance).
+        instruction_layers: transformer blocks of the instruction encoder (0: no instructions).
+        instruction_drop: share of training items whose instruction is replaced by the null style.
     """
 
     def __init__(
@@ -64,6 +72,8 @@ class NarTTS(nn.Module):
         decoder_layers: int = 6,
         dropout: float = 0.1,
         uncond_prob: float = 0.1,
+        instruction_layers: int = 0,
+        instruction_drop: float = 0.2,
     ) -> None:
         super().__init__()
         self.n_codebooks, self.codebook_size, self.uncond_prob = n_codebooks, codebook_size, uncond_prob
@@ -76,10 +86,35 @@ class NarTTS(nn.Module):
         self.null_text = nn.Parameter(torch.zeros(dim))
         self.decoder = Transformer(dim, decoder_layers, heads, dropout=dropout)
         self.heads = nn.ModuleList(nn.Linear(dim, codebook_size) for _ in range(n_codebooks))
+        self.instruction_drop = instruction_drop
+        self.instruction_encoder = None
+        if instruction_layers:
+            self.instruction_encoder = InstructionEncoder(dim, instruction_layers, heads, dropout)
+            self.style_frames = nn.Linear(dim, dim)
 
-    def encode_phones(self, phones: torch.Tensor, phone_lengths: torch.Tensor) -> torch.Tensor:
-        """``(B, P)`` ids -> ``(B, P, D)`` phone states."""
-        return self.encoder(self.phone_embedding(phones), lengths_mask(phone_lengths, phones.shape[1]))
+    def encode_phones(
+        self, phones: torch.Tensor, phone_lengths: torch.Tensor, style: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``(B, P)`` ids (and ``(B, D)`` style vectors) -> ``(B, P, D)`` phone states."""
+        x = self.phone_embedding(phones)
+        if style is not None:
+            x = x + style[:, None]
+        return self.encoder(x, lengths_mask(phone_lengths, phones.shape[1]))
+
+    def encode_style(
+        self, instructions: torch.Tensor | None, instruction_lengths: torch.Tensor | None, batch: int
+    ) -> torch.Tensor | None:
+        """``(B, D)`` style vectors of ``(B, L)`` instruction bytes (the null style where there is
+        none), or None for a model without an instruction encoder."""
+        if self.instruction_encoder is None:
+            return None
+        if instructions is None or instruction_lengths is None:
+            return self.instruction_encoder.null.expand(batch, -1)
+        return self.instruction_encoder(instructions, instruction_lengths)
+
+    def _with_style(self, condition: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:
+        """Frame conditioning ``(B, T, D)`` plus the style's projection."""
+        return condition if style is None else condition + self.style_frames(style)[:, None]
 
     def predict_durations(self, encoded: torch.Tensor) -> torch.Tensor:
         """``(B, P, D)`` -> ``(B, P)`` predicted ``log(1 + frames)``."""
@@ -122,7 +157,11 @@ class NarTTS(nn.Module):
 
     def loss(self, batch: TTSBatch) -> dict[str, torch.Tensor]:
         """Masked-token cross-entropy on one codebook level per item, and the duration loss."""
-        encoded = self.encode_phones(batch.phones, batch.phone_lengths)
+        style = self.encode_style(batch.instructions, batch.instruction_lengths, len(batch.phones))
+        if style is not None:
+            dropped = torch.rand(style.shape[0], device=style.device) < self.instruction_drop
+            style = torch.where(dropped[:, None], self.instruction_encoder.null.expand_as(style), style)
+        encoded = self.encode_phones(batch.phones, batch.phone_lengths, style)
         phone_valid = lengths_mask(batch.phone_lengths, batch.phones.shape[1])
         log_target = torch.log1p(batch.durations.float())
         duration_loss = F.mse_loss(self.predict_durations(encoded)[phone_valid], log_target[phone_valid])
@@ -130,7 +169,7 @@ class NarTTS(nn.Module):
         drop = torch.rand(condition.shape[0], device=condition.device) < self.uncond_prob
         condition = torch.where(drop[:, None, None], self.null_text.expand_as(condition), condition)
         codes, cond, valid, is_target = self._layout(
-            batch.prompt, batch.prompt_lengths, batch.codes, batch.code_lengths, condition
+            batch.prompt, batch.prompt_lengths, batch.codes, batch.code_lengths, self._with_style(condition, style)
         )
         level = torch.randint(0, self.n_codebooks, (codes.shape[0],), device=codes.device)
         share = cosine_masked(torch.rand(codes.shape[0], device=codes.device))
@@ -166,6 +205,9 @@ class NarTTS(nn.Module):
         guidance: float = 1.0,
         speed: float = 1.0,
         durations: torch.Tensor | None = None,
+        instructions: torch.Tensor | None = None,
+        instruction_lengths: torch.Tensor | None = None,
+        instruction_guidance: float = 1.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Tokens for ``(B, P)`` phones in the voice of ``(B, Q, Tp)`` prompt tokens.
 
@@ -175,11 +217,16 @@ class NarTTS(nn.Module):
             guidance: classifier-free guidance scale (1: conditional model only).
             speed: predicted durations are divided by it.
             durations: ``(B, P)`` frames per phone instead of the predicted ones.
+            instructions, instruction_lengths: ``(B, L)`` style description bytes and ``(B,)``
+                lengths (``tts.models.instruction_encoder.encode_instructions``; models with an
+                instruction encoder only).
+            instruction_guidance: guidance scale of the instruction (1: none).
 
         Returns:
             ``(B, Q, T)`` tokens and ``(B,)`` frames per item.
         """
-        encoded = self.encode_phones(phones, phone_lengths)
+        style = self.encode_style(instructions, instruction_lengths, phones.shape[0])
+        encoded = self.encode_phones(phones, phone_lengths, style)
         if durations is None:
             predicted = torch.expm1(self.predict_durations(encoded)).clamp(min=0) / speed
             durations = predicted.round().long().clamp(min=1)
@@ -188,19 +235,30 @@ class NarTTS(nn.Module):
         total = int(lengths.max())
         condition = regulate(encoded, durations, total)
         empty = prompt.new_full((phones.shape[0], self.n_codebooks, total), self.mask_id)
-        codes, cond, valid, is_target = self._layout(prompt, prompt_lengths, empty, lengths, condition)
-        null = None
+        codes, cond, valid, is_target = self._layout(
+            prompt, prompt_lengths, empty, lengths, self._with_style(condition, style)
+        )
+        unconditioned = []  # (scale, conditioning without one condition)
         if guidance != 1.0:
-            null = self._layout(prompt, prompt_lengths, empty, lengths, self.null_text.expand_as(condition))[1]
+            no_text = self._with_style(self.null_text.expand_as(condition), style)
+            unconditioned.append((guidance, self._layout(prompt, prompt_lengths, empty, lengths, no_text)[1]))
+        if instruction_guidance != 1.0 and style is not None:
+            null_style = self.instruction_encoder.null.expand_as(style)
+            plain = regulate(self.encode_phones(phones, phone_lengths, null_style), durations, total)
+            no_style = self._with_style(plain, null_style)
+            unconditioned.append(
+                (instruction_guidance, self._layout(prompt, prompt_lengths, empty, lengths, no_style)[1])
+            )
         for level in range(self.n_codebooks):
             count = steps[min(level, len(steps) - 1)]
             unknown = is_target.clone()
             n_target = is_target.sum(1)
             for step in range(count):
-                logits = self.logits(codes, cond, valid, is_target)[:, level].float()
-                if guidance != 1.0:
-                    uncond = self.logits(codes, null, valid, is_target)[:, level].float()
-                    logits = uncond + guidance * (logits - uncond)
+                conditioned = self.logits(codes, cond, valid, is_target)[:, level].float()
+                logits = conditioned
+                for scale, without in unconditioned:
+                    uncond = self.logits(codes, without, valid, is_target)[:, level].float()
+                    logits = logits + (scale - 1) * (conditioned - uncond)
                 codes = self._fill(codes, level, logits, unknown, generators, options)
                 keep_masked = (cosine_masked(torch.tensor((step + 1) / count)) * n_target).floor().long().clamp(min=0)
                 unknown = self._remask(codes, level, logits, unknown, keep_masked, generators)

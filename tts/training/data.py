@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -10,6 +11,7 @@ from torch.utils.data import DataLoader
 
 from codec.errors import CodecError
 from tts.data import Pair, PairDataset, collate_pairs
+from tts.instruct.bins import StyleBins
 from tts.text.frontend import TextFrontend
 
 
@@ -28,6 +30,8 @@ class TTSDataModule(LightningDataModule):
         val_split: the split validated on (``dev``).
         prompt_share: range of the share of an utterance's frames that becomes its prompt.
         prompt_probability: share of training pairs cut into prompt + target (the rest have no prompt).
+        instructions: train on instructions composed from the rows' ``style_words``
+            (``egs/instruct16k``); the corpus's ``style_bins.json`` goes into the model.
     """
 
     def __init__(
@@ -42,6 +46,7 @@ class TTSDataModule(LightningDataModule):
         val_split: str = "dev",
         prompt_share: tuple[float, float] = (0.1, 0.4),
         prompt_probability: float = 0.8,
+        instructions: bool = False,
     ) -> None:
         super().__init__()
         self.pairs, self.tokens, self.generator = pairs, tokens, generator
@@ -51,7 +56,11 @@ class TTSDataModule(LightningDataModule):
         self.frontend = frontend.to_dict()
         self.inventory = frontend.inventory
         self.n_symbols = len(frontend.inventory)
-        self.train_set = PairDataset(pairs, tokens, self.encode, "train", need_durations=generator != "ar")
+        self.instructions = instructions
+        self.style_bins = read_style_bins(Path(pairs).parent / "style_bins.json") if instructions else None
+        self.train_set = PairDataset(
+            pairs, tokens, self.encode, "train", need_durations=generator != "ar", instructions=instructions
+        )
         self.codec = dict(self.train_set.tokens.model)
         self.n_codebooks = int(self.codec["n_codebooks"])
         self.codebook_size = int(self.codec["codebook_size"])
@@ -73,10 +82,26 @@ class TTSDataModule(LightningDataModule):
     def val_dataloader(self) -> DataLoader | list:
         try:
             dev = PairDataset(
-                self.pairs, self.tokens, self.encode, self.val_split, need_durations=self.generator != "ar"
+                self.pairs,
+                self.tokens,
+                self.encode,
+                self.val_split,
+                need_durations=self.generator != "ar",
+                instructions=self.instructions,
             )
         except CodecError:
             return []
         return DataLoader(
             dev, self.batch_size, collate_fn=lambda pairs: collate_pairs(pairs), num_workers=self.num_workers
         )
+
+
+def read_style_bins(path: Path) -> dict[str, Any]:
+    """The corpus's style bins (``egs/instruct16k`` writes them beside ``pairs.jsonl``).
+
+    Raises:
+        CodecError: the file is missing or damaged.
+    """
+    if not path.is_file():
+        raise CodecError("no style_bins.json beside the pairs: build them with egs/instruct16k", path)
+    return StyleBins.load(path).to_dict()

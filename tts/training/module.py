@@ -26,6 +26,10 @@ class TTSModule(LightningModule):
         model: the generator's own arguments (width, layers, ...).
         lr, warmup_steps, total_steps, final_lr_ratio, weight_decay: the optimizer and schedule.
         val_audio_items: validation items whose generated and true tokens are logged as audio.
+        style_bins: the instruction corpus's style bins (linked from the data; stored with the
+            model so that ``tts eval --instruct`` judges by the bins that labelled its data).
+        init_from: a ``tts train`` checkpoint whose weights start the model wherever names and
+            shapes match (e.g. an instruction model from a plain TTS run); resuming ignores it.
     """
 
     def __init__(
@@ -43,6 +47,8 @@ class TTSModule(LightningModule):
         final_lr_ratio: float = 0.1,
         weight_decay: float = 0.01,
         val_audio_items: int = 2,
+        style_bins: dict[str, Any] | None = None,
+        init_from: str | None = None,
     ) -> None:
         super().__init__()
         if generator not in GENERATORS:
@@ -51,6 +57,23 @@ class TTSModule(LightningModule):
             raise ValueError("no phone inventory (n_symbols)")
         self.save_hyperparameters()
         self.model = GENERATORS[generator](n_symbols, n_codebooks, codebook_size, **(model or {}))
+        if init_from:
+            self._initialize(init_from)
+
+    def _initialize(self, checkpoint: str) -> None:
+        """Copy the weights of ``checkpoint`` whose names and shapes match this model's."""
+        from codec.errors import CodecError
+        from codec.io.torch_files import load_torch_file
+
+        loaded = load_torch_file(checkpoint)
+        state = loaded.get("state_dict") if isinstance(loaded, dict) else None
+        if not isinstance(state, dict):
+            raise CodecError("not a tts training checkpoint (no state_dict)", checkpoint)
+        own = self.state_dict()
+        matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        if not matched:
+            raise CodecError("no weight of this checkpoint fits the model", checkpoint)
+        self.load_state_dict(matched, strict=False)
 
     def training_step(self, batch: TTSBatch, batch_idx: int) -> torch.Tensor:
         out = self.model.loss(batch)
@@ -78,6 +101,8 @@ class TTSModule(LightningModule):
 
         n = min(self.hparams.val_audio_items, len(batch.phones))
         extra = {"durations": batch.durations[:n]} if self.hparams.generator == "nar" else {}
+        if batch.instructions is not None:
+            extra |= {"instructions": batch.instructions[:n], "instruction_lengths": batch.instruction_lengths[:n]}
         generated, lengths = self.model.generate(
             batch.phones[:n],
             batch.phone_lengths[:n],

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""Build the instruction-to-speech corpus at 16 kHz: flite speech in controlled styles, labelled by
+measurement, with tokens.
+
+The sentences and their held-out split are those of ``egs/tts16k`` (so the codec and the plain
+TTS never trained on the evaluation sentences). Each utterance draws a voice (slt: female; awb,
+rms: male), a speaking rate (0.6-1.6x, log-uniform), a mean F0 by gender (female 150-290 Hz, male
+80-145 Hz; rms keeps its own), a level (-15 to +5 dB) and, for ``--whisper-share`` of them, a
+whispered excitation (``effects.whisper``); flite's ``-psdur`` gives exact phone durations, which
+the effects keep. Every clip is then measured (``tts.instruct.attributes``: median F0 and spread,
+phones per second, loudness, voicing), quantile bins are fitted on the training rows
+(``tts.instruct.bins``: pitch relative to gender) and each row gets its style words; the
+instructions themselves are composed at training time from those words, in varied wording.
+
+Restartable: synthesised clips (``cache/pairs.jsonl``) and tokens already written are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import json
+import math
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from codec.errors import CodecError
+from tts.instruct.attributes import measure_style
+from tts.instruct.bins import StyleBins
+from tts.text.g2p import require_binary
+
+HERE = Path(__file__).resolve().parent
+
+
+def _tts16k() -> ModuleType:
+    """egs/tts16k/prepare.py (recipes are no package), whose sentence pools, synthesis, reporting
+    and tokenizing this recipe reuses."""
+    name = "instruct16k_tts16k"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, HERE.parent / "tts16k" / "prepare.py")
+        assert spec is not None and spec.loader is not None
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+tts16k = _tts16k()
+effects = tts16k.load_module("instruct16k_effects", HERE / "effects.py")
+
+SPLITS = ("train", "dev", "test")
+GENDERS = {"slt": "female", "awb": "male", "rms": "male"}
+VOICE_WEIGHTS = {"slt": 2.0, "awb": 1.4, "rms": 0.6}
+"""slt is the only female voice, so it speaks half of the utterances."""
+F0_RANGES = {"female": (150.0, 290.0), "male": (80.0, 145.0)}
+SPEED_RANGE = (0.6, 1.6)
+GAIN_RANGE = (-15.0, 5.0)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=Path("~/.cache/codec/instruct16k").expanduser(), help="corpus folder")
+    src = ap.add_mutually_exclusive_group()
+    src.add_argument("--fortunes", type=Path, help="an unpacked Debian 'fortunes' package (default: apt-get download)")
+    src.add_argument("--sentences", type=Path, help="a text file of English sentences, one a line, instead")
+    ap.add_argument("--train-utterances", type=int, default=6000, help="training utterances (default %(default)s)")
+    ap.add_argument("--eval-utterances", type=int, default=100, help="utterances each of dev and test (default 100)")
+    ap.add_argument("--whisper-share", type=float, default=0.15, help="share of whispered clips (default 0.15)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the sentence and style draws (default 0)")
+    ap.add_argument("--jobs", type=int, default=2, help="synthesis processes (default %(default)s)")
+    ap.add_argument("--nice", type=int, default=10, help="niceness added to the workers (default %(default)s)")
+    ap.add_argument("--model", default="default", help="tokenizer for 'codec tokenize --model' (default %(default)s)")
+    ap.add_argument("--tokens", type=Path, help="token shard folder (default OUT/tokens/<model>)")
+    ap.add_argument("--token-workers", type=int, default=1, help="'codec tokenize --workers' (default 1)")
+    ap.add_argument("--no-tokens", action="store_true", help="stop after pairs.jsonl")
+    ap.add_argument("--no-apt", action="store_true", help="never call apt-get (use OUT/debs and --fortunes)")
+    ap.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    return ap.parse_args(argv)
+
+
+def draw_style(rng: random.Random, whisper_share: float) -> tuple[str, float, float | None, dict[str, Any]]:
+    """A voice, duration stretch, F0 target and their description (with level and whisper)."""
+    voice = rng.choices(list(VOICE_WEIGHTS), list(VOICE_WEIGHTS.values()))[0]
+    gender = GENDERS[voice]
+    speed = round(math.exp(rng.uniform(*map(math.log, SPEED_RANGE))), 3)
+    f0 = None if voice == "rms" else float(round(math.exp(rng.uniform(*map(math.log, F0_RANGES[gender])))))
+    style = {
+        "voice": voice,
+        "gender": gender,
+        "rate": speed,
+        "pitch": f0,
+        "gain_db": round(rng.uniform(*GAIN_RANGE), 1),
+        "whisper": rng.random() < whisper_share,
+    }
+    return voice, 1.0 / speed, f0, style
+
+
+def plan(args: argparse.Namespace, sentences: Sequence[str]) -> list[Any]:
+    """Every utterance to speak (keys name split, voice, settings and text)."""
+    pools = tts16k.normalized_pool(sentences)
+    heldout = {n for split in ("dev", "test") for _, n in pools[split]}
+    pools["train"] = [(r, n) for r, n in pools["train"] if n not in heldout]
+    jobs = []
+    order = random.Random(f"instruct16k-{args.seed}-order")
+    for split, count in (
+        ("train", args.train_utterances),
+        ("dev", args.eval_utterances),
+        ("test", args.eval_utterances),
+    ):
+        pool = order.sample(pools[split], len(pools[split]))
+        for i in range(count if pool else 0):
+            raw, norm = pool[i % len(pool)]
+            style = draw_style(random.Random(f"instruct16k-{args.seed}-{split}-{i}"), args.whisper_share)
+            job = tts16k.make_job(split, i, raw, norm, style)
+            suffix = f"-g{style[3]['gain_db']:+.1f}{'-w' if style[3]['whisper'] else ''}.flac"
+            jobs.append(dataclasses.replace(job, key=job.key.removesuffix(".flac") + suffix))
+    return jobs
+
+
+def styled_pair(job: Any, out_root: str) -> dict[str, Any]:
+    """Speak ``job`` with flite, apply its whisper and level, write the FLAC and measure it."""
+    with tempfile.TemporaryDirectory(prefix="instruct16k-") as tmp:
+        row = tts16k.synth.synthesize_pair(job, tmp)
+        if "error" in row:
+            return row
+        audio, rate = sf.read(str(Path(tmp) / job.key), dtype="float32")
+    seed = int.from_bytes(job.key.encode("utf-8")[-8:].rjust(8, b"\0"), "little")
+    if job.style["whisper"]:
+        audio = effects.whisper(audio, np.random.default_rng(seed))
+    audio, gain = effects.apply_gain(audio, job.style["gain_db"])
+    tts16k.synth.write_flac(Path(out_root) / job.key, audio)
+    n_phones = sum(1 for p in row["phones"] if p not in ("pau", "|"))
+    row["measured"] = measure_style(audio, rate, n_phones).to_dict()
+    row["style"] = {**job.style, "gain_db": round(gain, 2)}
+    return row
+
+
+def label(rows: list[dict]) -> StyleBins:
+    """Fit the bins on the training rows and give every row its ``style_words``."""
+    from tts.instruct.attributes import Style
+
+    measured = [(Style(**row["measured"]), row["style"]["gender"]) for row in rows if row["split"] == "train"]
+    bins = StyleBins.fit(measured)
+    for row in rows:
+        row["style_words"] = bins.words(Style(**row["measured"]), row["style"]["gender"])
+    return bins
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the recipe; return the exit status."""
+    args = parse_args(argv)
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    try:
+        require_binary("flite", "flite")
+        sentences = tts16k.read_sentences(args, out)
+        jobs = plan(args, sentences)
+        rows, timing = tts16k.synthesize_all(jobs, out, args.jobs, args.nice, args.quiet, speak=styled_pair)
+        bins = label(rows)
+    except CodecError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    tts16k.reporting.write_text_atomic(out / "style_bins.json", json.dumps(bins.to_dict(), indent=2) + "\n")
+    tts16k.reporting.write_manifests(out, rows, SPLITS, extra_fields=("measured", "style_words"))
+    tts16k.TextFrontend("flite").inventory.save(out / "inventory.json")
+    tokens = None if args.no_tokens else tts16k.tokenize(out, args, [r["key"] for r in rows])
+    summary = tts16k.reporting.summarize(rows, len(sentences), timing, tokens, time.monotonic() - start)
+    summary["style_words"] = word_counts(rows)
+    tts16k.reporting.write_summary(out, summary)
+    return 0 if tokens is None or (tokens["status"] == 0 and tokens["missing"] == 0) else 1
+
+
+def word_counts(rows: list[dict]) -> dict[str, dict[str, int]]:
+    """Training clips per attribute level."""
+    counts: dict[str, dict[str, int]] = {}
+    for row in rows:
+        if row["split"] == "train":
+            for attribute, level in row["style_words"].items():
+                counts.setdefault(attribute, {}).setdefault(level, 0)
+                counts[attribute][level] += 1
+    return counts
+
+
+if __name__ == "__main__":
+    sys.exit(main())

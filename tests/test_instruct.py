@@ -1,0 +1,221 @@
+"""Instruction-to-speech pieces: instruction wording and parsing, style measurement and bins, the
+whisper and level effects of the corpus recipe, and a tiny instruction-conditioned ``nar`` model
+that must follow a style word it can only learn from the instruction.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from codec.errors import CodecError
+from tts.instruct.attributes import WHISPER_VOICING, Style, measure_style
+from tts.instruct.bins import StyleBins
+from tts.instruct.instructions import DESCRIPTIONS, LEVELS, SPEAKERS, TEMPLATES, compose, known_words, parse_instruction
+from tts.models.batch import TTSBatch
+from tts.models.instruction_encoder import encode_instructions
+from tts.models.nar import NarTTS
+from tts.sampling import SamplingOptions, generators_for
+
+REPO = Path(__file__).resolve().parents[1]
+RATE = 16000
+
+
+def harmonic(f0: float, seconds: float = 1.0, level: float = 0.1) -> np.ndarray:
+    """A voiced-like signal: five harmonics of ``f0``."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (level * sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6))).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- wording
+
+
+def test_the_quoted_text_is_spoken_and_the_rest_is_style() -> None:
+    parsed = parse_instruction("A deep male voice, slow and calm, says: \u201cThe meeting starts at nine.\u201d")
+    assert parsed.text == "The meeting starts at nine."
+    assert parsed.style == 'A deep male voice, slow and calm, says: "..."'
+    separate = parse_instruction("A woman speaks quickly.", text="See you tomorrow.")
+    assert (separate.style, separate.text) == ("A woman speaks quickly.", "See you tomorrow.")
+
+
+@pytest.mark.parametrize(
+    ("instruction", "problem"),
+    [("", "empty instruction"), ("A man speaks slowly.", "quotes no text"), ('Say ""', "quotes no text")],
+)
+def test_an_instruction_without_text_is_refused(instruction: str, problem: str) -> None:
+    with pytest.raises(CodecError, match=problem):
+        parse_instruction(instruction)
+
+
+def test_an_overlong_style_is_refused() -> None:
+    with pytest.raises(CodecError, match="longer than"):
+        parse_instruction("very " * 200 + 'slowly: "Hi."')
+
+
+def test_composed_instructions_name_what_was_asked_and_training_never_uses_held_out_wording() -> None:
+    rng = random.Random(0)
+    held_phrases = [p for table in DESCRIPTIONS.values() for _, held in table.values() for p in held]
+    held_phrases += [p for _, held in SPEAKERS.values() for p in held]
+    held_frames = [t.split("{")[0] for t in TEMPLATES[1] if not t.startswith("{")]
+    for _ in range(300):
+        words = {a: rng.choice(levels) for a, levels in LEVELS.items() if rng.random() < 0.7}
+        instruction = compose(words, "Hello there.", rng)
+        assert not any(p in instruction for p in held_phrases + held_frames), instruction
+        asked, unknown = known_words(parse_instruction(instruction).style)
+        expected = {a: v for a, v in words.items() if not (a == "whisper" and v == "no")}
+        assert asked == expected, instruction
+        assert unknown == []
+    unseen = compose({"rate": "very fast"}, "Hello there.", random.Random(1), held_out=True)
+    assert known_words(parse_instruction(unseen).style)[0] == {"rate": "very fast"}
+
+
+def test_unknown_words_are_reported_and_the_last_of_two_levels_wins() -> None:
+    asked, unknown = known_words("A woman speaks slowly, no, very quickly, like a zebra")
+    assert asked == {"gender": "female", "rate": "very fast"}
+    assert unknown == ["like", "no", "zebra"]
+
+
+# --------------------------------------------------------------------------- measurement
+
+
+def test_measured_pitch_level_voicing_and_rate() -> None:
+    low, high = measure_style(harmonic(110), RATE, 10), measure_style(harmonic(220), RATE, 10)
+    assert abs(low.f0_hz - 110) < 3 and abs(high.f0_hz - 220) < 5
+    assert low.voicing > 0.9 and low.gender == "male" and high.gender == "female"
+    louder = measure_style(harmonic(110, level=0.2), RATE, 10)
+    assert louder.loudness_db - low.loudness_db == pytest.approx(20 * np.log10(2), abs=0.05)
+    padded = np.concatenate([np.zeros(RATE // 2, np.float32), harmonic(110), np.zeros(RATE // 2, np.float32)])
+    assert measure_style(padded, RATE, 10).rate == pytest.approx(10.0, rel=0.03)  # silence is not speech
+    noise = np.random.default_rng(0).standard_normal(RATE).astype(np.float32) * 0.05
+    assert measure_style(noise, RATE, 10).voicing < WHISPER_VOICING
+    assert measure_style(np.zeros(RATE, np.float32), RATE, 10) == Style(0.0, 0.0, 0.0, -120.0, 0.0, 0.0)
+
+
+def test_bins_place_pitch_relative_to_gender_and_survive_a_round_trip() -> None:
+    rng = np.random.default_rng(0)
+    rows = [
+        (Style(float(f), 1.0, float(r), float(db), 0.8, 2.0), "male")
+        for f, r, db in zip(rng.uniform(90, 140, 200), rng.uniform(6, 18, 200), rng.uniform(-35, -10, 200), strict=True)
+    ]
+    rows += [(Style(float(f), 1.0, 12.0, -20.0, 0.8, 2.0), "female") for f in rng.uniform(160, 280, 200)]
+    bins = StyleBins.fit(rows)
+    assert bins.words(Style(150, 1, 12, -20, 0.8, 2), "male")["pitch"] == "very high"
+    assert bins.words(Style(150, 1, 12, -20, 0.8, 2), "female")["pitch"] == "very low"
+    whispered = bins.words(Style(0, 0, 19, -40, 0.05, 2), "female")
+    assert whispered["whisper"] == "yes" and "pitch" not in whispered
+    assert whispered["rate"] == "very fast" and whispered["loudness"] == "very quiet"
+    assert StyleBins.from_dict(bins.to_dict()) == bins
+    with pytest.raises(CodecError, match="too few"):
+        StyleBins.fit(rows[:10])
+
+
+def load_effects():
+    spec = importlib.util.spec_from_file_location("instruct16k_effects_test", REPO / "egs/instruct16k/effects.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_whispering_removes_voicing_but_keeps_energy_and_timing() -> None:
+    effects = load_effects()
+    voiced = np.concatenate([np.zeros(4000, np.float32), harmonic(150), np.zeros(4000, np.float32)])
+    whispered = effects.whisper(voiced, np.random.default_rng(0))
+    before, after = measure_style(voiced, RATE, 10), measure_style(whispered, RATE, 10)
+    assert before.voicing > 0.9 and after.voicing < WHISPER_VOICING
+    assert len(whispered) == len(voiced)
+    assert after.loudness_db == pytest.approx(before.loudness_db, abs=1.5)
+    assert after.seconds == pytest.approx(before.seconds, abs=0.05)
+    louder, gain = effects.apply_gain(voiced, 40.0)
+    assert np.abs(louder).max() <= 0.99 + 1e-6 and 0 < gain < 40
+
+
+# --------------------------------------------------------------------------- model
+
+SYMBOLS, CODES = 8, 16
+STYLES = ("speaks low", "speaks high")
+
+
+def style_batch(size: int, generator: torch.Generator) -> tuple[TTSBatch, torch.Tensor]:
+    """Phones 1..7 of two frames each; style 0 gives token ``s`` per phone ``s``, style 1 ``s + 8``;
+    the instruction is the only way to tell them apart."""
+    phones = torch.randint(1, SYMBOLS, (size, 4), generator=generator)
+    choice = torch.randint(0, 2, (size,), generator=generator)
+    durations = torch.full_like(phones, 2)
+    codes = (phones + 8 * choice[:, None]).repeat_interleave(2, dim=1)[:, None]
+    ids, lengths = encode_instructions([STYLES[int(c)] for c in choice])
+    batch = TTSBatch(
+        phones,
+        torch.full((size,), 4),
+        durations,
+        codes[:, :, :0],
+        torch.zeros(size, dtype=torch.long),
+        codes,
+        torch.full((size,), 8),
+        ids,
+        lengths,
+    )
+    return batch, choice
+
+
+def test_a_tiny_instruction_model_follows_the_instruction_and_batches_like_single() -> None:
+    torch.manual_seed(0)
+    model = NarTTS(
+        SYMBOLS,
+        1,
+        CODES,
+        dim=48,
+        heads=4,
+        encoder_layers=1,
+        decoder_layers=2,
+        dropout=0.0,
+        instruction_layers=1,
+        instruction_drop=0.1,
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), 3e-3)
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(250):
+        batch, _ = style_batch(16, generator)
+        loss = model.loss(batch)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    batch, choice = style_batch(12, torch.Generator().manual_seed(7))
+    args = (batch.phones, batch.phone_lengths, batch.prompt, batch.prompt_lengths)
+    options = SamplingOptions(temperature=0.5)
+    kwargs = {
+        "durations": batch.durations,
+        "instructions": batch.instructions,
+        "instruction_lengths": batch.instruction_lengths,
+    }
+    codes, _ = model.generate(*args, generators_for(range(12)), options, **kwargs)
+    followed = ((codes[:, 0] >= 8).long() == choice[:, None]).float().mean()
+    assert followed >= 0.95, followed
+    guided, _ = model.generate(*args, generators_for(range(12)), options, instruction_guidance=3.0, **kwargs)
+    assert ((guided[:, 0] >= 8).long() == choice[:, None]).float().mean() >= 0.95
+    one, _ = model.generate(
+        *(a[4:5] for a in args),
+        generators_for([4]),
+        options,
+        durations=batch.durations[4:5],
+        instructions=batch.instructions[4:5],
+        instruction_lengths=batch.instruction_lengths[4:5],
+    )
+    assert torch.equal(one[0], codes[4])
+    plain, _ = model.generate(*args, generators_for(range(12)), options, durations=batch.durations)
+    assert int(plain.max()) < CODES  # no instruction: the null style, still a valid generation
+
+
+def test_a_model_without_an_instruction_encoder_has_no_style() -> None:
+    model = NarTTS(SYMBOLS, 1, CODES, dim=16, heads=2, encoder_layers=1, decoder_layers=1)
+    ids, lengths = encode_instructions(["speaks low", None])
+    assert lengths.tolist() == [10, 0] and ids[1].tolist() == [0] * ids.shape[1]
+    assert model.encode_style(ids, lengths, 2) is None
+    assert not any(name.startswith("instruction_encoder") for name in model.state_dict())

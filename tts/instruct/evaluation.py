@@ -1,0 +1,184 @@
+"""``tts eval --instruct``: does generated speech follow its instruction, attribute by attribute?
+
+On held-out sentences, instructions in held-out wording ask for random style words; the output is
+measured with the function that labelled the training data (``tts.instruct.attributes``) and
+judged with the bins stored with the model. Reported per attribute: exact-level accuracy, and
+accuracy within one level for the five-level attributes. Contrast pairs speak one sentence twice
+with opposite extremes of one attribute (all else unsaid); a pair goes the asked way when the
+measured difference has the asked sign, and the effect size is the mean difference. Content:
+Whisper tiny.en WER of the instructed output beside the same model without instruction and the
+tokenizer's resynthesis of the recordings (the ceiling). Each guidance setting is scored on the
+same instructions and seeds.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from codec.errors import CodecError
+from codec.evaluation.scorers import ANALYSIS_RATE, Transcriber, word_errors
+from codec.io.audio import read_audio, resample, to_mono
+from tts.api import TTS
+from tts.evaluation import at_rate, held_out_rows, spoken_words
+from tts.instruct.attributes import Style, measure_style
+from tts.instruct.bins import StyleBins
+from tts.instruct.instructions import LEVELS, compose
+
+ASK_SHARE = 0.6
+"""Chance that an evaluation instruction asks for each attribute."""
+CONTRASTS = {
+    "pitch": ("very low", "very high"),
+    "rate": ("very slow", "very fast"),
+    "loudness": ("very quiet", "very loud"),
+    "gender": ("male", "female"),
+    "whisper": ("yes", "no"),
+}
+"""Opposite requests per attribute, the one expected to measure lower first."""
+MEASURE = {
+    "pitch": lambda s: 12 * np.log2(max(s.f0_hz, 1.0)),  # semitones
+    "rate": lambda s: s.rate,
+    "loudness": lambda s: s.loudness_db,
+    "gender": lambda s: 12 * np.log2(max(s.f0_hz, 1.0)),
+    "whisper": lambda s: s.voicing,
+}
+
+
+def spoken_phones(tts: TTS, text: str) -> int:
+    """Phones a text speaks (pauses and word boundaries not counted), as the corpus counts them."""
+    return sum(1 for p in tts.frontend.phonemize(text) if p not in ("pau", "|", "sil", "_"))
+
+
+def draw_request(rng: random.Random) -> dict[str, str]:
+    """Random style words to ask for (whisper asked for in a fifth of requests; then no pitch)."""
+    words = {a: rng.choice(levels) for a, levels in LEVELS.items() if a != "whisper" and rng.random() < ASK_SHARE}
+    if rng.random() < 0.2:
+        words["whisper"] = "yes"
+        words.pop("pitch", None)
+    return words
+
+
+def judge(asked: dict[str, str], style: Style, bins: StyleBins) -> dict[str, tuple[bool, bool]]:
+    """Per asked attribute: (exact level met, within one level); gender is not judged in a whisper."""
+    measured_gender = style.gender
+    gender = asked.get("gender") or (measured_gender if measured_gender != "unknown" else "female")
+    got = bins.words(style, gender)
+    got.pop("gender")
+    if measured_gender != "unknown":
+        got["gender"] = measured_gender
+    out = {}
+    for attribute, level in asked.items():
+        if attribute == "gender" and asked.get("whisper") == "yes":
+            continue  # a whisper has no F0 to tell the gender by
+        value = got.get(attribute)
+        if value is None:
+            out[attribute] = (False, False)
+            continue
+        order = LEVELS[attribute]
+        near = abs(order.index(value) - order.index(level)) <= 1 if len(order) == 5 else value == level
+        out[attribute] = (value == level, near)
+    return out
+
+
+def evaluate_instructions(
+    tts: TTS,
+    pairs: Path,
+    split: str = "test",
+    limit: int = 64,
+    contrast_limit: int = 16,
+    seed: int = 0,
+    guidance: list[tuple[float, float]] | None = None,
+    bins: StyleBins | None = None,
+) -> dict[str, Any]:
+    """Score instruction following (see the module) for each ``(text guidance, instruction
+    guidance)`` setting in ``guidance`` (default ``[(1, 1)]``)."""
+    if not tts.follows_instructions:
+        raise CodecError("this model reads no instructions")
+    if bins is None:
+        if not tts.config.get("style_bins"):
+            raise CodecError("the model carries no style bins; pass --bins style_bins.json")
+        bins = StyleBins.from_dict(tts.config["style_bins"])
+    rows = held_out_rows(Path(pairs), split, limit)
+    rng = random.Random(f"instruct-eval-{seed}")
+    requests = [draw_request(rng) for _ in rows]
+    instructions = [compose(words, row["text"], rng, held_out=True) for words, row in zip(requests, rows, strict=True)]
+    texts = [row["text"] for row in rows]
+    phones = [spoken_phones(tts, text) for text in texts]
+    transcribe = Transcriber()
+    references = [spoken_words(tts, text) for text in texts]
+    ceiling = _ceiling_wer(tts, Path(pairs).parent, rows, references, transcribe)
+    plain = tts.synthesize(texts, seed=seed)
+    report: dict[str, Any] = {
+        "sentences": len(rows),
+        "instructions_example": instructions[:3],
+        "wer": {"resynthesis": ceiling, "no_instruction": _wer(tts, plain, references, transcribe)},
+        "settings": [],
+    }
+    for text_scale, instruction_scale in guidance or [(1.0, 1.0)]:
+        scales = {"guidance": text_scale, "instruction_guidance": instruction_scale}
+        audio = tts.instruct(instructions, seed=seed, **scales)
+        tally: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+        for words, clip, n in zip(requests, audio, phones, strict=True):
+            style = measure_style(clip.numpy(), tts.sample_rate, n)
+            for attribute, verdict in judge(words, style, bins).items():
+                tally[attribute].append(verdict)
+        accuracy = {
+            attribute: {
+                "asked": len(v),
+                "exact": float(np.mean([e for e, _ in v])),
+                "within_one": float(np.mean([w for _, w in v])),
+            }
+            for attribute, v in sorted(tally.items())
+        }
+        setting = {**scales, "accuracy": accuracy, "wer": _wer(tts, audio, references, transcribe)}
+        setting["contrasts"] = _contrasts(tts, rows[:contrast_limit], phones, seed, scales)
+        report["settings"].append(setting)
+    return report
+
+
+def _contrasts(
+    tts: TTS, rows: list[dict], phones: list[int], seed: int, scales: dict[str, float]
+) -> dict[str, dict[str, float]]:
+    """Per attribute: share of sentences whose measured difference goes the asked way, and its mean."""
+    out = {}
+    rng = random.Random(f"instruct-contrast-{seed}")
+    for attribute, (low, high) in CONTRASTS.items():
+        instructions = []
+        for row in rows:
+            for level in (low, high):
+                instructions.append(compose({attribute: level}, row["text"], rng, held_out=True))
+        audio = tts.instruct(instructions, seed=seed, **scales)
+        differences = []
+        for i, n in enumerate(phones[: len(rows)]):
+            a = measure_style(audio[2 * i].numpy(), tts.sample_rate, n)
+            b = measure_style(audio[2 * i + 1].numpy(), tts.sample_rate, n)
+            differences.append(MEASURE[attribute](b) - MEASURE[attribute](a))
+        differences = np.array(differences)
+        out[attribute] = {
+            "pairs": len(rows),
+            "right_way": float((differences > 0).mean()),
+            "mean_difference": float(differences.mean()),
+        }
+    return out
+
+
+def _wer(tts: TTS, audio: list, references: list[list[str]], transcribe: Transcriber) -> float:
+    errors = words = 0
+    for clip, reference in zip(audio, references, strict=True):
+        e, w = word_errors(reference, spoken_words(tts, transcribe(at_rate(clip, tts.sample_rate, ANALYSIS_RATE))))
+        errors, words = errors + e, words + w
+    return errors / max(1, words)
+
+
+def _ceiling_wer(tts: TTS, base: Path, rows: list[dict], references: list[list[str]], transcribe: Transcriber) -> float:
+    """WER of the tokenizer's resynthesis of the rows' recordings."""
+    audio = []
+    for row in rows:
+        samples, rate = read_audio(base / row["path"])
+        samples = resample(to_mono(samples), rate, tts.sample_rate)
+        audio.append(tts.codec.decode(tts.codec.encode(samples, tts.sample_rate))[0])
+    return _wer(tts, audio, references, transcribe)
