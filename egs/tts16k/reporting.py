@@ -36,9 +36,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_manifests(
-    out: Path, rows: Sequence[dict], splits: Sequence[str], extra_fields: Sequence[str] = ()
-) -> None:
+def write_manifests(out: Path, rows: Sequence[dict], splits: Sequence[str], extra_fields: Sequence[str] = ()) -> None:
     """``pairs.jsonl`` (rows ordered by split, then key) and ``<split>.jsonl`` for each split, with
     the ``ROW_FIELDS`` and ``extra_fields`` of each row."""
     rank = {split: i for i, split in enumerate(splits)}
