@@ -219,3 +219,61 @@ def test_a_model_without_an_instruction_encoder_has_no_style() -> None:
     assert lengths.tolist() == [10, 0] and ids[1].tolist() == [0] * ids.shape[1]
     assert model.encode_style(ids, lengths, 2) is None
     assert not any(name.startswith("instruction_encoder") for name in model.state_dict())
+
+
+def tiny_text_encoder(folder: Path) -> Path:
+    """A random one-layer BERT and a word-piece tokenizer saved the way a user's local model is."""
+    transformers = pytest.importorskip("transformers")
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "speaks", "low", "high", "a", "man", "woman"]
+    (folder / "vocab.txt").parent.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
+    transformers.BertTokenizerFast(str(folder / "vocab.txt")).save_pretrained(folder)
+    config = transformers.BertConfig(
+        vocab_size=len(words), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64
+    )
+    torch.manual_seed(0)
+    transformers.BertModel(config).save_pretrained(folder)
+    return folder
+
+
+def test_a_local_pretrained_text_encoder_reads_instructions_and_stays_out_of_the_weights(tmp_path: Path) -> None:
+    folder = tiny_text_encoder(tmp_path / "bert")
+    torch.manual_seed(0)
+    model = NarTTS(
+        SYMBOLS,
+        1,
+        CODES,
+        dim=48,
+        heads=4,
+        encoder_layers=1,
+        decoder_layers=2,
+        dropout=0.0,
+        instruction_layers=1,
+        instruction_drop=0.1,
+        instruction_encoder=str(folder),
+    )
+    assert not any("text_model" in name or "bert" in name.lower() for name in model.state_dict())
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], 3e-3)
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(250):
+        batch, _ = style_batch(16, generator)
+        loss = model.loss(batch)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    batch, choice = style_batch(12, torch.Generator().manual_seed(7))
+    codes, _ = model.generate(
+        batch.phones,
+        batch.phone_lengths,
+        batch.prompt,
+        batch.prompt_lengths,
+        generators_for(range(12)),
+        SamplingOptions(temperature=0.5),
+        durations=batch.durations,
+        instructions=batch.instructions,
+        instruction_lengths=batch.instruction_lengths,
+    )
+    assert ((codes[:, 0] >= 8).long() == choice[:, None]).float().mean() >= 0.95
+    with pytest.raises(CodecError, match="no text encoder"):
+        NarTTS(SYMBOLS, 1, CODES, dim=16, heads=2, instruction_layers=1, instruction_encoder=str(tmp_path / "none"))

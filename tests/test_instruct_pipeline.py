@@ -127,6 +127,17 @@ def test_the_cli_speaks_an_instruction_and_a_file_of_them(
     assert "quotes no text" in capsys.readouterr().err and not (tmp_path / "bad.wav").exists()
 
 
+def test_info_says_the_model_reads_instructions(model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", str(model)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["instructions"] is True and set(info["style_bins"]["edges"]) == {
+        "pitch/male",
+        "pitch/female",
+        "rate",
+        "loudness",
+    }
+
+
 def test_a_plain_model_refuses_instructions(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = json.loads((model / "config.json").read_text())
     config["model"]["instruction_layers"] = 0

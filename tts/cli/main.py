@@ -34,6 +34,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         "frontend": config["frontend"],
         "codec": config["codec"],
         "trained_steps": config.get("trained_steps"),
+        "instructions": getattr(model, "instruction_encoder", None) is not None,
+        "style_bins": config.get("style_bins"),
     }
     print(json.dumps(info, indent=2))
     return 0

@@ -1,8 +1,12 @@
-"""The instruction encoder: a style description's UTF-8 bytes -> one style vector.
+"""The instruction encoders: a style description -> one style vector.
 
-Bytes need no vocabulary file and read any wording, spelling or language; a small transformer
-trained with the generator learns which words matter (the quoted text is taken out beforehand,
-``tts.instruct.instructions.parse_instruction``, so only the style is read).
+``InstructionEncoder`` reads UTF-8 bytes: no vocabulary file, any wording, spelling or language; a
+small transformer trained with the generator learns which words matter (the quoted text is taken
+out beforehand, ``tts.instruct.instructions.parse_instruction``, so only the style is read).
+``PretrainedInstructionEncoder`` reads the description with a frozen pretrained text encoder from a
+local folder (any Hugging Face ``transformers`` encoder: BERT, T5's encoder, ...), which knows
+synonyms the corpus never shows; only its projection is trained and saved, so a model trained with
+one needs the same folder wherever it runs.
 """
 
 from __future__ import annotations
@@ -47,3 +51,48 @@ class InstructionEncoder(nn.Module):
         states = self.transformer(self.embedding(ids), valid)
         pooled = (states * valid[..., None]).sum(1) / valid.sum(1, keepdim=True).clamp(min=1)
         return torch.where((lengths > 0)[:, None], self.out(pooled), self.null)
+
+
+def decode_instructions(ids: torch.Tensor, lengths: torch.Tensor) -> list[str]:
+    """Inverse of ``encode_instructions``: the style descriptions of ``(B, L)`` byte ids."""
+    return [bytes((ids[i, : int(n)] - 1).tolist()).decode("utf-8", "replace") for i, n in enumerate(lengths)]
+
+
+class PretrainedInstructionEncoder(nn.Module):
+    """``(B, L)`` byte ids -> ``(B, D)`` style vectors through a frozen text encoder in ``folder``
+    (mean of its last hidden states, projected to ``dim``).
+
+    The text encoder is kept out of ``state_dict`` (it is the user's, not part of the model).
+
+    Raises:
+        CodecError: the folder holds no text encoder and tokenizer ``transformers`` can load.
+    """
+
+    def __init__(self, dim: int, folder: str) -> None:
+        super().__init__()
+        from codec.errors import CodecError
+
+        try:
+            from transformers import AutoModel, AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            text_model = AutoModel.from_pretrained(folder, local_files_only=True)
+        except (ImportError, OSError, ValueError) as error:
+            raise CodecError(f"no text encoder and tokenizer to load ({str(error)[:200]})", folder) from None
+        encoder = getattr(text_model, "get_encoder", None)
+        text_model = (encoder() if callable(encoder) and text_model.config.is_encoder_decoder else text_model).eval()
+        text_model.requires_grad_(False)
+        self._frozen = (tokenizer, text_model)  # a tuple, so that nn.Module registers no submodule
+        self.out = nn.Linear(text_model.config.hidden_size, dim)
+        self.null = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        tokenizer, text_model = self._frozen
+        text_model.to(ids.device)
+        texts = decode_instructions(ids, lengths)
+        tokens = tokenizer(texts, padding=True, truncation=True, return_tensors="pt").to(ids.device)
+        with torch.no_grad():
+            states = text_model(**tokens).last_hidden_state
+        mask = tokens["attention_mask"][..., None].to(states.dtype)
+        pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1)
+        return torch.where((lengths > 0)[:, None], self.out(pooled.to(self.out.weight.dtype)), self.null)

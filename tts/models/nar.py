@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from tts.models.batch import TTSBatch, lengths_mask
-from tts.models.instruction_encoder import InstructionEncoder
+from tts.models.instruction_encoder import InstructionEncoder, PretrainedInstructionEncoder
 from tts.models.transformer import Transformer
 from tts.sampling import DEFAULT_SAMPLING, SamplingOptions, filter_logits
 
@@ -59,6 +59,8 @@ class NarTTS(nn.Module):
         uncond_prob: share of training items without phone conditioning (for guidance).
         instruction_layers: transformer blocks of the instruction encoder (0: no instructions).
         instruction_drop: share of training items whose instruction is replaced by the null style.
+        instruction_encoder: ``bytes`` (the trained byte-level encoder) or a local folder with a
+            pretrained text encoder (``PretrainedInstructionEncoder``; ``instruction_layers`` > 0).
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class NarTTS(nn.Module):
         uncond_prob: float = 0.1,
         instruction_layers: int = 0,
         instruction_drop: float = 0.2,
+        instruction_encoder: str = "bytes",
     ) -> None:
         super().__init__()
         self.n_codebooks, self.codebook_size, self.uncond_prob = n_codebooks, codebook_size, uncond_prob
@@ -89,7 +92,11 @@ class NarTTS(nn.Module):
         self.instruction_drop = instruction_drop
         self.instruction_encoder = None
         if instruction_layers:
-            self.instruction_encoder = InstructionEncoder(dim, instruction_layers, heads, dropout)
+            self.instruction_encoder = (
+                InstructionEncoder(dim, instruction_layers, heads, dropout)
+                if instruction_encoder == "bytes"
+                else PretrainedInstructionEncoder(dim, instruction_encoder)
+            )
             self.style_frames = nn.Linear(dim, dim)
 
     def encode_phones(
