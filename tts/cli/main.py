@@ -160,7 +160,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
         for name, row in sorted(r["categories"].items()):
             print(
-                f"  {name:<14} {row['sentences']:>4}  short {row['too_short']}  long {row['too_long']}  failed {row['failed']}"
+                f"  {name:<14} {row['sentences']:>4}  short {row['too_short']}  long {row['too_long']}  "
+                f"failed {row['failed']}"
             )
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
