@@ -37,32 +37,16 @@ from codec.io.audio import atomic_write_bytes
 from codec.io.manifest import read_manifest
 from codec.training.segments import decode
 from codec.training.semantic import save_units
+from codec.units.features import HOP, WINDOW
+from codec.units.features import pack_windows as pack_clips
+from codec.units.kmeans import UnitModel
 
 SAMPLE_RATE = 16000
-HOP = 320
-WINDOW = 30 * SAMPLE_RATE
-GAP = 2 * HOP
 
 
 def pack_windows(durations: list[float]) -> list[list[tuple[int, int, int]]]:
-    """Clips grouped into 30 s windows: ``(clip index, start sample, samples)`` per clip, in order.
-
-    A clip longer than a window is cut to one window's length (the corpus recipe keeps clips under
-    20 s, so this does not happen there).
-    """
-    windows: list[list[tuple[int, int, int]]] = []
-    current: list[tuple[int, int, int]] = []
-    position = 0
-    for index, seconds in enumerate(durations):
-        samples = min(WINDOW, max(1, round(seconds * SAMPLE_RATE)))
-        if current and position + samples > WINDOW:
-            windows.append(current)
-            current, position = [], 0
-        current.append((index, position, samples))
-        position += -(-(samples + GAP) // HOP) * HOP
-    if current:
-        windows.append(current)
-    return windows
+    """Clips of ``durations`` seconds grouped into 30 s windows (``codec.units.features.pack_windows``)."""
+    return pack_clips([max(1, round(seconds * SAMPLE_RATE)) for seconds in durations])
 
 
 def save_npy(path: Path, array: np.ndarray) -> None:
@@ -145,13 +129,6 @@ def fit_kmeans(items: list, root: Path, means: np.ndarray, clusters: int, fit_fr
     return kmeans.cluster_centers_.astype(np.float32)
 
 
-def assign(frames: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    """Nearest centroid of each ``(T, D)`` frame, as int16 ``(T,)``."""
-    x = frames.astype(np.float32)
-    distances = (x * x).sum(1, keepdims=True) - 2 * x @ centroids.T + (centroids * centroids).sum(1)
-    return distances.argmin(1).astype(np.int16)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="corpus root holding manifest.jsonl")
@@ -176,7 +153,7 @@ def main() -> None:
     if not units_path.exists():
         first = clip_positions(items)
         units = {
-            item.key: assign(centred_features(root, item.key, first[item.key], means), centroids)
+            item.key: UnitModel(centroids, means, {}).assign(np.load(feature_path(root, item.key)), first[item.key])
             for item in tqdm(items, desc="Assigning units", unit="clip", dynamic_ncols=True)
         }
         save_units(units_path, units, args.clusters, SAMPLE_RATE / HOP)

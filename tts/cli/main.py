@@ -13,6 +13,7 @@ from pathlib import Path
 
 from codec.cli.common import EXIT_ERROR
 from codec.errors import CodecError
+from tts.cli.units import add_parser as add_units_parser
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -289,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--contrasts", type=int, default=16, help="--instruct: sentences of contrast pairs")
     evaluate.add_argument("--bins", help="--instruct: style_bins.json (default: the bins stored with the model)")
     evaluate.set_defaults(run=cmd_eval)
+    add_units_parser(commands)
     info = commands.add_parser("info", help="describe a TTS model folder")
     info.add_argument("model", help="TTS model folder")
     info.set_defaults(run=cmd_info)
