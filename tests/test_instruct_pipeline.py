@@ -13,6 +13,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from codec import CodecError
@@ -99,6 +100,11 @@ def test_the_model_carries_the_corpus_bins_and_speaks_instructions(corpus: Path,
     separate = tts.instruct('A woman speaks quickly: "..."', texts="See you tomorrow.", seed=4)
     assert torch_equal(separate, one)  # the text given apart: the same style description
     assert tts.synthesize("See you tomorrow.").shape[0] > 0  # no instruction: plain speech
+    voice = np.random.default_rng(0).normal(0, 0.1, 48000)
+    prompted = tts.instruct(
+        'A woman speaks quickly: "See you tomorrow."', seed=4, prompt=voice, prompt_sample_rate=16000
+    )
+    assert prompted.shape[0] > 0 and not torch_equal(prompted[: one.shape[0]], one[: prompted.shape[0]])
     with pytest.raises(CodecError, match="quotes no text"):
         tts.instruct("A woman speaks quickly.")
 
