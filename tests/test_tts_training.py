@@ -6,6 +6,7 @@ phones whose durations (in seconds) cover each clip.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -111,6 +112,20 @@ def test_train_export_and_load_a_tiny_generator(generator: str, corpus: tuple[Pa
 
     codes, lengths = model.generate(phones, torch.tensor([3]), empty, torch.tensor([0]), generators_for([0]))
     assert codes.shape[:2] == (1, 1) and int(lengths[0]) >= 1 and int(codes.max()) < codec.codebook_size
+    if generator == "ar" and importlib.util.find_spec("faster_whisper") and importlib.util.find_spec("jiwer"):
+        from tts.api import load_tts
+        from tts.evaluation import evaluate_pairs
+
+        # VALL-E is prompted with another clip of the speaker and that clip's transcript
+        rows = [json.loads(line) for line in pairs.read_text().splitlines() if '"dev"' in line]
+        for row in rows:
+            noise = np.random.default_rng(1).normal(0, 0.05, 24000).astype(np.float32)
+            write_audio(pairs.parent / "long" / row["path"], noise, 16000)
+        same = [{**r, "speaker": "s0", "duration": 1.5, "path": f"long/{r['path']}"} for r in rows]
+        (pairs.parent / "same-speaker.jsonl").write_text("".join(json.dumps(row) + "\n" for row in same))
+        tts = load_tts(tmp_path / "model")
+        report = evaluate_pairs(tts, pairs.parent / "same-speaker.jsonl", "dev", None, speaker_sim=False)
+        assert report["sentences"] == 2 and report["systems"]["model"]["wer"] is not None
 
 
 def test_export_refuses_a_codec_checkpoint_and_load_a_codec_folder(

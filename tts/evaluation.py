@@ -4,7 +4,8 @@ the ceiling that its tokenizer sets.
 On held-out pairs (text with the source voice's recording) it scores three systems on the same
 sentences: the original recordings, the tokenizer's resynthesis of them (the ceiling: a generator
 of these tokens cannot be more intelligible) and the model's speech, prompted with another
-recording of the same speaker. Whisper tiny.en word error rates are corpus-level (all errors over
+recording of the same speaker (one of at least a second; none where the speaker has no other).
+Whisper tiny.en word error rates are corpus-level (all errors over
 all reference words) on the front end's normalised text; speaker similarity is the cosine of
 speaker embeddings with the prompt (for the ceiling: the resynthesis with the same prompt clip).
 On a file of robustness sentences it counts outputs shorter than half or longer than twice the
@@ -26,7 +27,7 @@ import torch
 from codec.errors import CodecError
 from codec.evaluation.scorers import ANALYSIS_RATE, SpeakerEncoder, Transcriber, normalize_text, word_errors
 from codec.io.audio import read_audio, resample, to_mono
-from tts.api import PROMPT_MAX_SECONDS, TTS
+from tts.api import PROMPT_MAX_SECONDS, PROMPT_MIN_SECONDS, TTS
 
 
 @dataclass
@@ -81,14 +82,21 @@ def evaluate_pairs(
     for row in rows:
         original, original_rate = read_audio(base / row["path"])
         original = resample(to_mono(original), original_rate, rate)
-        others = [r for r in by_speaker[str(row.get("speaker"))] if r["key"] != row["key"]]
-        prompt = None
+        others = [
+            r
+            for r in by_speaker[str(row.get("speaker"))]
+            if r["key"] != row["key"] and (r.get("duration") or PROMPT_MIN_SECONDS) >= PROMPT_MIN_SECONDS
+        ]
+        prompt = prompt_text = None
         if others:
-            prompt_audio, prompt_rate = read_audio(base / others[0]["path"])
+            # VALL-E reads the prompt's transcript, which fits the prompt best when the clip is short
+            source = min(others, key=lambda r: r.get("duration") or 0.0) if tts.kind == "ar" else others[0]
+            prompt_audio, prompt_rate = read_audio(base / source["path"])
             prompt = resample(to_mono(prompt_audio), prompt_rate, rate)[: int(PROMPT_MAX_SECONDS * rate)]
+            prompt_text = source["text"] if tts.kind == "ar" else None
         resynthesis = tts.codec.decode(tts.codec.encode(original, rate))[0]
         start = time.perf_counter()
-        output = tts.synthesize(row["text"], prompt=prompt, prompt_sample_rate=rate, prompt_text=None, seed=seed)
+        output = tts.synthesize(row["text"], prompt=prompt, prompt_sample_rate=rate, prompt_text=prompt_text, seed=seed)
         synth_seconds += time.perf_counter() - start
         audio_seconds += output.shape[-1] / rate
         length_ratios.append(output.shape[-1] / max(1, original.shape[-1]))
