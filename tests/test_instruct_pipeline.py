@@ -128,6 +128,11 @@ def test_the_cli_speaks_an_instruction_and_a_file_of_them(
     args = ["synthesize", "--instruct-file", str(tmp_path / "lines.txt"), "-o", str(tmp_path / "out")]
     assert main([*args, "--model", str(model)]) == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["line-00001.wav", "line-00003.wav"]
+    (tmp_path / "bad.txt").write_text('A man says: "One."\nNo quotes here.\n')
+    args = ["synthesize", "--instruct-file", str(tmp_path / "bad.txt"), "-o", str(tmp_path / "none")]
+    assert main([*args, "--model", str(model)]) == 2
+    assert "bad.txt: line 2: the instruction quotes no text" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
     bad = ["synthesize", "--instruct", "No quotes here.", "-o", str(tmp_path / "bad.wav"), "--model", str(model)]
     assert main(bad) == 2
     assert "quotes no text" in capsys.readouterr().err and not (tmp_path / "bad.wav").exists()

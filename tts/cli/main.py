@@ -112,6 +112,14 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         print(f"{output}: {audio.shape[-1] / model.sample_rate:.2f} s")
         return 0
     jobs = _read_lines(args.text_file or args.instruct_file)
+    if args.instruct_file is not None:
+        from tts.instruct.instructions import parse_instruction
+
+        for n, line in jobs:  # every line checked before any audio is written
+            try:
+                parse_instruction(line)
+            except CodecError as error:
+                raise CodecError(f"line {n}: {error.reason}", args.instruct_file) from None
     folder = Path(args.output)
     todo = [(n, line) for n, line in jobs if args.overwrite or not (folder / f"line-{n:05d}.wav").exists()]
     for start in tqdm(range(0, len(todo), args.batch_size), desc="synthesize", unit="batch"):
