@@ -185,3 +185,26 @@ def test_eval_instruct_reports_every_attribute_and_contrast(
         assert all(0 <= row["exact"] <= row["within_one"] <= 1 for row in setting["accuracy"].values())
         assert setting["wer"] >= 0
     assert report["wer"]["resynthesis"] >= 0 and "contrast pitch" in capsys.readouterr().out
+
+
+def test_init_from_copies_the_shared_weights_of_a_folder_or_a_checkpoint(model: Path, tmp_path: Path) -> None:
+    import torch
+
+    from tts.pretrained import load_generator
+    from tts.training.module import TTSModule
+
+    source, config = load_generator(model)
+    shape = {k: config[k] for k in ("n_symbols", "n_codebooks", "codebook_size", "frontend", "codec")}
+    bigger = {**config["model"], "instruction_layers": 2}  # the second encoder block is new
+    warm = TTSModule("nar", model=bigger, init_from=str(model), **shape).model.state_dict()
+    own = source.state_dict()
+    shared = [k for k in warm if k in own and own[k].shape == warm[k].shape]
+    assert (
+        "phone_embedding.weight" in shared and "instruction_encoder.transformer.blocks.1.attention.qkv.weight" in warm
+    )
+    assert all(torch.equal(warm[k], own[k].float()) for k in shared)
+    checkpoint = next((model.parent / "runs").rglob("last.ckpt"))
+    again = TTSModule("nar", model=bigger, init_from=str(checkpoint), **shape).model.state_dict()
+    assert torch.equal(again["phone_embedding.weight"], warm["phone_embedding.weight"])
+    with pytest.raises(CodecError, match="no weight of this checkpoint fits"):
+        TTSModule("ar", model={"dim": 8, "heads": 2, "layers": 1}, init_from=str(model), **shape)

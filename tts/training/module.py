@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -28,8 +29,9 @@ class TTSModule(LightningModule):
         val_audio_items: validation items whose generated and true tokens are logged as audio.
         style_bins: the instruction corpus's style bins (linked from the data; stored with the
             model so that ``tts eval --instruct`` judges by the bins that labelled its data).
-        init_from: a ``tts train`` checkpoint whose weights start the model wherever names and
-            shapes match (e.g. an instruction model from a plain TTS run); resuming ignores it.
+        init_from: a ``tts train`` checkpoint or an exported model folder whose weights start the
+            model wherever names and shapes match (e.g. an instruction model from a plain TTS run);
+            resuming ignores it.
     """
 
     def __init__(
@@ -65,10 +67,16 @@ class TTSModule(LightningModule):
         from codec.errors import CodecError
         from codec.io.torch_files import load_torch_file
 
-        loaded = load_torch_file(checkpoint)
-        state = loaded.get("state_dict") if isinstance(loaded, dict) else None
-        if not isinstance(state, dict):
-            raise CodecError("not a tts training checkpoint (no state_dict)", checkpoint)
+        if Path(checkpoint).is_dir():
+            from tts.pretrained import load_generator
+
+            generator, _ = load_generator(Path(checkpoint))
+            state = {f"model.{k}": v for k, v in generator.state_dict().items()}
+        else:
+            loaded = load_torch_file(checkpoint)
+            state = loaded.get("state_dict") if isinstance(loaded, dict) else None
+            if not isinstance(state, dict):
+                raise CodecError("not a tts training checkpoint or model folder (no state_dict)", checkpoint)
         own = self.state_dict()
         matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
         if not matched:

@@ -21,17 +21,7 @@ UNITS=${UNITS:-$DATA/semantic/whisper-tiny-en/units-512.npz}
 python=${PYTHON:-$repo/.venv/bin/python}
 carry="$repo/.carry"
 rm -rf "$carry" && mkdir -p "$carry/wheels"
-# Packages the device image lacks (it has torch, lightning, einops, numpy, scipy, numba, ...; not
-# cffi, which soundfile needs).
-packages=(vector-quantize-pytorch einx loguru torch-einops-utils frozendict soundfile soxr librosa audioread
-          pooch decorator platformdirs jsonargparse docstring-parser typeshed-client cffi pycparser)
-pins=()
-for name in "${packages[@]}"; do
-  pins+=("$("$python" -m pip freeze 2>/dev/null | grep -i "^${name//-/[-_]}==")")
-done
-python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-  --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
-  --platform manylinux2014_x86_64 -d "$carry/wheels" "${pins[@]}"
+PYTHON="$python" bash "$repo/egs/speech16k/gpu/wheels.sh" "$carry/wheels"
 "$python" - "$DATA/manifest.jsonl" "$carry/data" "$megabytes" "$UNITS" <<'PY'
 import io
 import json
