@@ -107,23 +107,12 @@ def draw_style(rng: random.Random, whisper_share: float) -> tuple[str, float, fl
 
 def plan(args: argparse.Namespace, sentences: Sequence[str]) -> list[Any]:
     """Every utterance to speak (keys name split, voice, settings and text)."""
-    pools = tts16k.normalized_pool(sentences)
-    heldout = {n for split in ("dev", "test") for _, n in pools[split]}
-    pools["train"] = [(r, n) for r, n in pools["train"] if n not in heldout]
     jobs = []
-    order = random.Random(f"instruct16k-{args.seed}-order")
-    for split, count in (
-        ("train", args.train_utterances),
-        ("dev", args.eval_utterances),
-        ("test", args.eval_utterances),
-    ):
-        pool = order.sample(pools[split], len(pools[split]))
-        for i in range(count if pool else 0):
-            raw, norm = pool[i % len(pool)]
-            style = draw_style(random.Random(f"instruct16k-{args.seed}-{split}-{i}"), args.whisper_share)
-            job = tts16k.make_job(split, i, raw, norm, style)
-            suffix = f"-g{style[3]['gain_db']:+.1f}{'-w' if style[3]['whisper'] else ''}.flac"
-            jobs.append(dataclasses.replace(job, key=job.key.removesuffix(".flac") + suffix))
+    for split, i, raw, norm, rng in tts16k.utterance_draws(args, tts16k.held_out_pools(sentences), "instruct16k"):
+        style = draw_style(rng, args.whisper_share)
+        job = tts16k.make_job(split, i, raw, norm, style)
+        suffix = f"-g{style[3]['gain_db']:+.1f}{'-w' if style[3]['whisper'] else ''}.flac"
+        jobs.append(dataclasses.replace(job, key=job.key.removesuffix(".flac") + suffix))
     return jobs
 
 

@@ -27,7 +27,7 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -144,13 +144,21 @@ def normalized_pool(sentences: Sequence[str]) -> dict[str, list[tuple[str, str]]
     return pools
 
 
-def plan(args: argparse.Namespace, sentences: Sequence[str]) -> tuple[list[Any], list[tuple[str, str]]]:
-    """Every utterance to speak, and the robust set as ``(category, sentence)``."""
+def held_out_pools(sentences: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+    """``normalized_pool`` with every dev or test sentence taken out of train."""
     pools = normalized_pool(sentences)
     heldout = {n for split in ("dev", "test") for _, n in pools[split]}
     pools["train"] = [(r, n) for r, n in pools["train"] if n not in heldout]
-    jobs = []
-    order = random.Random(f"tts16k-{args.seed}-order")
+    return pools
+
+
+def utterance_draws(
+    args: argparse.Namespace, pools: dict[str, list[tuple[str, str]]], name: str
+) -> Iterator[tuple[str, int, str, str, random.Random]]:
+    """``(split, index, raw, normalised, style generator)`` for the ``--train-utterances`` and
+    ``--eval-utterances`` of each split; sentences are reused in a seeded order when the count
+    exceeds them, and ``name`` seeds the order and each utterance's generator."""
+    order = random.Random(f"{name}-{args.seed}-order")
     for split, count in (
         ("train", args.train_utterances),
         ("dev", args.eval_utterances),
@@ -159,7 +167,16 @@ def plan(args: argparse.Namespace, sentences: Sequence[str]) -> tuple[list[Any],
         pool = order.sample(pools[split], len(pools[split]))
         for i in range(count if pool else 0):
             raw, norm = pool[i % len(pool)]
-            jobs.append(make_job(split, i, raw, norm, draw_style(random.Random(f"tts16k-{args.seed}-{split}-{i}"))))
+            yield split, i, raw, norm, random.Random(f"{name}-{args.seed}-{split}-{i}")
+
+
+def plan(args: argparse.Namespace, sentences: Sequence[str]) -> tuple[list[Any], list[tuple[str, str]]]:
+    """Every utterance to speak, and the robust set as ``(category, sentence)``."""
+    pools = held_out_pools(sentences)
+    jobs = [
+        make_job(split, i, raw, norm, draw_style(rng))
+        for split, i, raw, norm, rng in utterance_draws(args, pools, "tts16k")
+    ]
     robust = robustness.robust_sentences([r for s in ("dev", "test") for r, _ in pools[s]], args.seed)
     train_texts = {n for _, n in pools["train"]}
     names = list(VOICES)
