@@ -164,7 +164,8 @@ def style_batch(size: int, generator: torch.Generator) -> tuple[TTSBatch, torch.
     return batch, choice
 
 
-def test_a_tiny_instruction_model_follows_the_instruction_and_batches_like_single() -> None:
+def trained_style_model(**encoder: str) -> NarTTS:
+    """A tiny instruction model trained 250 steps on ``style_batch`` (its trainable weights only)."""
     torch.manual_seed(0)
     model = NarTTS(
         SYMBOLS,
@@ -177,8 +178,9 @@ def test_a_tiny_instruction_model_follows_the_instruction_and_batches_like_singl
         dropout=0.0,
         instruction_layers=1,
         instruction_drop=0.1,
+        **encoder,
     )
-    optimizer = torch.optim.AdamW(model.parameters(), 3e-3)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], 3e-3)
     generator = torch.Generator().manual_seed(1)
     for _ in range(250):
         batch, _ = style_batch(16, generator)
@@ -186,7 +188,11 @@ def test_a_tiny_instruction_model_follows_the_instruction_and_batches_like_singl
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    model.eval()
+    return model.eval()
+
+
+def test_a_tiny_instruction_model_follows_the_instruction_and_batches_like_single() -> None:
+    model = trained_style_model()
     batch, choice = style_batch(12, torch.Generator().manual_seed(7))
     args = (batch.phones, batch.phone_lengths, batch.prompt, batch.prompt_lengths)
     options = SamplingOptions(temperature=0.5)
@@ -238,30 +244,8 @@ def tiny_text_encoder(folder: Path) -> Path:
 
 def test_a_local_pretrained_text_encoder_reads_instructions_and_stays_out_of_the_weights(tmp_path: Path) -> None:
     folder = tiny_text_encoder(tmp_path / "bert")
-    torch.manual_seed(0)
-    model = NarTTS(
-        SYMBOLS,
-        1,
-        CODES,
-        dim=48,
-        heads=4,
-        encoder_layers=1,
-        decoder_layers=2,
-        dropout=0.0,
-        instruction_layers=1,
-        instruction_drop=0.1,
-        instruction_encoder=str(folder),
-    )
+    model = trained_style_model(instruction_encoder=str(folder))
     assert not any("text_model" in name or "bert" in name.lower() for name in model.state_dict())
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], 3e-3)
-    generator = torch.Generator().manual_seed(1)
-    for _ in range(250):
-        batch, _ = style_batch(16, generator)
-        loss = model.loss(batch)["loss"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    model.eval()
     batch, choice = style_batch(12, torch.Generator().manual_seed(7))
     codes, _ = model.generate(
         batch.phones,
