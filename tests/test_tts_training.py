@@ -128,6 +128,20 @@ def test_train_export_and_load_a_tiny_generator(generator: str, corpus: tuple[Pa
         assert report["sentences"] == 2 and report["systems"]["model"]["wer"] is not None
 
 
+def test_the_tokenizer_that_decodes_samples_stays_out_of_checkpoints(corpus: tuple[Path, Path], tmp_path: Path) -> None:
+    from tts.training.module import TTSModule
+
+    codec = {"model_name": "default", "token_fingerprint": load_codec("default").fingerprints().tokens}
+    module = TTSModule("nar", n_symbols=9, codec=codec, model={"dim": 16, "heads": 2})
+    assert module._decoder() is not None
+    assert all(key.startswith("model.") for key in module.state_dict())
+    # a checkpoint of an earlier run that carried the tokenizer's weights still resumes
+    state = {**module.state_dict(), "_codec.decoder.head.proj.bias": torch.zeros(3)}
+    checkpoint = {"state_dict": state}
+    module.on_load_checkpoint(checkpoint)
+    module.load_state_dict(checkpoint["state_dict"])
+
+
 def test_export_refuses_a_codec_checkpoint_and_load_a_codec_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

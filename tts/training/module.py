@@ -58,6 +58,8 @@ class TTSModule(LightningModule):
         if n_symbols < 1:
             raise ValueError("no phone inventory (n_symbols)")
         self.save_hyperparameters()
+        # a plain dict: a tokenizer stored as an attribute would join the state_dict and the checkpoints
+        self._decoders: dict[str, Any] = {}
         self.model = GENERATORS[generator](n_symbols, n_codebooks, codebook_size, **(model or {}))
         if init_from:
             self._initialize(init_from)
@@ -129,17 +131,23 @@ class TTSModule(LightningModule):
 
     def _decoder(self) -> Any:
         """The tokenizer that decodes the tokens (loaded once), or None when it is not installed."""
-        if not hasattr(self, "_codec"):
+        name = (self.hparams.codec or {}).get("model_name") or "default"
+        if name not in self._decoders:
             from codec import CodecError, load_codec
 
-            name = (self.hparams.codec or {}).get("model_name") or "default"
             try:
                 codec = load_codec(name)
                 same = codec.fingerprints().tokens == (self.hparams.codec or {}).get("token_fingerprint")
-                self._codec = codec if same else None
+                self._decoders[name] = codec if same else None
             except CodecError:
-                self._codec = None
-        return self._codec
+                self._decoders[name] = None
+        return self._decoders[name]
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Drop the tokenizer weights that earlier runs saved beside the model, so that those runs resume."""
+        state = checkpoint.get("state_dict", {})
+        for key in [k for k in state if k.startswith("_codec.")]:
+            del state[key]
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams
