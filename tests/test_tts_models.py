@@ -276,6 +276,23 @@ def test_the_pointer_ends_a_generation_within_the_frame_cap() -> None:
     assert ((lengths >= 1) & (lengths <= 2 * batch.phone_lengths)).all(), lengths
 
 
+def test_the_pointer_moves_at_the_median_of_an_uncertain_duration() -> None:
+    torch.manual_seed(0)
+    model = ArAlignedTTS(SYMBOLS, 1, CODES, dim=32, heads=4, layers=1, dropout=0.0).eval()
+    with torch.no_grad():  # a move chance of 0.2 at every frame: still on the phone after k frames 0.8 ** k
+        model.advance.weight.zero_()
+        model.advance.bias.fill_(torch.logit(torch.tensor(0.2)).item())
+    batch = toy_batch(4, torch.Generator().manual_seed(4))
+    _, lengths = model.generate(
+        batch.phones,
+        batch.phone_lengths,
+        batch.codes[:, :1, :0],
+        torch.zeros(4, dtype=torch.long),
+        generators_for(range(4)),
+    )
+    assert lengths.tolist() == (4 * batch.phone_lengths).tolist()  # 0.8 ** 4 is the first below one half
+
+
 # --------------------------------------------------------------------------- alignment
 
 

@@ -3,7 +3,9 @@
 Every token position also reads the phone it is aligned to (its embedding is added to the token
 input) and predicts whether the next frame moves on to the next phone. At inference the pointer
 starts at the first target phone, can only stay or advance by one, and the generation stops once
-it passes the last phone: words can be neither skipped nor repeated, and there is no stop token
+it passes the last phone. It advances when the predicted chance of still being on the phone falls
+below one half (the median of the model's duration), not when one frame's move probability passes
+one half: a phone of five frames has a move chance near 0.2 at each frame, which never passes it: words can be neither skipped nor repeated, and there is no stop token
 to miss. The durations that supervise the pointer come from the data (exact for synthetic voices,
 monotonic alignment search for real speech).
 
@@ -111,13 +113,17 @@ class ArAlignedTTS(ArTTS):
         tokens = torch.zeros(batch, 0, dtype=torch.long, device=phones.device)
         lengths = torch.zeros(batch, dtype=torch.long, device=phones.device)
         done = pointer >= phone_lengths
+        staying = torch.ones(batch, device=phones.device)  # chance of still being on the current phone
         while not bool(done.all()):
             logits = self.head(hidden)[:, : self.codebook_size]
             history = torch.cat([prompt[:, 0], tokens], dim=1) if prompt.shape[-1] else tokens
             drawn = torch.where(done, torch.zeros_like(pointer), sample(logits, generators, options, history))
             tokens = torch.cat([tokens, drawn[:, None]], dim=1)
             lengths = lengths + (~done).long()
-            pointer = pointer + ((self.advance(hidden).squeeze(-1) > 0) & ~done).long()
+            staying = staying * (1 - self.advance(hidden).squeeze(-1).float().sigmoid())
+            moves = (staying < 0.5) & ~done
+            pointer = pointer + moves.long()
+            staying = torch.where(moves, torch.ones_like(staying), staying)
             done = done | (pointer >= phone_lengths) | (lengths >= maximum)
             if bool(done.all()):
                 break
