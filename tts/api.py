@@ -1,7 +1,7 @@
 """``TTS``: text (and an optional voice prompt) -> speech, with a generator over a codec's tokens.
 
-``load_tts(folder)`` loads a model folder (``tts export``) with its text front end and the tokenizer
-it was trained on, refusing one whose token fingerprint differs. ``synthesize`` splits long text at
+``load_tts(name_or_folder)`` loads a shipped model (``"default"``) or a model folder (``tts export``)
+with its text front end and the tokenizer it was trained on, refusing one whose token fingerprint differs. ``synthesize`` splits long text at
 sentence boundaries, generates every piece of every text as one batch (each with its own seed, so
 an item's audio does not depend on its batch-mates), decodes with the codec and joins the pieces.
 ``instruct`` does the same for natural-language instructions (instruction-to-speech models): the
@@ -23,7 +23,7 @@ from codec.io.audio import read_audio, resample, to_mono
 from tts.instruct.instructions import parse_instruction
 from tts.models.batch import lengths_mask
 from tts.models.instruction_encoder import encode_instructions
-from tts.pretrained import load_generator
+from tts.pretrained import load_generator, model_folder
 from tts.sampling import DEFAULT_SAMPLING, SamplingOptions, generators_for
 from tts.text.frontend import TextFrontend
 
@@ -197,8 +197,9 @@ class TTS:
         return self.codec.decode(tokens)
 
 
-def load_tts(folder: str | Path, codec: Codec | str | None = None, device: str = "cpu") -> TTS:
-    """Load a TTS model folder and the tokenizer it generates tokens of.
+def load_tts(folder: str | Path = "default", codec: Codec | str | None = None, device: str = "cpu") -> TTS:
+    """Load a TTS model (a shipped name such as ``"default"`` or a folder) and the tokenizer it
+    generates tokens of.
 
     Args:
         codec: the tokenizer (a loaded ``Codec`` or a ``load_codec`` name); default: the one named in
@@ -208,7 +209,7 @@ def load_tts(folder: str | Path, codec: Codec | str | None = None, device: str =
         CodecError: a missing or damaged folder, or a tokenizer whose token fingerprint is not the
             one the model was trained on.
     """
-    folder = Path(folder)
+    folder = model_folder(folder)
     generator, config = load_generator(folder)
     wanted = config.get("codec") or {}
     if not isinstance(codec, Codec):

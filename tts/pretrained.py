@@ -1,5 +1,8 @@
 """TTS model folders: ``config.json`` + ``model.safetensors``, written from a training checkpoint.
 
+Models shipped inside the package (``tts/shipped/NAME``) load by name (``"default"``) wherever a
+folder is taken.
+
 ``config.json`` holds ``kind: "tts"``, the format version, the generator type and its arguments,
 the text front end with its phone inventory, and the description of the tokenizer whose tokens the
 model generates (its name and token fingerprint: a model only runs with that tokenizer).
@@ -23,6 +26,32 @@ from tts.models import GENERATORS
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+SHIPPED_DIR = Path(__file__).parent / "shipped"
+ALIASES = {"default": "tts16k-nar"}
+
+
+def shipped_tts() -> list[str]:
+    """Names of the TTS models inside the package (aliases first)."""
+    names = sorted(p.name for p in SHIPPED_DIR.glob("*") if (p / CONFIG_FILE).is_file())
+    return [alias for alias, target in ALIASES.items() if target in names] + names
+
+
+def model_folder(name_or_path: str | Path) -> Path:
+    """The folder of a shipped model name (a name without ``/`` is looked up there first) or a path.
+
+    Raises:
+        CodecError: neither a shipped name nor a folder.
+    """
+    key = str(name_or_path)
+    shipped = SHIPPED_DIR / ALIASES.get(key, key)
+    if "/" not in key and (shipped / CONFIG_FILE).is_file():
+        return shipped
+    path = Path(key).expanduser()
+    if not path.is_dir():
+        known = ", ".join(shipped_tts()) or "none"
+        reason = "not a folder" if path.exists() else "no such folder"
+        raise CodecError(f"no such TTS model: {reason}, and not a shipped name ({known})", key)
+    return path
 
 
 def export_checkpoint(
@@ -83,8 +112,9 @@ def read_config(folder: Path) -> dict[str, Any]:
     return config
 
 
-def load_generator(folder: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The generator (eval mode, float32) and config of a TTS folder."""
+def load_generator(folder: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The generator (eval mode, float32) and config of a TTS folder or shipped model name."""
+    folder = model_folder(folder)
     config = read_config(folder)
     try:
         model = GENERATORS[config["generator"]](

@@ -27,7 +27,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     from tts.pretrained import load_generator
 
-    model, config = load_generator(Path(args.model))
+    model, config = load_generator(args.model)
     info = {
         "generator": config["generator"],
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -246,7 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--instruct", help="a style instruction with the text to speak in double quotes")
     synth.add_argument("--instruct-file", help="a file with one instruction per line")
     synth.add_argument("-o", "--output", required=True, help="output audio file (or folder with --text-file)")
-    synth.add_argument("--model", required=True, help="TTS model folder ('tts export')")
+    synth.add_argument(
+        "--model", default="default", help="a shipped model name or a model folder ('tts export'; default: default)"
+    )
     synth.add_argument("--codec", help="the tokenizer (default: the one named in the model, if installed)")
     synth.add_argument("--prompt", help="a voice prompt (audio file; its first 3 s are used)")
     synth.add_argument("--prompt-text", help="the prompt's transcript (needed by ar models)")
@@ -273,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
         "with --robustness, count outputs under half or over twice the expected duration. Needs the "
         "[eval-extra] extra.",
     )
-    evaluate.add_argument("--model", required=True, help="TTS model folder")
+    evaluate.add_argument("--model", default="default", help="a shipped model name or a model folder (default: default)")
     evaluate.add_argument("--codec", help="the tokenizer (default: the one named in the model, if installed)")
     evaluate.add_argument("--pairs", required=True, help="pairs.jsonl with text, audio, speaker and split")
     evaluate.add_argument("--split", default="test", help="held-out split (default test)")
@@ -299,8 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--bins", help="--instruct: style_bins.json (default: the bins stored with the model)")
     evaluate.set_defaults(run=cmd_eval)
     add_units_parser(commands)
-    info = commands.add_parser("info", help="describe a TTS model folder")
-    info.add_argument("model", help="TTS model folder")
+    info = commands.add_parser("info", help="describe a TTS model (shipped name or folder)")
+    info.add_argument("model", nargs="?", default="default", help="a shipped model name or a model folder (default: default)")
     info.set_defaults(run=cmd_info)
     return parser
 

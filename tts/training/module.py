@@ -29,7 +29,7 @@ class TTSModule(LightningModule):
         val_audio_items: validation items whose generated and true tokens are logged as audio.
         style_bins: the instruction corpus's style bins (linked from the data; stored with the
             model so that ``tts eval --instruct`` judges by the bins that labelled its data).
-        init_from: a ``tts train`` checkpoint or an exported model folder whose weights start the
+        init_from: a ``tts train`` checkpoint, an exported model folder or a shipped model name whose weights start the
             model wherever names and shapes match (e.g. an instruction model from a plain TTS run);
             resuming ignores it.
     """
@@ -69,10 +69,10 @@ class TTSModule(LightningModule):
         from codec.errors import CodecError
         from codec.io.torch_files import load_torch_file
 
-        if Path(checkpoint).is_dir():
-            from tts.pretrained import load_generator
+        from tts.pretrained import load_generator, shipped_tts
 
-            generator, _ = load_generator(Path(checkpoint))
+        if Path(checkpoint).is_dir() or checkpoint in shipped_tts():
+            generator, _ = load_generator(checkpoint)
             state = {f"model.{k}": v for k, v in generator.state_dict().items()}
         else:
             loaded = load_torch_file(checkpoint)
