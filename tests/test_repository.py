@@ -33,3 +33,16 @@ def test_a_device_call_with_the_packed_carry_fits(pack: str) -> None:
     carry = ROOT / pack
     packed = sum(path.stat().st_size for path in carry.rglob("*") if path.is_file()) if carry.exists() else 0
     assert tracked_bytes() + packed <= 64 * MIB
+
+
+def test_the_shell_scripts_parse_and_source_files_that_exist() -> None:
+    """A device call cannot be retried cheaply: its scripts must at least parse, and what they
+    source must be there."""
+    scripts = sorted(ROOT.glob("egs/**/*.sh")) + sorted(ROOT.glob(".ci/*"))
+    assert any(path.name == "device_lib.sh" for path in scripts)
+    for script in scripts:
+        subprocess.run(["bash", "-n", str(script)], check=True)
+        for line in script.read_text().splitlines():
+            words = line.split()
+            if words[:1] == ["source"]:
+                assert (ROOT / words[1]).is_file(), (script, line)  # paths from the repository root

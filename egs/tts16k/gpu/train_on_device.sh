@@ -26,37 +26,12 @@ state=${STATE:-/tmp/tts-state}
 out=${OUT:?OUT must name the folder that comes back}
 here=egs/tts16k/gpu
 carry=.carry-tts
-mkdir -p "$state"
-export PYTHONPATH="$PWD" PYTHONUNBUFFERED=1
-if [[ -z "${NO_WHEELS:-}" ]]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site "$carry"/wheels/*.whl
-  export PYTHONPATH="/tmp/site:$PWD"
-fi
 summary="$out/summary.txt"
 : >"$summary"
-if command -v nvidia-smi >/dev/null; then
-  nvidia-smi --query-gpu=name,memory.total --format=csv,noheader >"$summary"
-  nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader -l 20 >"$state/gpu.csv" &
-fi
-
-ckpt() { echo "$state/$1/run/checkpoints/last.ckpt"; }
-
-export_run() {  # RUN: float16 generator + scalars -> $OUT/RUN.tar, replaced atomically
-  local run=$1 dir="$state/export/$1"
-  [[ -f "$(ckpt "$run")" ]] || return 0
-  rm -rf "$dir" && mkdir -p "$dir"
-  python3 -m tts.cli.main export "$(ckpt "$run")" -o "$dir/$run" --half >/dev/null 2>&1 || return 0
-  python3 - "$state/$run/run" "$dir/$run/scalars.json" <<'PY' || true
-import json, sys
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-log = EventAccumulator(sys.argv[1], size_guidance={"scalars": 0})
-log.Reload()
-scalars = {tag: [(event.step, event.value) for event in log.Scalars(tag)] for tag in log.Tags()["scalars"]}
-open(sys.argv[2], "w").write(json.dumps(scalars))
-PY
-  tar -cf "$out/.$run.tar" -C "$dir" "$run" && mv "$out/.$run.tar" "$out/$run.tar"
-}
+mkdir -p "$state"
+source egs/speech16k/gpu/device_lib.sh
+install_wheels "$carry/wheels"
+watch_gpu
 
 pids=()
 for run in "${runs[@]}"; do
@@ -81,35 +56,15 @@ for run in "${runs[@]}"; do
   python3 -m tts.cli.main train "${args[@]}" "${extra[@]}" >"$state/$run.log" 2>&1 &
   pids+=($!)
 done
-(while sleep 120; do for run in "${runs[@]}"; do export_run "$run"; done; done) &
-exporter=$!
+start_exporter tts.cli.main
 status=0
 for pid in "${pids[@]}"; do wait "$pid" || status=1; done
-pkill -P "$exporter" 2>/dev/null || true  # its sleep, which would hold the output open
-kill "$exporter" 2>/dev/null || true
+stop_exporter
 for run in "${runs[@]}"; do
-  export_run "$run"
-  python3 - "$(ckpt "$run")" "$run" "$seconds" "$state/$run.log" >>"$summary" <<'PY'
-import sys
-from pathlib import Path
-
-import torch
-path, run, seconds, log = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3]), Path(sys.argv[4])
-tail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-3:]) if log.exists() else "no log"
-if not path.exists():
-    print(f"{run}: no checkpoint; log: {tail}")
-    sys.exit()
-import yaml
-
-checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-config = yaml.safe_load((path.parents[1] / "config.yaml").read_text())  # LightningCLI's record of the run
-batch = config["data"]["batch_size"]
-steps = checkpoint["global_step"]
-print(f"{run}: {steps} steps, batch {batch}, {steps * batch / seconds:.0f} utterances/s over {seconds:.0f} s; log: {tail}")
-PY
+  export_run tts.cli.main "$run"
+  report_run "$run" "$seconds"
 done
-pkill -f "nvidia-smi --query-gpu=timestamp" 2>/dev/null || true
-[[ -f "$state/gpu.csv" ]] && { echo "GPU utilisation (every 20 s):"; cat "$state/gpu.csv"; } >>"$summary"
+report_gpu
 ls -l "$out" >>"$summary"
 cat "$summary"
 exit $status
