@@ -1,9 +1,10 @@
 """``TTS``: text (and an optional voice prompt) -> speech, with a generator over a codec's tokens.
 
-``load_tts(name_or_folder)`` loads a shipped model (``"default"``) or a model folder (``tts export``)
-with its text front end and the tokenizer it was trained on, refusing one whose token fingerprint differs. ``synthesize`` splits long text at
-sentence boundaries, generates every piece of every text as one batch (each with its own seed, so
-an item's audio does not depend on its batch-mates), decodes with the codec and joins the pieces.
+``load_tts(name_or_folder)`` loads a shipped model (``"default"``) or a model folder
+(``tts export``) with its text front end and the tokenizer it was trained on, refusing one whose token
+fingerprint differs. ``synthesize`` splits long text at sentence boundaries, generates every piece
+of every text as one batch (each with its own seed, so an item's audio does not depend on its
+batch-mates), decodes with the codec and joins the pieces.
 ``instruct`` does the same for natural-language instructions (instruction-to-speech models): the
 quoted part of each is spoken in the style the rest describes.
 """

@@ -275,7 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
         "with --robustness, count outputs under half or over twice the expected duration. Needs the "
         "[eval-extra] extra.",
     )
-    evaluate.add_argument("--model", default="default", help="a shipped model name or a model folder (default: default)")
+    evaluate.add_argument(
+        "--model", default="default", help="a shipped model name or a model folder (default: default)"
+    )
     evaluate.add_argument("--codec", help="the tokenizer (default: the one named in the model, if installed)")
     evaluate.add_argument("--pairs", required=True, help="pairs.jsonl with text, audio, speaker and split")
     evaluate.add_argument("--split", default="test", help="held-out split (default test)")
@@ -302,7 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(run=cmd_eval)
     add_units_parser(commands)
     info = commands.add_parser("info", help="describe a TTS model (shipped name or folder)")
-    info.add_argument("model", nargs="?", default="default", help="a shipped model name or a model folder (default: default)")
+    info.add_argument(
+        "model", nargs="?", default="default", help="a shipped model name or a model folder (default: default)"
+    )
     info.set_defaults(run=cmd_info)
     return parser
 

@@ -2,12 +2,13 @@
 
 Every token position also reads the phone it is aligned to (its embedding is added to the token
 input) and predicts whether the next frame moves on to the next phone. At inference the pointer
-starts at the first target phone, can only stay or advance by one, and the generation stops once
-it passes the last phone. It advances when the predicted chance of still being on the phone falls
-below one half (the median of the model's duration), not when one frame's move probability passes
-one half: a phone of five frames has a move chance near 0.2 at each frame, which never passes it: words can be neither skipped nor repeated, and there is no stop token
-to miss. The durations that supervise the pointer come from the data (exact for synthetic voices,
-monotonic alignment search for real speech).
+starts at the first target phone, can only stay or advance by one, and the generation stops once it
+passes the last phone: words can be neither skipped nor repeated, and there is no stop token to
+miss. The pointer moves when the predicted chance of still being on the phone falls below one half
+(the median of the model's duration), not when one frame's move probability passes one half: a
+phone of five frames has a move chance near 0.2 at each frame, which never passes it. The durations
+that supervise the pointer come from the data (exact for synthetic voices, monotonic alignment
+search for real speech).
 
 The speech prompt comes without its transcript: its tokens open the token stream with a learned
 "no phone" pointer input, and the pointer starts at the first phone of the target text. Training

@@ -96,3 +96,28 @@ class PretrainedInstructionEncoder(nn.Module):
         mask = tokens["attention_mask"][..., None].to(states.dtype)
         pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1)
         return torch.where((lengths > 0)[:, None], self.out(pooled.to(self.out.weight.dtype)), self.null)
+
+
+def make_instruction_encoder(dim: int, layers: int, heads: int, dropout: float, kind: str = "bytes") -> nn.Module:
+    """The byte-level ``InstructionEncoder`` (``kind="bytes"``) or a ``PretrainedInstructionEncoder``
+    of the local folder ``kind``."""
+    return (
+        InstructionEncoder(dim, layers, heads, dropout) if kind == "bytes" else PretrainedInstructionEncoder(dim, kind)
+    )
+
+
+def style_vectors(
+    encoder: nn.Module, instructions: torch.Tensor | None, instruction_lengths: torch.Tensor | None, batch: int
+) -> torch.Tensor:
+    """``(B, D)`` style vectors of ``(B, L)`` instruction bytes; the null style for all ``batch``
+    items when there are no instructions."""
+    if instructions is None or instruction_lengths is None:
+        return encoder.null.expand(batch, -1)
+    return encoder(instructions, instruction_lengths)
+
+
+def drop_styles(encoder: nn.Module, style: torch.Tensor, share: float) -> torch.Tensor:
+    """``style`` with the null style in place of a random ``share`` of its rows (classifier-free
+    guidance training)."""
+    dropped = torch.rand(style.shape[0], device=style.device) < share
+    return torch.where(dropped[:, None], encoder.null.expand_as(style), style)

@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from tts.models.batch import TTSBatch, lengths_mask
-from tts.models.instruction_encoder import InstructionEncoder, PretrainedInstructionEncoder
+from tts.models.instruction_encoder import drop_styles, make_instruction_encoder, style_vectors
 from tts.models.transformer import Transformer
 from tts.sampling import DEFAULT_SAMPLING, SamplingOptions, filter_logits
 
@@ -92,10 +92,8 @@ class NarTTS(nn.Module):
         self.instruction_drop = instruction_drop
         self.instruction_encoder = None
         if instruction_layers:
-            self.instruction_encoder = (
-                InstructionEncoder(dim, instruction_layers, heads, dropout)
-                if instruction_encoder == "bytes"
-                else PretrainedInstructionEncoder(dim, instruction_encoder)
+            self.instruction_encoder = make_instruction_encoder(
+                dim, instruction_layers, heads, dropout, instruction_encoder
             )
             self.style_frames = nn.Linear(dim, dim)
 
@@ -115,9 +113,7 @@ class NarTTS(nn.Module):
         none), or None for a model without an instruction encoder."""
         if self.instruction_encoder is None:
             return None
-        if instructions is None or instruction_lengths is None:
-            return self.instruction_encoder.null.expand(batch, -1)
-        return self.instruction_encoder(instructions, instruction_lengths)
+        return style_vectors(self.instruction_encoder, instructions, instruction_lengths, batch)
 
     def _with_style(self, condition: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:
         """Frame conditioning ``(B, T, D)`` plus the style's projection."""
@@ -166,8 +162,7 @@ class NarTTS(nn.Module):
         """Masked-token cross-entropy on one codebook level per item, and the duration loss."""
         style = self.encode_style(batch.instructions, batch.instruction_lengths, len(batch.phones))
         if style is not None:
-            dropped = torch.rand(style.shape[0], device=style.device) < self.instruction_drop
-            style = torch.where(dropped[:, None], self.instruction_encoder.null.expand_as(style), style)
+            style = drop_styles(self.instruction_encoder, style, self.instruction_drop)
         encoded = self.encode_phones(batch.phones, batch.phone_lengths, style)
         phone_valid = lengths_mask(batch.phone_lengths, batch.phones.shape[1])
         log_target = torch.log1p(batch.durations.float())

@@ -68,7 +68,6 @@ class TTSModule(LightningModule):
         """Copy the weights of ``checkpoint`` whose names and shapes match this model's."""
         from codec.errors import CodecError
         from codec.io.torch_files import load_torch_file
-
         from tts.pretrained import load_generator, shipped_tts
 
         if Path(checkpoint).is_dir() or checkpoint in shipped_tts():
