@@ -13,6 +13,7 @@ import torch
 
 from tts.models.ar import ArTTS
 from tts.models.ar_aligned import ArAlignedTTS
+from tts.models.ar_semantic import ArSemanticTTS
 from tts.models.batch import TTSBatch
 from tts.models.nar import NarTTS
 from tts.models.transformer import KVCache, Transformer
@@ -218,6 +219,55 @@ def test_a_tiny_ar_model_learns_the_task_stops_and_batches_like_single() -> None
     )
     assert int(one_lengths[0]) == int(lengths[2])
     assert torch.equal(one[0, :, : int(one_lengths[0])], codes[2, :, : int(lengths[2])])
+
+
+UNITS = 3 * SYMBOLS
+
+
+def with_units(batch: TTSBatch) -> TTSBatch:
+    """The toy batch with semantic units: ``3 s + f`` at frame ``f`` of phone ``s``."""
+    units = torch.zeros(batch.codes.shape[0], batch.codes.shape[-1], dtype=torch.long)
+    for item in range(len(units)):
+        index = torch.arange(batch.phones.shape[1]).repeat_interleave(batch.durations[item])
+        within = torch.cat([torch.arange(int(d)) for d in batch.durations[item]])
+        units[item, : len(index)] = 3 * batch.phones[item, index] + within
+    batch.semantic = units
+    return batch
+
+
+def test_a_tiny_ar_semantic_model_learns_units_then_tokens_and_batches_like_single() -> None:
+    torch.manual_seed(0)
+    model = ArSemanticTTS(SYMBOLS, LEVELS, CODES, units=UNITS, dim=64, heads=4, layers=2, nar_layers=2, dropout=0.0)
+    optimizer = torch.optim.AdamW(model.parameters(), 3e-3)
+    generator = torch.Generator().manual_seed(1)
+    model.train()
+    for _ in range(600):
+        out = model.loss(with_units(toy_batch(16, generator)))
+        optimizer.zero_grad()
+        out["loss"].backward()
+        optimizer.step()
+    model.eval()
+    batch = toy_batch(8, torch.Generator().manual_seed(99))
+    empty = torch.zeros(8, dtype=torch.long)
+    options = SamplingOptions(temperature=0.3)
+    for guidance in (1.0, 2.0):  # the semantic-free branch learned the task too
+        codes, lengths = model.generate(
+            batch.phones, batch.phone_lengths, batch.codes[:, :, :0], empty, generators_for(range(8)), options,
+            semantic_guidance=guidance,
+        )  # fmt: skip
+        exact = [
+            int(lengths[i]) == int(batch.code_lengths[i])
+            and torch.equal(codes[i, :, : int(lengths[i])], batch.codes[i, :, : int(lengths[i])])
+            for i in range(8)
+        ]
+        assert sum(exact) >= 7, (guidance, exact)
+    one, one_lengths = model.generate(
+        batch.phones[2:3], batch.phone_lengths[2:3], batch.codes[2:3, :, :0], empty[:1], generators_for([2]), options,
+        semantic_guidance=2.0,
+    )  # fmt: skip
+    assert torch.equal(one[0, :, : int(one_lengths[0])], codes[2, :, : int(lengths[2])])
+    with pytest.raises(ValueError, match="no voice prompt"):
+        model.generate(batch.phones, batch.phone_lengths, batch.codes, batch.code_lengths, generators_for(range(8)))
 
 
 def test_ar_generation_lengths_stay_within_the_phone_bounds() -> None:

@@ -128,6 +128,37 @@ def test_train_export_and_load_a_tiny_generator(generator: str, corpus: tuple[Pa
         assert report["sentences"] == 2 and report["systems"]["model"]["wer"] is not None
 
 
+def test_a_tiny_ar_semantic_generator_trains_on_units_exports_and_speaks(
+    corpus: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from codec.corpus.token_dataset import TokenDataset
+    from codec.training.semantic import save_units
+    from tts.api import load_tts
+
+    pairs, tokens = corpus
+    frames = dict(zip(TokenDataset(tokens).keys, TokenDataset(tokens).frames, strict=True))
+    rng = np.random.default_rng(0)  # one frame short of the tokens: the last unit is repeated
+    save_units(tmp_path / "units.npz", {k: rng.integers(0, 7, n - 1) for k, n in frames.items()}, 7, 50.0)
+    recipe = Path(__file__).parents[1] / "recipes" / "tts" / "tiny-ar-semantic.yaml"
+    args = ["train", "fit", "--config", str(recipe), "--data.pairs", str(pairs), "--data.tokens", str(tokens)]
+    args += ["--trainer.max_steps", "4", "--trainer.logger.init_args.save_dir", str(tmp_path / "runs")]
+    args += ["--trainer.enable_progress_bar", "false", "--data.backend", "characters"]
+    assert main([*args, "--data.semantic_units", str(tmp_path / "units.npz")]) == 0
+    checkpoint = tmp_path / "runs" / "tiny-ar-semantic" / "run" / "checkpoints" / "last.ckpt"
+    assert main(["export", str(checkpoint), "-o", str(tmp_path / "model")]) == 0
+    model, config = load_generator(tmp_path / "model")
+    assert config["generator"] == "ar-semantic" and config["model"]["units"] == 7 == model.units
+    tts = load_tts(tmp_path / "model")
+    alone = tts.synthesize("hello", seed=3)
+    together = tts.synthesize(["world", "hello"], seed=2)
+    assert alone.shape[0] > 0 and torch.equal(alone, together[1])
+    with pytest.raises(CodecError, match="no voice prompt"):
+        tts.synthesize("hello", prompt=np.ones(16000, dtype=np.float32) * 0.1, prompt_sample_rate=16000)
+    capsys.readouterr()
+    assert main(args) == 2  # without units
+    assert "ar-semantic trains on semantic units" in capsys.readouterr().err
+
+
 def test_the_tokenizer_that_decodes_samples_stays_out_of_checkpoints(corpus: tuple[Path, Path], tmp_path: Path) -> None:
     from tts.training.module import TTSModule
 

@@ -95,7 +95,8 @@ class TTS:
             styles: one style description per text (instruction models; ``instruct`` parses them
                 out of instructions).
             generate: the generator's own options (``nar``: ``steps``, ``guidance``, ``speed``,
-                ``instruction_guidance``).
+                ``instruction_guidance``; ``ar-semantic``: ``instruction_guidance``,
+                ``semantic_guidance``).
 
         Raises:
             CodecError: empty or unpronounceable text, or a bad prompt.
@@ -109,6 +110,8 @@ class TTS:
             for i, text in enumerate(texts)
             for k, piece in enumerate(self._pieces(text))
         ]
+        if prompt is not None and self.kind == "ar-semantic":
+            raise CodecError("an ar-semantic model takes no voice prompt: its instruction sets the voice")
         if prompt is not None and self.kind == "ar" and not prompt_text:
             raise CodecError("an ar (VALL-E) model reads a prompt with its transcript: give prompt_text")
         lead = (

@@ -17,11 +17,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from codec.corpus.token_dataset import TokenDataset
 from codec.errors import CodecError
+from codec.training.semantic import load_units
 from tts.instruct.instructions import compose, parse_instruction
 from tts.models.batch import TTSBatch
 from tts.models.instruction_encoder import encode_instructions
@@ -30,13 +32,15 @@ from tts.models.instruction_encoder import encode_instructions
 @dataclass
 class Pair:
     """One utterance: ``phones (P,)`` ids, ``durations (P,)`` frames (sum = frames) or None,
-    ``codes (Q, T)`` and its style description (instruction-to-speech) or None."""
+    ``codes (Q, T)``, its style description (instruction-to-speech) or None, and its semantic
+    units ``(T,)`` (one per token frame) or None."""
 
     key: str
     phones: torch.Tensor
     durations: torch.Tensor | None
     codes: torch.Tensor
     instruction: str | None = None
+    semantic: torch.Tensor | None = None
 
 
 KEEP_ATTRIBUTE = 0.7
@@ -72,9 +76,12 @@ class PairDataset(Dataset):
         instructions: give each pair an instruction drawn from its ``style_words`` (rows without
             them are left out); in the ``train`` split a new one at every read, elsewhere a fixed
             one per row.
+        semantic: a units file (``tts units apply``) at the tokens' frame rate: each pair gets the
+            units of its key, cut or padded (last unit repeated) to its token frames; rows without
+            units are left out.
 
     Raises:
-        CodecError: a missing or damaged file, or no pair with tokens.
+        CodecError: a missing or damaged file, units at another frame rate, or no pair with tokens.
     """
 
     def __init__(
@@ -85,9 +92,15 @@ class PairDataset(Dataset):
         split: str = "train",
         need_durations: bool = True,
         instructions: bool = False,
+        semantic: str | Path | None = None,
     ) -> None:
         self.tokens = TokenDataset(tokens)
         self.frame_rate = float(self.tokens.model["frame_rate"])
+        self.units = None if semantic is None else load_units(semantic)
+        if self.units is not None and abs(self.units.frame_rate - self.frame_rate) > 1e-6:
+            raise CodecError(
+                f"units at {self.units.frame_rate:g} Hz; the tokens run at {self.frame_rate:g} Hz", semantic
+            )
         index = {key: i for i, key in enumerate(self.tokens.keys)}
         self.rows: list[tuple[dict, int]] = []
         try:
@@ -106,6 +119,8 @@ class PairDataset(Dataset):
             if need_durations and row.get("durations") is None:
                 continue
             if instructions and not row.get("style_words"):
+                continue
+            if self.units is not None and row["key"] not in self.units.ids:
                 continue
             self.rows.append((row, index[row["key"]]))
         if not self.rows:
@@ -131,7 +146,12 @@ class PairDataset(Dataset):
         if self.instructions:
             rng = random.Random() if self.split == "train" else random.Random(f"{self.split}-{index}")
             instruction = draw_instruction(row, rng)
-        return Pair(row["key"], phones, durations, codes, instruction)
+        semantic = None
+        if self.units is not None:
+            ids, frames = self.units.ids[row["key"]], codes.shape[-1]
+            padded = np.pad(ids, (0, max(0, frames - len(ids))), mode="edge") if len(ids) else np.zeros(frames)
+            semantic = torch.from_numpy(padded[:frames].astype(np.int64))
+        return Pair(row["key"], phones, durations, codes, instruction, semantic)
 
 
 def collate_pairs(
@@ -175,4 +195,8 @@ def collate_pairs(
     batch = TTSBatch(phones, phone_lengths, durations, prompt, prompt_lengths, codes, code_lengths)
     if any(pair.instruction is not None for pair in pairs):
         batch.instructions, batch.instruction_lengths = encode_instructions([pair.instruction for pair in pairs])
+    if all(pair.semantic is not None for pair in pairs):
+        batch.semantic = torch.zeros(size, max_frames, dtype=torch.long)
+        for item, (pair, p) in enumerate(zip(pairs, prompt_frames, strict=True)):
+            batch.semantic[item, : len(pair.semantic) - p] = pair.semantic[p:]
     return batch

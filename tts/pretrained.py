@@ -77,7 +77,7 @@ def export_checkpoint(
         "kind": "tts",
         "format_version": FORMAT_VERSION,
         "generator": hparams["generator"],
-        "model": hparams.get("model") or {},
+        "model": {**(hparams.get("model") or {}), **({"units": hparams["n_units"]} if hparams.get("n_units") else {})},
         "n_symbols": hparams["n_symbols"],
         "n_codebooks": hparams["n_codebooks"],
         "codebook_size": hparams["codebook_size"],

@@ -89,6 +89,8 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         generate["guidance"] = args.guidance
     if args.instruction_guidance is not None:
         generate["instruction_guidance"] = args.instruction_guidance
+    if args.semantic_guidance is not None:
+        generate["semantic_guidance"] = args.semantic_guidance
     model = load_tts(args.model, codec=args.codec, device=args.device)
     common = {"prompt": args.prompt, "prompt_text": args.prompt_text, "seed": args.seed, "options": options}
     instructed = args.instruct is not None or args.instruct_file is not None
@@ -181,10 +183,15 @@ def _eval_instructions(args: argparse.Namespace, model: object) -> int:
     from tts.instruct.bins import StyleBins
     from tts.instruct.evaluation import evaluate_instructions
 
-    text, instruction = args.guidance, args.instruction_guidance
-    settings = [(text, instruction)]
+    # the second condition's scale: text for nar, semantic units for ar-semantic (VoxInstruct)
+    name, scale = (
+        ("semantic_guidance", args.semantic_guidance) if model.kind == "ar-semantic" else ("guidance", args.guidance)
+    )
+    instruction = args.instruction_guidance
+    pairs = [(scale, instruction)]
     if args.ablation:
-        settings = [(1.0, 1.0), (text, 1.0), (1.0, instruction), (text, instruction)]
+        pairs = [(1.0, 1.0), (scale, 1.0), (1.0, instruction), (scale, instruction)]
+    settings = [{name: a, "instruction_guidance": b} for a, b in pairs]
     bins = StyleBins.load(args.bins) if args.bins else None
     report = evaluate_instructions(
         model, Path(args.pairs), args.split, args.limit, args.contrasts, args.seed, settings, bins
@@ -195,10 +202,8 @@ def _eval_instructions(args: argparse.Namespace, model: object) -> int:
         f"  WER: tokenizer resynthesis {wer['resynthesis']:.3f}, model without instruction {wer['no_instruction']:.3f}"
     )
     for setting in report["settings"]:
-        print(
-            f"guidance text {setting['guidance']:g}, instruction {setting['instruction_guidance']:g}: "
-            f"WER {setting['wer']:.3f}"
-        )
+        scales = ", ".join(f"{key} {setting[key]:g}" for key in (name, "instruction_guidance"))
+        print(f"{scales}: WER {setting['wer']:.3f}")
         for attribute, row in setting["accuracy"].items():
             print(
                 f"  {attribute:<9} asked {row['asked']:>3}  exact {row['exact']:.2f}  within one level "
@@ -262,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument(
         "--instruction-guidance", type=float, help="instruction models: guidance scale of the instruction (default 1)"
     )
+    synth.add_argument(
+        "--semantic-guidance", type=float, help="ar-semantic: guidance scale of the semantic units (default 1)"
+    )
     synth.add_argument("-v", "--verbose", action="store_true", help="print the style words read from instructions")
     synth.add_argument("--batch-size", type=int, default=16, help="lines per batch with --text-file (default 16)")
     synth.add_argument("--device", default="cpu", help="torch device (default cpu)")
@@ -295,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--guidance", type=float, default=1.0, help="--instruct: text guidance scale (default 1)")
     evaluate.add_argument(
         "--instruction-guidance", type=float, default=1.0, help="--instruct: instruction guidance scale (default 1)"
+    )
+    evaluate.add_argument(
+        "--semantic-guidance", type=float, default=1.0, help="--instruct, ar-semantic: semantic guidance (default 1)"
     )
     evaluate.add_argument(
         "--ablation", action="store_true", help="--instruct: also score without guidance and with each scale alone"

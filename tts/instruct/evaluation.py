@@ -91,11 +91,12 @@ def evaluate_instructions(
     limit: int = 64,
     contrast_limit: int = 16,
     seed: int = 0,
-    guidance: list[tuple[float, float]] | None = None,
+    guidance: list[dict[str, float]] | None = None,
     bins: StyleBins | None = None,
 ) -> dict[str, Any]:
-    """Score instruction following (see the module) for each ``(text guidance, instruction
-    guidance)`` setting in ``guidance`` (default ``[(1, 1)]``)."""
+    """Score instruction following (see the module) for each setting of guidance scales in
+    ``guidance`` (the generator's arguments, e.g. ``{"guidance": 1.5, "instruction_guidance": 3}``
+    for ``nar``, ``semantic_guidance`` for ``ar-semantic``; default: one setting, the model's own)."""
     if not tts.follows_instructions:
         raise CodecError("this model reads no instructions")
     if bins is None:
@@ -118,8 +119,7 @@ def evaluate_instructions(
         "wer": {"resynthesis": ceiling, "no_instruction": _wer(tts, plain, references, transcribe)},
         "settings": [],
     }
-    for text_scale, instruction_scale in guidance or [(1.0, 1.0)]:
-        scales = {"guidance": text_scale, "instruction_guidance": instruction_scale}
+    for scales in guidance or [{}]:
         audio = tts.instruct(instructions, seed=seed, **scales)
         tally: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
         for words, clip, n in zip(requests, audio, phones, strict=True):

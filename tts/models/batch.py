@@ -21,6 +21,7 @@ class TTSBatch:
         code_lengths: ``(B,)``.
         instructions: ``(B, L)`` byte ids of style descriptions (``tts.instruct.encoder``), or None.
         instruction_lengths: ``(B,)`` (0: no instruction), or None.
+        semantic: ``(B, T)`` semantic units of the target frames (``ar-semantic``), or None.
     """
 
     phones: torch.Tensor
@@ -32,6 +33,7 @@ class TTSBatch:
     code_lengths: torch.Tensor
     instructions: torch.Tensor | None = None
     instruction_lengths: torch.Tensor | None = None
+    semantic: torch.Tensor | None = None
 
 
 def lengths_mask(lengths: torch.Tensor, size: int) -> torch.Tensor:

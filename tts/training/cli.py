@@ -16,7 +16,7 @@ class TTSRecipeCLI(RecipeCLI):
     whose model takes its text front end, token layout and tokenizer description from the data."""
 
     def add_arguments_to_parser(self, parser: Any) -> None:
-        for name in ("frontend", "n_symbols", "codec", "n_codebooks", "codebook_size", "style_bins"):
+        for name in ("frontend", "n_symbols", "codec", "n_codebooks", "codebook_size", "style_bins", "n_units"):
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
         parser.link_arguments("model.generator", "data.generator")
 

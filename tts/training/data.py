@@ -14,6 +14,9 @@ from tts.data import Pair, PairDataset, collate_pairs
 from tts.instruct.bins import StyleBins
 from tts.text.frontend import TextFrontend
 
+WHOLE_UTTERANCES = ("ar", "ar-semantic")
+"""Generators that train on whole utterances, without durations or prompts cut from them."""
+
 
 class TTSDataModule(LightningDataModule):
     """Training and validation pairs of ``pairs.jsonl`` joined with the token folder ``tokens``.
@@ -24,7 +27,8 @@ class TTSDataModule(LightningDataModule):
         backend, language: the text front end whose symbols the pairs' phones are
             (``tts.text.frontend.TextFrontend``); its inventory goes into the model.
         generator: ``nar`` and ``ar-aligned`` train on pairs with durations, with prompts cut from
-            each utterance's beginning (``prompt_share`` of its frames); ``ar`` on whole utterances.
+            each utterance's beginning (``prompt_share`` of its frames); ``ar`` and
+            ``ar-semantic`` on whole utterances.
         batch_size: pairs per batch.
         num_workers: loader processes.
         val_split: the split validated on (``dev``).
@@ -32,6 +36,8 @@ class TTSDataModule(LightningDataModule):
         prompt_probability: share of training pairs cut into prompt + target (the rest have no prompt).
         instructions: train on instructions composed from the rows' ``style_words``
             (``egs/instruct16k``); the corpus's ``style_bins.json`` goes into the model.
+        semantic_units: the units file of the pairs (``tts units apply``; ``ar-semantic`` only,
+            which needs it); its unit count goes into the model.
     """
 
     def __init__(
@@ -47,8 +53,15 @@ class TTSDataModule(LightningDataModule):
         prompt_share: tuple[float, float] = (0.1, 0.4),
         prompt_probability: float = 0.8,
         instructions: bool = False,
+        semantic_units: str | None = None,
     ) -> None:
         super().__init__()
+        if (generator == "ar-semantic") != (semantic_units is not None):
+            raise CodecError(
+                "ar-semantic trains on semantic units (--data.semantic_units, from 'tts units apply'); "
+                "the other generators read none"
+            )
+        self.semantic_units = semantic_units
         self.pairs, self.tokens, self.generator = pairs, tokens, generator
         self.batch_size, self.num_workers, self.val_split = batch_size, num_workers, val_split
         self.prompt_share, self.prompt_probability = tuple(prompt_share), prompt_probability
@@ -58,20 +71,30 @@ class TTSDataModule(LightningDataModule):
         self.n_symbols = len(frontend.inventory)
         self.instructions = instructions
         self.style_bins = read_style_bins(Path(pairs).parent / "style_bins.json") if instructions else None
-        self.train_set = PairDataset(
-            pairs, tokens, self.encode, "train", need_durations=generator != "ar", instructions=instructions
-        )
+        self.train_set = PairDataset(pairs, tokens, self.encode, "train", **self._reading())
+        self.n_units = self.train_set.units.classes if self.train_set.units is not None else 0
         self.codec = dict(self.train_set.tokens.model)
         self.n_codebooks = int(self.codec["n_codebooks"])
         self.codebook_size = int(self.codec["codebook_size"])
         self.generator_seed = torch.Generator().manual_seed(0)
+
+    def _reading(self) -> dict[str, Any]:
+        """How ``PairDataset`` reads the pairs for this generator."""
+        return {
+            "need_durations": self.generator not in WHOLE_UTTERANCES,
+            "instructions": self.instructions,
+            "semantic": self.semantic_units,
+        }
 
     def encode(self, phones: list[str]) -> list[int]:
         """Symbols -> ids of the front end's inventory (``<unk>`` for others)."""
         return self.inventory.encode(phones)
 
     def _collate(self, pairs: list[Pair]) -> Any:
-        cut = self.generator != "ar" and float(torch.rand(1, generator=self.generator_seed)) < self.prompt_probability
+        cut = (
+            self.generator not in WHOLE_UTTERANCES
+            and float(torch.rand(1, generator=self.generator_seed)) < self.prompt_probability
+        )
         return collate_pairs(pairs, self.generator_seed, self.prompt_share if cut else None)
 
     def train_dataloader(self) -> DataLoader:
@@ -81,14 +104,7 @@ class TTSDataModule(LightningDataModule):
 
     def val_dataloader(self) -> DataLoader | list:
         try:
-            dev = PairDataset(
-                self.pairs,
-                self.tokens,
-                self.encode,
-                self.val_split,
-                need_durations=self.generator != "ar",
-                instructions=self.instructions,
-            )
+            dev = PairDataset(self.pairs, self.tokens, self.encode, self.val_split, **self._reading())
         except CodecError:
             return []
         return DataLoader(

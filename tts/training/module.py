@@ -32,6 +32,7 @@ class TTSModule(LightningModule):
         init_from: a ``tts train`` checkpoint, an exported model folder or a shipped model name whose weights start the
             model wherever names and shapes match (e.g. an instruction model from a plain TTS run);
             resuming ignores it.
+        n_units: the semantic units' count (linked from the data; ``ar-semantic``).
     """
 
     def __init__(
@@ -51,6 +52,7 @@ class TTSModule(LightningModule):
         val_audio_items: int = 2,
         style_bins: dict[str, Any] | None = None,
         init_from: str | None = None,
+        n_units: int = 0,
     ) -> None:
         super().__init__()
         if generator not in GENERATORS:
@@ -60,7 +62,8 @@ class TTSModule(LightningModule):
         self.save_hyperparameters()
         # a plain dict: a tokenizer stored as an attribute would join the state_dict and the checkpoints
         self._decoders: dict[str, Any] = {}
-        self.model = GENERATORS[generator](n_symbols, n_codebooks, codebook_size, **(model or {}))
+        arguments = {**(model or {}), **({"units": n_units} if n_units else {})}
+        self.model = GENERATORS[generator](n_symbols, n_codebooks, codebook_size, **arguments)
         if init_from:
             self._initialize(init_from)
 
