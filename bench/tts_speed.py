@@ -1,10 +1,11 @@
-"""Real-time factor of the three generators for a 10 s utterance, alone and in a batch.
+"""Real-time factor of the generators for a 10 s utterance, alone and in a batch.
 
     python bench/tts_speed.py [--seconds 10] [--batch 32] [--threads 2] [--device cpu]
 
 Each generator is built at the default recipe's size (``recipes/tts/nar.yaml``'s width and depth for
-all three) with random weights: the work per token does not depend on training. ``ar`` is made to
-generate exactly the utterance's frames (its length bounds are set to it; ``ar-aligned``, whose
+all) with random weights: the work per token does not depend on training. ``ar`` and
+``ar-semantic`` (which makes as many semantic units as tokens first) are made to generate exactly
+the utterance's frames (their length bounds are set to it; ``ar-aligned``, whose
 random pointer moves on early, is timed over the frames it makes), at the default tokenizer's 50
 frames/s with 10 phones per second. Prints the real-time factor (synthesis time / audio time, lower
 is faster; the tokenizer's decode included) for one utterance, and for a batch of ``--batch``.
@@ -34,7 +35,7 @@ def build(kind: str, n_symbols: int, codebook_size: int, frames: int, phones: in
     else:
         per_phone = frames / phones
         options |= {"layers": width["encoder_layers"] + width["decoder_layers"], "max_frames_per_phone": per_phone}
-        if kind == "ar":
+        if kind in ("ar", "ar-semantic"):
             options["min_frames_per_phone"] = per_phone
     return GENERATORS[kind](n_symbols, 1, codebook_size, **options).eval()
 
