@@ -270,6 +270,41 @@ def test_a_tiny_ar_semantic_model_learns_units_then_tokens_and_batches_like_sing
         model.generate(batch.phones, batch.phone_lengths, batch.codes, batch.code_lengths, generators_for(range(8)))
 
 
+def test_ar_semantic_guidance_batches_like_single_within_its_length_bounds() -> None:
+    """Random weights, every branch at once (instruction and semantic guidance): each item of a
+    batch gives what it gives alone, and lengths stay within the phone-count bounds."""
+    from tts.models.instruction_encoder import encode_instructions
+
+    torch.manual_seed(0)
+    model = ArSemanticTTS(
+        SYMBOLS, 1, CODES, units=UNITS, dim=32, heads=2, layers=2, dropout=0.0, instruction_layers=1,
+        min_frames_per_phone=1.0, max_frames_per_phone=3.0,
+    ).eval()  # fmt: skip
+    batch = toy_batch(3, torch.Generator().manual_seed(5))
+    ids, id_lengths = encode_instructions(["a man, slowly", None, "whispering"])
+    empty, none = batch.codes[:, :1, :0], torch.zeros(3, dtype=torch.long)
+    scales = {"instruction_guidance": 3.0, "semantic_guidance": 1.5}
+    options = SamplingOptions(repetition_window=4)
+    codes, lengths = model.generate(
+        batch.phones, batch.phone_lengths, empty, none, generators_for([7, 8, 9]), options, ids, id_lengths, **scales
+    )
+    assert ((lengths >= batch.phone_lengths) & (lengths <= 3 * batch.phone_lengths)).all(), lengths
+    for i in range(3):
+        one, n = model.generate(
+            batch.phones[i : i + 1], batch.phone_lengths[i : i + 1], empty[:1], none[:1], generators_for([7 + i]),
+            options, ids[i : i + 1], id_lengths[i : i + 1], **scales,
+        )  # fmt: skip
+        assert int(n[0]) == int(lengths[i]) and torch.equal(one[0, :, : int(n[0])], codes[i, :, : int(n[0])])
+
+
+def test_an_ar_semantic_batch_without_units_has_a_finite_loss() -> None:
+    model = ArSemanticTTS(SYMBOLS, 1, CODES, units=UNITS, dim=32, heads=2, layers=1, semantic_drop=1.0)
+    out = model.loss(with_units(toy_batch(4, torch.Generator().manual_seed(2))))
+    assert torch.isfinite(out["loss"]) and "unit_loss" not in out
+    model.eval()  # validation keeps every item's units
+    assert "unit_loss" in model.loss(with_units(toy_batch(4, torch.Generator().manual_seed(2))))
+
+
 def test_ar_generation_lengths_stay_within_the_phone_bounds() -> None:
     torch.manual_seed(0)
     model = ArTTS(

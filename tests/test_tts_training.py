@@ -154,6 +154,11 @@ def test_a_tiny_ar_semantic_generator_trains_on_units_exports_and_speaks(
     assert alone.shape[0] > 0 and torch.equal(alone, together[1])
     with pytest.raises(CodecError, match="no voice prompt"):
         tts.synthesize("hello", prompt=np.ones(16000, dtype=np.float32) * 0.1, prompt_sample_rate=16000)
+    save_units(tmp_path / "short.npz", {k: rng.integers(0, 7, n - 5) for k, n in frames.items()}, 7, 50.0)
+    with pytest.raises(CodecError, match="do not cover its"):
+        PairDataset(
+            pairs, tokens, lambda phones: [1] * len(phones), need_durations=False, semantic=tmp_path / "short.npz"
+        )
     capsys.readouterr()
     assert main(args) == 2  # without units
     assert "ar-semantic trains on semantic units" in capsys.readouterr().err

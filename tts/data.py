@@ -77,11 +77,11 @@ class PairDataset(Dataset):
             them are left out); in the ``train`` split a new one at every read, elsewhere a fixed
             one per row.
         semantic: a units file (``tts units apply``) at the tokens' frame rate: each pair gets the
-            units of its key, cut or padded (last unit repeated) to its token frames; rows without
-            units are left out.
+            units of its key, cut or padded (last unit repeated) to its token frames.
 
     Raises:
-        CodecError: a missing or damaged file, units at another frame rate, or no pair with tokens.
+        CodecError: a missing or damaged file, units at another frame rate, a pair without units
+            or with units of another length, or no pair with tokens.
     """
 
     def __init__(
@@ -120,13 +120,25 @@ class PairDataset(Dataset):
                 continue
             if instructions and not row.get("style_words"):
                 continue
-            if self.units is not None and row["key"] not in self.units.ids:
-                continue
+            if self.units is not None:
+                self._check_units(row["key"], self.tokens.frames[index[row["key"]]], semantic)
             self.rows.append((row, index[row["key"]]))
         if not self.rows:
             raise CodecError(f"no {split} pair has tokens in {tokens}", pairs)
         self.encode = encode
         self.instructions, self.split = instructions, split
+
+    def _check_units(self, key: str, frames: int, source: str | Path) -> None:
+        """Units of ``key`` that cover its token ``frames`` to within two frames (a unit model's
+        frames and the tokenizer's may round the clip's end differently), else ``CodecError``."""
+        if key not in self.units.ids:
+            raise CodecError(f"no units of {key!r} (apply the unit model to every pair)", source)
+        if abs(len(self.units.ids[key]) - frames) > 2:
+            raise CodecError(
+                f"the units of {key!r} ({len(self.units.ids[key])} frames) do not cover its {frames} token "
+                "frames: units of other audio?",
+                source,
+            )
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -1,9 +1,9 @@
 """``ar-semantic``: VoxInstruct's pipeline. One language model reads the phones of the text (the
 instruction's style vector added to each) and generates, in one token stream, first semantic units
 (k-means of a speech model's states, ``tts units``) until an end token, then the first codebook's
-tokens. Units and tokens share the tokenizer's frame rate here (50 Hz), so the semantic stage sets
-the length and each acoustic position also reads the unit of its own frame. Levels 2..Q come from
-VALL-E's NAR stage (``ArTTS``).
+tokens. Units and tokens share one frame rate (the data checks it; 50 Hz for Whisper units and the
+default tokenizer), so the semantic stage sets the length and each acoustic position also reads the
+unit of its own frame. Levels 2..Q come from VALL-E's NAR stage (``ArTTS``).
 
 Stream of an utterance of ``T`` frames, units ``u`` and tokens ``a``::
 
@@ -63,6 +63,8 @@ class ArSemanticTTS(ArTTS):
             n_symbols, n_codebooks, codebook_size, dim, heads, layers, nar_layers, dropout,
             min_frames_per_phone, max_frames_per_phone,
         )  # fmt: skip
+        # the inherited token embedding and head keep VALL-E's BOS / EOS rows, unused here: the
+        # stream opens with the unit BOS and the acoustic stage's length is the semantic stage's
         self.units, self.semantic_drop, self.instruction_drop = units, semantic_drop, instruction_drop
         self.unit_bos, self.unit_end = units + 1, units
         self.unit_embedding = nn.Embedding(units + 2, dim)  # units, END (which opens the acoustic stage), BOS
@@ -86,6 +88,7 @@ class ArSemanticTTS(ArTTS):
     def _style(
         self, instructions: torch.Tensor | None, lengths: torch.Tensor | None, batch: int
     ) -> torch.Tensor | None:
+        """``(B, D)`` style vectors (the null style without instructions), or None without an encoder."""
         if self.instruction_encoder is None:
             return None
         return style_vectors(self.instruction_encoder, instructions, lengths, batch)
@@ -100,12 +103,14 @@ class ArSemanticTTS(ArTTS):
         if style is not None:
             style = drop_styles(self.instruction_encoder, style, self.instruction_drop)
         prefix_x, prefix_valid = self._prefix(phones, batch.phone_lengths, style)
-        keep = torch.rand(len(phones), device=phones.device) >= self.semantic_drop
+        # units are dropped in training only, so that validation scores the full pipeline
+        drop = self.semantic_drop if self.training else 0.0
+        keep = torch.rand(len(phones), device=phones.device) >= drop
         width = int((torch.where(keep, 2 * lengths + 1, lengths)).max())
         stream = prefix_x.new_zeros(len(phones), width, prefix_x.shape[-1])
         unit_target = torch.full((len(phones), width), -100, dtype=torch.long, device=phones.device)
         token_target = torch.full_like(unit_target, -100)
-        end = self.unit_embedding.weight[self.unit_end]
+        end, none = self.unit_embedding.weight[self.unit_end], self.frame_unit.weight[self.units]
         for item in range(len(phones)):
             n = int(lengths[item])
             u, a = units[item, :n], codes[item, 0, :n]
@@ -117,7 +122,6 @@ class ArSemanticTTS(ArTTS):
                 unit_target[item, n] = self.unit_end
                 token_target[item, n + 1 : 2 * n + 1] = a
             else:
-                none = self.frame_unit.weight[self.units]
                 stream[item, :n] = torch.cat([end[None], self.token_embedding(a[: n - 1])]) + none
                 token_target[item, :n] = a
         valid = torch.cat([prefix_valid, (unit_target != -100) | (token_target != -100)], dim=1)
@@ -128,11 +132,12 @@ class ArSemanticTTS(ArTTS):
         unit_logits = self.unit_head(hidden[unit_known])
         token_logits = self.head(hidden[token_known])[:, : self.codebook_size]
         out = {
-            "unit_loss": F.cross_entropy(unit_logits, unit_target[unit_known]),
             "ar_loss": F.cross_entropy(token_logits, token_target[token_known]),
-            "unit_accuracy": (unit_logits.argmax(-1) == unit_target[unit_known]).float().mean(),
             "accuracy": (token_logits.argmax(-1) == token_target[token_known]).float().mean(),
         }
+        if bool(unit_known.any()):  # a batch whose items all dropped their units has no unit loss
+            out["unit_loss"] = F.cross_entropy(unit_logits, unit_target[unit_known])
+            out["unit_accuracy"] = (unit_logits.argmax(-1) == unit_target[unit_known]).float().mean()
         if self.n_codebooks > 1:
             level = torch.randint(1, self.n_codebooks, (len(phones),), device=phones.device)
             nar_logits = self._nar_logits(phones, batch.phone_lengths, codes, lengths, level)
@@ -173,7 +178,7 @@ class ArSemanticTTS(ArTTS):
             null = self.instruction_encoder.null.expand(batch, -1)
             style = torch.cat([null if branch == "style" else style for branch in branches])
         x, valid = self._prefix(phones.repeat(rows, 1), phone_lengths.repeat(rows), style)
-        opening = self.unit_embedding.weight[self.unit_bos].expand(batch * rows, 1, -1).clone()
+        opening = self.unit_embedding.weight[self.unit_bos].expand(batch * rows, 1, -1)
         # BOS opens the stream of every branch but the semantic-free one, which starts at END
         opens = torch.tensor([branch != "semantic" for branch in branches], device=device).repeat_interleave(batch)
         opens = opens[:, None]
@@ -191,7 +196,7 @@ class ArSemanticTTS(ArTTS):
         done = torch.zeros(batch, dtype=torch.bool, device=device)
         items = torch.arange(batch, device=device)
         while True:
-            per_branch = dict(zip(branches, hidden.float().split(batch), strict=True))
+            per_branch = dict(zip(branches, hidden.split(batch), strict=True))
             drawn = torch.zeros(batch, dtype=torch.long, device=device)
             naming = (~acoustic & ~done).nonzero()[:, 0].tolist()
             if naming:
@@ -202,7 +207,9 @@ class ArSemanticTTS(ArTTS):
             speaking = (acoustic & ~done).nonzero()[:, 0].tolist()
             if speaking:
                 logits = self._guided(per_branch, self.head, instruction_guidance, semantic_guidance)[speaking]
-                drawn[speaking] = sample(logits[:, : self.codebook_size], [generators[i] for i in speaking], options)
+                history = self._history(tokens[speaking], made[speaking], options.repetition_window)
+                picked = [generators[i] for i in speaking]
+                drawn[speaking] = sample(logits[:, : self.codebook_size], picked, options, history)
             ending = ~acoustic & ~done & (drawn == self.unit_end)
             new_unit = ~acoustic & ~done & ~ending
             new_token = acoustic & ~done
@@ -216,8 +223,8 @@ class ArSemanticTTS(ArTTS):
             if bool(done.all()):
                 break
             # the unit of the frame the next acoustic input predicts: u1 after END, u(k+1) after token k
-            upcoming = units[items, made.clamp(max=cap)]
-            hidden = self._step(branches, drawn, upcoming, ending, new_unit, new_token, cache)
+            upcoming = units[items, made]
+            hidden = self._step(branches, drawn, upcoming, ending, new_unit, new_token & ~done, cache)
         codes = tokens.new_zeros(batch, self.n_codebooks, int(frames.max()))
         codes[:, 0] = tokens[:, : codes.shape[-1]]
         if self.n_codebooks > 1:
@@ -227,14 +234,27 @@ class ArSemanticTTS(ArTTS):
     def _guided(
         self, per_branch: dict[str, torch.Tensor], head: nn.Module, instruction: float, semantic: float
     ) -> torch.Tensor:
-        """Guided ``(B, V)`` logits of ``head`` from each branch's ``(B, D)`` states."""
-        conditional = head(per_branch["c"])
+        """Guided float32 ``(B, V)`` logits of ``head`` from each branch's ``(B, D)`` states."""
+        conditional = head(per_branch["c"]).float()
         logits = conditional.clone()
         if "style" in per_branch:
-            logits += (instruction - 1) * (conditional - head(per_branch["style"]))
+            logits += (instruction - 1) * (conditional - head(per_branch["style"]).float())
+        # the semantic-free branch has seen no input before END: its states are only read for tokens
         if "semantic" in per_branch and semantic != 1:
-            logits += (semantic - 1) * (conditional - head(per_branch["semantic"]))
+            logits += (semantic - 1) * (conditional - head(per_branch["semantic"]).float())
         return logits
+
+    @staticmethod
+    def _history(tokens: torch.Tensor, made: torch.Tensor, window: int) -> torch.Tensor | None:
+        """The last ``window`` acoustic tokens of each row, right-aligned (``-1`` before the first),
+        for repetition-aware sampling; None when it is off."""
+        if not window:
+            return None
+        history = tokens.new_full((len(tokens), window), -1)
+        for row, n in enumerate(made.tolist()):
+            kept = tokens[row, max(0, n - window) : n]
+            history[row, window - len(kept) :] = kept
+        return history
 
     def _step(
         self,
