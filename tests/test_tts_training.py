@@ -76,6 +76,8 @@ def test_pairs_join_their_tokens_and_cut_prompts_at_phone_boundaries(corpus: tup
         assert int(batch.durations[row].sum()) == target
     with pytest.raises(CodecError, match="no test pair"):
         PairDataset(pairs, tokens, lambda phones: [1], split="test")
+    short = PairDataset(pairs, tokens, lambda phones: [ids[p] for p in phones], max_frames=25)
+    assert 0 < len(short) < len(dataset) and all(short.frames(i) <= 25 for i in range(len(short)))
 
 
 @pytest.mark.parametrize("generator", ["nar", "ar", "ar-aligned"])

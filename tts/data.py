@@ -78,6 +78,8 @@ class PairDataset(Dataset):
             one per row.
         semantic: a units file (``tts units apply``) at the tokens' frame rate: each pair gets the
             units of its key, cut or padded (last unit repeated) to its token frames.
+        max_frames: leave out pairs with more token frames (an AR model's memory grows with the
+            square of its sequence).
 
     Raises:
         CodecError: a missing or damaged file, units at another frame rate, a pair without units
@@ -93,6 +95,7 @@ class PairDataset(Dataset):
         need_durations: bool = True,
         instructions: bool = False,
         semantic: str | Path | None = None,
+        max_frames: int | None = None,
     ) -> None:
         self.tokens = TokenDataset(tokens)
         self.frame_rate = float(self.tokens.model["frame_rate"])
@@ -117,6 +120,8 @@ class PairDataset(Dataset):
             if row.get("split") != split or row.get("key") not in index:
                 continue
             if need_durations and row.get("durations") is None:
+                continue
+            if max_frames is not None and self.tokens.frames[index[row["key"]]] > max_frames:
                 continue
             if instructions and not row.get("style_words"):
                 continue

@@ -38,6 +38,7 @@ class TTSDataModule(LightningDataModule):
             (``egs/instruct16k``); the corpus's ``style_bins.json`` goes into the model.
         semantic_units: the units file of the pairs (``tts units apply``; ``ar-semantic`` only,
             which needs it); its unit count goes into the model.
+        max_frames: leave training pairs with more token frames out (validation keeps them all).
     """
 
     def __init__(
@@ -54,6 +55,7 @@ class TTSDataModule(LightningDataModule):
         prompt_probability: float = 0.8,
         instructions: bool = False,
         semantic_units: str | None = None,
+        max_frames: int | None = None,
     ) -> None:
         super().__init__()
         if (generator == "ar-semantic") != (semantic_units is not None):
@@ -61,7 +63,7 @@ class TTSDataModule(LightningDataModule):
                 "ar-semantic trains on semantic units (--data.semantic_units, from 'tts units apply'); "
                 "the other generators read none"
             )
-        self.semantic_units = semantic_units
+        self.semantic_units, self.max_frames = semantic_units, max_frames
         self.pairs, self.tokens, self.generator = pairs, tokens, generator
         self.batch_size, self.num_workers, self.val_split = batch_size, num_workers, val_split
         self.prompt_share, self.prompt_probability = tuple(prompt_share), prompt_probability
@@ -71,7 +73,7 @@ class TTSDataModule(LightningDataModule):
         self.n_symbols = len(frontend.inventory)
         self.instructions = instructions
         self.style_bins = read_style_bins(Path(pairs).parent / "style_bins.json") if instructions else None
-        self.train_set = PairDataset(pairs, tokens, self.encode, "train", **self._reading())
+        self.train_set = PairDataset(pairs, tokens, self.encode, "train", **self._reading(), max_frames=max_frames)
         self.n_units = self.train_set.units.classes if self.train_set.units is not None else 0
         self.codec = dict(self.train_set.tokens.model)
         self.n_codebooks = int(self.codec["n_codebooks"])

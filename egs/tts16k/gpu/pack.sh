@@ -5,11 +5,14 @@
 # in the repository root (git-ignored); name it in `carry`.
 #
 #   DATA=~/.cache/codec/tts16k IDATA=~/.cache/codec/instruct16k \
-#     [INIT_NAR=CKPT_OR_FOLDER] [INIT_AR=...] [INIT_AR_ALIGNED=...] [INIT_INSTRUCT_NAR=...] egs/tts16k/gpu/pack.sh
+#     [INIT_NAR=CKPT_OR_FOLDER] [INIT_AR=...] [INIT_AR_ALIGNED=...] [INIT_INSTRUCT_NAR=...] \
+#     [INIT_INSTRUCT_AR_SEMANTIC=...] egs/tts16k/gpu/pack.sh
 #
-# Either corpus may be missing (its runs then cannot start). INIT_<RUN> (a 'tts train' checkpoint or
+# Either corpus may be missing (its runs then cannot start); the instruction corpus's semantic
+# units (units/units.npz, 3 MB) go along when they exist. INIT_<RUN> (a 'tts train' checkpoint or
 # an exported folder) is exported in float16 to .carry-tts/init/<run>, where train_on_device.sh
-# starts that run from it; an instruct-nar run without its own start takes the nar one's.
+# starts that run from it; an instruct-nar run without its own start takes the nar one's, and an
+# instruct-ar-semantic run the ar one's.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../../.." && pwd)
 DATA=${DATA:-$HOME/.cache/codec/tts16k}
@@ -24,6 +27,7 @@ for pair in "tts16k:$DATA" "instruct16k:$IDATA"; do
   mkdir -p "$carry/$name"
   cp -r "$root/tokens/default" "$carry/$name/tokens"
   [[ -f "$root/style_bins.json" ]] && cp "$root/style_bins.json" "$carry/$name/"
+  [[ -f "$root/units/units.npz" ]] && cp "$root/units/units.npz" "$carry/$name/"
   "$python" - "$root/pairs.jsonl" "$carry/$name/pairs.jsonl" <<'PY'
 import json, sys
 fields = ("key", "phones", "durations", "split", "text", "style_words")
@@ -33,7 +37,7 @@ open(sys.argv[2], "w", encoding="utf-8").write("".join(json.dumps(row) + "\n" fo
 print(f"{sys.argv[2]}: {len(kept)} rows")
 PY
 done
-for run in nar ar ar-aligned instruct-nar; do
+for run in nar ar ar-aligned instruct-nar instruct-ar-semantic; do
   variable="INIT_$(echo "$run" | tr 'a-z-' 'A-Z_')"
   [[ -n "${!variable:-}" ]] || continue
   if [[ -d "${!variable}" ]]; then

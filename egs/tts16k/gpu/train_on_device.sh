@@ -3,10 +3,11 @@
 #
 #   bash egs/tts16k/gpu/train_on_device.sh SECONDS RUN [RUN...]
 #
-# RUN is nar, ar, ar-aligned (on the tts16k tokens) or instruct-nar (on the instruct16k tokens):
-# recipes/tts/RUN.yaml with gpu.yaml over it, all at once on the one GPU for SECONDS of training,
-# each from the same machine's earlier call when its checkpoint is still in STATE, else from
-# .carry-tts/init/RUN (instruct-nar falls back to init/nar), else from scratch. Every two minutes,
+# RUN is nar, ar, ar-aligned (on the tts16k tokens), instruct-nar or instruct-ar-semantic (on the
+# instruct16k tokens, the latter with its semantic units): recipes/tts/RUN.yaml with gpu.yaml over
+# it, all at once on the one GPU for SECONDS of training, each from the same machine's earlier call
+# when its checkpoint is still in STATE, else from .carry-tts/init/RUN (instruct-nar falls back to
+# init/nar, instruct-ar-semantic to init/ar), else from scratch. Every two minutes,
 # and at the end, each run is exported in float16 into $OUT/RUN.tar (config.json,
 # model.safetensors, scalars.json), so a timed-out call still brings back what it trained;
 # $OUT/summary.txt gets steps and samples/s per run and the GPU's utilisation. Put a run back with
@@ -20,7 +21,7 @@ set -euo pipefail
 seconds=${1:?seconds of training}
 shift
 runs=("$@")
-[[ ${#runs[@]} -gt 0 ]] || { echo "name at least one run: nar ar ar-aligned instruct-nar" >&2; exit 2; }
+[[ ${#runs[@]} -gt 0 ]] || { echo "name at least one run: nar ar ar-aligned instruct-nar instruct-ar-semantic" >&2; exit 2; }
 accelerator=${ACCELERATOR:-gpu}
 state=${STATE:-/tmp/tts-state}
 out=${OUT:?OUT must name the folder that comes back}
@@ -36,7 +37,7 @@ watch_gpu
 pids=()
 for run in "${runs[@]}"; do
   corpus=tts16k
-  [[ $run == instruct-nar ]] && corpus=instruct16k
+  [[ $run == instruct-* ]] && corpus=instruct16k
   [[ -f recipes/tts/$run.yaml ]] || { echo "no recipe recipes/tts/$run.yaml" >&2; exit 2; }
   args=(fit --config "recipes/tts/$run.yaml" --config "$here/gpu.yaml"
         --data.pairs "$carry/$corpus/pairs.jsonl" --data.tokens "$carry/$corpus/tokens"
@@ -45,6 +46,8 @@ for run in "${runs[@]}"; do
         --trainer.precision "${PRECISION:-bf16-mixed}" --trainer.max_time "{seconds: $seconds}")
   init=$carry/init/$run
   [[ -d $init || $run != instruct-nar ]] || init=$carry/init/nar
+  [[ -d $init || $run != instruct-ar-semantic ]] || init=$carry/init/ar
+  [[ $run != instruct-ar-semantic ]] || args+=(--data.semantic_units "$carry/instruct16k/units.npz")
   if [[ -f "$(ckpt "$run")" ]]; then
     args+=(--ckpt_path "$(ckpt "$run")")
     echo "$run: resumed from $(ckpt "$run")" >>"$summary"
