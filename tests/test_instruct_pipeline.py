@@ -37,6 +37,13 @@ SENTENCES = [
 ]
 
 
+def other_engines() -> dict[str, int]:
+    """Training utterances asked of espeak-ng and festival: a few where they are installed."""
+    espeak = 6 if shutil.which("espeak-ng") else 0
+    festival = 3 if shutil.which("text2wave") and load_recipe().voices.festival_voices() else 0
+    return {"espeak-ng": espeak, "festival": festival}
+
+
 def load_recipe():
     spec = importlib.util.spec_from_file_location("instruct16k_prepare", REPO / "egs/instruct16k/prepare.py")
     module = importlib.util.module_from_spec(spec)
@@ -51,14 +58,17 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "sentences.txt").write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
     args = ["--out", str(root / "out"), "--sentences", str(root / "sentences.txt"), "--train-utterances", "64"]
     args += ["--eval-utterances", "2", "--whisper-share", "0.25", "--jobs", "1", "-q"]
+    others = other_engines()
+    args += ["--espeak-utterances", str(others["espeak-ng"]), "--festival-utterances", str(others["festival"])]
     assert load_recipe().main(args) == 0
     return root / "out"
 
 
 def test_rows_are_measured_labelled_and_tokenized(corpus: Path) -> None:
     rows = [json.loads(line) for line in (corpus / "pairs.jsonl").read_text().splitlines()]
+    others = other_engines()
     assert {split: sum(r["split"] == split for r in rows) for split in ("train", "dev", "test")} == {
-        "train": 64,
+        "train": 64 + sum(others.values()),
         "dev": 2,
         "test": 2,
     }
@@ -66,13 +76,36 @@ def test_rows_are_measured_labelled_and_tokenized(corpus: Path) -> None:
     whispered = [r for r in rows if r["style"]["whisper"]]
     assert whispered and all(r["style_words"]["whisper"] == "yes" for r in whispered)
     assert all(r["measured"]["voicing"] > bins.whisper_voicing for r in rows if not r["style"]["whisper"])
+    flite = [r for r in rows if r["source"] == "flite"]
+    assert len(flite) == 68
     for row in rows:
         assert row["style_words"]["gender"] == row["style"]["gender"]
+    for row in flite:
         assert abs(sum(row["durations"]) - row["duration"]) < 1e-3
-    slow = min(rows, key=lambda r: r["style"]["rate"] / len(r["phones"]))
-    fast = max(rows, key=lambda r: r["style"]["rate"] / len(r["phones"]))
+    slow = min(flite, key=lambda r: r["style"]["rate"] / len(r["phones"]))
+    fast = max(flite, key=lambda r: r["style"]["rate"] / len(r["phones"]))
     assert slow["measured"]["rate"] < fast["measured"]["rate"]
     assert set(TokenDataset(corpus / "tokens" / "default").keys) == {r["key"] for r in rows}
+
+
+def test_espeak_and_festival_speak_training_rows_without_durations(corpus: Path) -> None:
+    """Their rows carry the flite front end's phones, no durations (``"align": "mas"``), train
+    split only, and the measurement labels them: espeak-ng's whisper variants measure unvoiced."""
+    others = other_engines()
+    if not any(others.values()):
+        pytest.skip("neither espeak-ng nor festival is installed")
+    rows = [json.loads(line) for line in (corpus / "pairs.jsonl").read_text().splitlines()]
+    bins = StyleBins.load(corpus / "style_bins.json")
+    for engine, count in others.items():
+        made = [r for r in rows if r["source"] == engine]
+        assert len(made) == count
+        for row in made:
+            assert row["split"] == "train" and row["durations"] is None and row["align"] == "mas"
+            assert row["phones"] and row["speaker"].startswith(engine)
+            if engine == "espeak-ng" and row["style"]["whisper"]:
+                assert row["measured"]["voicing"] < bins.whisper_voicing
+            if engine == "espeak-ng":
+                assert row["style"]["voice"].split("+")[1][0] in ("m", "f", "w")
 
 
 @pytest.fixture(scope="module")

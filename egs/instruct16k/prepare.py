@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
-"""Build the instruction-to-speech corpus at 16 kHz: flite speech in controlled styles, labelled by
-measurement, with tokens.
+"""Build the instruction-to-speech corpus at 16 kHz: flite, espeak-ng and festival speech in
+controlled styles, labelled by measurement, with tokens.
 
 The sentences and their held-out split are those of ``egs/tts16k`` (so the codec and the plain
 TTS never trained on the evaluation sentences). Each utterance draws a voice (slt: female; awb,
 rms: male), a speaking rate (0.6-1.6x, log-uniform), a mean F0 by gender (female 150-290 Hz, male
 80-145 Hz; rms keeps its own), a level (-15 to +5 dB) and, for ``--whisper-share`` of them, a
 whispered excitation (``effects.whisper``); flite's ``-psdur`` gives exact phone durations, which
-the effects keep. Every clip is then measured (``tts.instruct.attributes``: median F0 and spread,
-phones per second, loudness, voicing), quantile bins are fitted on the training rows
-(``tts.instruct.bins``: pitch relative to gender) and each row gets its style words; the
-instructions themselves are composed at training time from those words, in varied wording.
+the effects keep. ``--espeak-utterances`` and ``--festival-utterances`` more training utterances
+come from espeak-ng (voice variants by gender, pitch, rate, amplitude, whisper variants) and
+festival (``voices.py``; no phone durations, so ``"align": "mas"``). Every clip is then measured
+(``tts.instruct.attributes``: median F0 and spread, phones per second, loudness, voicing), bins
+(``tts.instruct.bins``: pitch relative to gender) are fitted on the training rows and each row gets
+its style words; the instructions themselves are composed at training time from those words, in varied wording.
 
 Restartable: synthesised clips (``cache/pairs.jsonl``) and tokens already written are skipped.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import importlib.util
 import json
 import math
@@ -56,6 +59,7 @@ def _tts16k() -> ModuleType:
 
 tts16k = _tts16k()
 effects = tts16k.load_module("instruct16k_effects", HERE / "effects.py")
+voices = tts16k.load_module("instruct16k_voices", HERE / "voices.py")
 
 SPLITS = ("train", "dev", "test")
 GENDERS = {"slt": "female", "awb": "male", "rms": "male"}
@@ -76,6 +80,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--train-utterances", type=int, default=6000, help="training utterances (default %(default)s)")
     ap.add_argument("--eval-utterances", type=int, default=100, help="utterances each of dev and test (default 100)")
     ap.add_argument("--whisper-share", type=float, default=0.15, help="share of whispered clips (default 0.15)")
+    ap.add_argument(
+        "--espeak-utterances", type=int, default=1500, help="more training utterances by espeak-ng (default 1500)"
+    )
+    ap.add_argument(
+        "--festival-utterances", type=int, default=500, help="more training utterances by festival (default 500)"
+    )
     ap.add_argument("--seed", type=int, default=0, help="seed of the sentence and style draws (default 0)")
     ap.add_argument("--jobs", type=int, default=2, help="synthesis processes (default %(default)s)")
     ap.add_argument("--nice", type=int, default=10, help="niceness added to the workers (default %(default)s)")
@@ -113,18 +123,84 @@ def plan(args: argparse.Namespace, sentences: Sequence[str]) -> list[Any]:
         job = tts16k.make_job(split, i, raw, norm, style)
         suffix = f"-g{style[3]['gain_db']:+.1f}{'-w' if style[3]['whisper'] else ''}.flac"
         jobs.append(dataclasses.replace(job, key=job.key.removesuffix(".flac") + suffix))
+    return jobs + other_jobs(args, tts16k.held_out_pools(sentences)["train"])
+
+
+def other_jobs(args: argparse.Namespace, pool: Sequence[tuple[str, str]]) -> list[Any]:
+    """The espeak-ng and festival training utterances, after (and independent of) the flite ones."""
+    jobs = []
+    festival = voices.festival_voices() if args.festival_utterances else []
+    for engine, count in (("espeak-ng", args.espeak_utterances), ("festival", args.festival_utterances)):
+        order = random.Random(f"instruct16k-{engine}-{args.seed}-order").sample(pool, len(pool))
+        for i in range(count if order else 0):
+            raw, norm = order[i % len(order)]
+            rng = random.Random(f"instruct16k-{engine}-{args.seed}-train-{i}")
+            if engine == "espeak-ng":
+                style = voices.draw_espeak(rng, args.whisper_share)
+            else:
+                style = voices.draw_festival(rng, args.whisper_share, festival)
+            digest = hashlib.md5(json.dumps([style, norm], sort_keys=True).encode("utf-8")).hexdigest()[:8]
+            folder = f"{engine}-{style['voice'].replace('+', '-')}"
+            key = f"audio/train/{folder}/train-{i:06d}-{digest}.flac"
+            job = tts16k.synth.PairJob(key, raw, norm, style["voice"], 1 / style["rate"], style["pitch"], "train")
+            jobs.append(dataclasses.replace(job, style=style))
     return jobs
 
 
+def check_engines(args: argparse.Namespace) -> None:
+    """Raise ``CodecError`` naming what is missing for the asked synthesizers."""
+    require_binary("flite", "flite")
+    if args.espeak_utterances:
+        require_binary("espeak-ng", "espeak-ng")
+    if args.festival_utterances:
+        require_binary("text2wave", "festival")
+        if not voices.festival_voices():
+            raise CodecError(
+                "no festival voice installed (packages festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts); "
+                "or pass --festival-utterances 0"
+            )
+
+
+def other_pair(job: Any, tmp: str) -> tuple[dict[str, Any], np.ndarray]:
+    """Speak an espeak-ng or festival ``job``: its row (phones of the flite front end, no
+    durations) and its audio."""
+    audio = voices.speak(job.style, job.normalized, tmp, tts16k.synth.SAMPLE_RATE)
+    row = {
+        "key": job.key,
+        "path": job.key,
+        "text": job.text,
+        "normalized": job.normalized,
+        "language": "en",
+        "phones": tts16k.synth.flite_g2p().phonemize(job.normalized, "en"),
+        "durations": None,
+        "duration": round(len(audio) / tts16k.synth.SAMPLE_RATE, 5),
+        "speaker": f"{job.style['engine']}-{job.style['voice']}",
+        "split": job.split,
+        "category": None,
+        "source": job.style["engine"],
+        "align": "mas",
+    }
+    return row, audio
+
+
 def styled_pair(job: Any, out_root: str) -> dict[str, Any]:
-    """Speak ``job`` with flite, apply its whisper and level, write the FLAC and measure it."""
+    """Speak ``job`` (flite, espeak-ng or festival), apply its whisper and level, write the FLAC and
+    measure it."""
+    engine = job.style.get("engine", "flite")
     with tempfile.TemporaryDirectory(prefix="instruct16k-") as tmp:
-        row = tts16k.synth.synthesize_pair(job, tmp)
-        if "error" in row:
-            return row
-        audio, rate = sf.read(str(Path(tmp) / job.key), dtype="float32")
+        if engine == "flite":
+            row = tts16k.synth.synthesize_pair(job, tmp)
+            if "error" in row:
+                return row
+            audio, rate = sf.read(str(Path(tmp) / job.key), dtype="float32")
+        else:
+            try:
+                row, audio = other_pair(job, tmp)
+            except CodecError as error:
+                return {"key": job.key, "error": str(error)[:300]}
+            rate = tts16k.synth.SAMPLE_RATE
     seed = int.from_bytes(job.key.encode("utf-8")[-8:].rjust(8, b"\0"), "little")
-    if job.style["whisper"]:
+    if job.style["whisper"] and engine != "espeak-ng":  # espeak-ng whispers by its own variants
         audio = effects.whisper(audio, np.random.default_rng(seed))
     audio, gain = effects.apply_gain(audio, job.style["gain_db"])
     tts16k.synth.write_flac(Path(out_root) / job.key, audio)
@@ -152,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     try:
-        require_binary("flite", "flite")
+        check_engines(args)
         sentences = tts16k.read_sentences(args, out)
         jobs = plan(args, sentences)
         rows, timing = tts16k.synthesize_all(jobs, out, args.jobs, args.nice, args.quiet, speak=styled_pair)

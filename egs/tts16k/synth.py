@@ -57,7 +57,7 @@ class PairJob:
 _G2P: FliteG2P | None = None
 
 
-def _g2p() -> FliteG2P:
+def flite_g2p() -> FliteG2P:
     """One flite back end per process."""
     global _G2P
     if _G2P is None:
@@ -115,7 +115,7 @@ def synthesize_pair(job: PairJob, out_root: str) -> dict[str, Any]:
         if rate != SAMPLE_RATE:
             raise CodecError(f"flite voice {job.voice} speaks at {rate} Hz, not {SAMPLE_RATE}")
         seconds = len(audio) / SAMPLE_RATE
-        phones = _g2p().phonemize(job.normalized, "en")
+        phones = flite_g2p().phonemize(job.normalized, "en")
         durations = attach_durations(phones, parse_psdur(proc.stdout), seconds)
         write_flac(Path(out_root) / job.key, audio)
     except (CodecError, OSError, subprocess.TimeoutExpired, RuntimeError) as error:
