@@ -93,13 +93,19 @@ class ArTTS(nn.Module):
         accuracy = (logits.argmax(-1)[known] == target[known]).float().mean()
         out = {"ar_loss": ar_loss, "accuracy": accuracy}
         if self.n_codebooks > 1:
-            level = torch.randint(1, self.n_codebooks, (codes.shape[0],), device=codes.device)
-            nar_logits = self._nar_logits(phones, phone_lengths, codes, code_lengths, level)
-            nar_target = codes[torch.arange(codes.shape[0]), level]
-            frames = lengths_mask(code_lengths, codes.shape[-1])
-            out["nar_loss"] = F.cross_entropy(nar_logits[frames], nar_target[frames])
+            out["nar_loss"] = self._nar_loss(phones, phone_lengths, codes, code_lengths)
         out["loss"] = sum(value for key, value in out.items() if key.endswith("_loss"))
         return out
+
+    def _nar_loss(
+        self, phones: torch.Tensor, phone_lengths: torch.Tensor, codes: torch.Tensor, code_lengths: torch.Tensor
+    ) -> torch.Tensor:
+        """Cross-entropy of one random level (2..Q) per item given the levels below it: the
+        parallel stage's loss."""
+        level = torch.randint(1, self.n_codebooks, (codes.shape[0],), device=codes.device)
+        logits = self._nar_logits(phones, phone_lengths, codes, code_lengths, level)
+        frames = lengths_mask(code_lengths, codes.shape[-1])
+        return F.cross_entropy(logits[frames], codes[torch.arange(codes.shape[0]), level][frames])
 
     def _nar_logits(
         self,

@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from tts.models.ar import ArTTS
-from tts.models.batch import TTSBatch, join_items, lengths_mask
+from tts.models.batch import TTSBatch, join_items
 from tts.models.transformer import KVCache
 from tts.sampling import DEFAULT_SAMPLING, SamplingOptions, sample
 
@@ -82,10 +82,7 @@ class ArAlignedTTS(ArTTS):
         accuracy = (logits[target_frames].argmax(-1) == stream[:, 0][target_frames]).float().mean()
         out = {"ar_loss": token_loss, "pointer_loss": pointer_loss, "accuracy": accuracy}
         if self.n_codebooks > 1:
-            level = torch.randint(1, self.n_codebooks, (stream.shape[0],), device=stream.device)
-            nar_logits = self._nar_logits(batch.phones, batch.phone_lengths, stream, stream_lengths, level)
-            frames = lengths_mask(stream_lengths, stream.shape[-1])
-            out["nar_loss"] = F.cross_entropy(nar_logits[frames], stream[torch.arange(stream.shape[0]), level][frames])
+            out["nar_loss"] = self._nar_loss(batch.phones, batch.phone_lengths, stream, stream_lengths)
         out["loss"] = sum(value for key, value in out.items() if key.endswith("_loss"))
         return out
 

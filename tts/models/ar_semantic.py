@@ -139,10 +139,7 @@ class ArSemanticTTS(ArTTS):
             out["unit_loss"] = F.cross_entropy(unit_logits, unit_target[unit_known])
             out["unit_accuracy"] = (unit_logits.argmax(-1) == unit_target[unit_known]).float().mean()
         if self.n_codebooks > 1:
-            level = torch.randint(1, self.n_codebooks, (len(phones),), device=phones.device)
-            nar_logits = self._nar_logits(phones, batch.phone_lengths, codes, lengths, level)
-            frames = lengths_mask(lengths, codes.shape[-1])
-            out["nar_loss"] = F.cross_entropy(nar_logits[frames], codes[torch.arange(len(phones)), level][frames])
+            out["nar_loss"] = self._nar_loss(phones, batch.phone_lengths, codes, lengths)
         out["loss"] = sum(value for key, value in out.items() if key.endswith("_loss"))
         return out
 
