@@ -132,3 +132,36 @@ def test_rerun_skips_done_work(corpus, capsys):
     assert recipe.main([*common, "--no-tokens"]) == 0
     assert "synthesis: 9 utterances, 9 already done, 0 to speak" in capsys.readouterr().out
     assert {p: (out / p).stat().st_mtime_ns for p in audio} == audio
+
+
+def test_train_sh_builds_trains_resumes_and_exports(tmp_path: Path) -> None:
+    """``egs/tts16k/train.sh``, the one command that retrains the default TTS: the corpus with the
+    default tokenizer's tokens in a folder named by their fingerprint, training that resumes to the
+    asked step count, and an exported model of that step."""
+    import os
+    import subprocess
+
+    from codec import load_codec
+
+    (tmp_path / "sentences.txt").write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "DATA": str(tmp_path / "data"),
+        "STATE": str(tmp_path / "state"),
+        "OUT": str(tmp_path / "model"),
+        "RECIPE": str(REPO / "recipes" / "tts" / "tiny-nar.yaml"),
+        "TRAIN_UTTERANCES": "4",
+        "EVAL_UTTERANCES": "1",
+        "PREPARE_ARGS": f"--sentences {tmp_path / 'sentences.txt'} --robust-limit 1 --jobs 1",
+        "SCORE": "0",
+    }
+    script = str(REPO / "egs" / "tts16k" / "train.sh")
+    extra = ["--trainer.enable_progress_bar", "false", "--data.num_workers", "0"]
+    for steps in (2, 3):
+        subprocess.run(["bash", script, str(steps), *extra], env=env, check=True, capture_output=True)
+        config = json.loads((tmp_path / "model" / "config.json").read_text())
+        assert config["trained_steps"] == steps
+    fingerprint = load_codec("default").fingerprints().tokens
+    assert config["codec"]["token_fingerprint"] == fingerprint
+    assert TokenDataset(tmp_path / "data" / "tokens" / fingerprint).keys
