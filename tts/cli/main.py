@@ -144,6 +144,17 @@ def _seconds_per_phone(pairs: Path) -> float:
     return total / count if count else 0.08
 
 
+def _reference_seconds(pairs: Path) -> dict[str, float]:
+    """Seconds of each text's first recording in the pairs (the robustness sentences' references)."""
+    seconds: dict[str, float] = {}
+    for line in pairs.read_text().splitlines():
+        row = json.loads(line) if line.strip() else {}
+        duration = row.get("duration") or sum(row.get("durations") or [])
+        if row.get("text") and duration:
+            seconds.setdefault(row["text"], float(duration))
+    return seconds
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from tts.api import load_tts
     from tts.evaluation import evaluate_pairs, evaluate_robustness
@@ -153,7 +164,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return _eval_instructions(args, model)
     report = evaluate_pairs(model, Path(args.pairs), args.split, args.limit, args.seed, not args.no_speaker_sim)
     if args.robustness:
-        report["robustness"] = evaluate_robustness(model, Path(args.robustness), _seconds_per_phone(Path(args.pairs)))
+        pairs = Path(args.pairs)
+        report["robustness"] = evaluate_robustness(
+            model, Path(args.robustness), _seconds_per_phone(pairs), references=_reference_seconds(pairs)
+        )
     print(f"{report['sentences']} {args.split} sentences: WER and speaker similarity to the prompt")
     for name, row in report["systems"].items():
         similarity = "-" if row["speaker_similarity"] is None else f"{row['speaker_similarity']:.3f}"
@@ -167,7 +181,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         r = report["robustness"]
         print(
             f"robustness: {r['sentences']} sentences, {r['too_short']} too short, {r['too_long']} too long, "
-            f"{r['failed']} failed"
+            f"{r['failed']} failed (expected durations: {r['from_reference']} from reference recordings, "
+            f"the rest from the phone count)"
         )
         for name, row in sorted(r["categories"].items()):
             print(
