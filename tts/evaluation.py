@@ -69,9 +69,16 @@ def at_rate(audio: np.ndarray | torch.Tensor, rate: int, to: int) -> np.ndarray:
 
 
 def evaluate_pairs(
-    tts: TTS, pairs: Path, split: str = "test", limit: int | None = 64, seed: int = 0, speaker_sim: bool = True
+    tts: TTS,
+    pairs: Path,
+    split: str = "test",
+    limit: int | None = 64,
+    seed: int = 0,
+    speaker_sim: bool = True,
+    generate: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Score originals, the tokenizer's resynthesis and the model on held-out pairs (see the module)."""
+    """Score originals, the tokenizer's resynthesis and the model on held-out pairs (see the module);
+    ``generate``: the generator's options (e.g. ``guidance``)."""
     rows = held_out_rows(Path(pairs), split, limit)
     base = Path(pairs).parent
     by_speaker: dict[str, list[dict]] = defaultdict(list)
@@ -99,7 +106,9 @@ def evaluate_pairs(
             prompt_text = source["text"] if tts.kind == "ar" else None
         resynthesis = tts.codec.decode(tts.codec.encode(original, rate))[0]
         start = time.perf_counter()
-        output = tts.synthesize(row["text"], prompt=prompt, prompt_sample_rate=rate, prompt_text=prompt_text, seed=seed)
+        output = tts.synthesize(
+            row["text"], prompt=prompt, prompt_sample_rate=rate, prompt_text=prompt_text, seed=seed, **(generate or {})
+        )
         synth_seconds += time.perf_counter() - start
         audio_seconds += output.shape[-1] / rate
         length_ratios.append(output.shape[-1] / max(1, original.shape[-1]))
@@ -152,6 +161,7 @@ def evaluate_robustness(
     seconds_per_phone: float,
     seed: int = 0,
     references: dict[str, float] | None = None,
+    generate: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Count outputs under half or over twice their expected duration, and failures, in all and per
     category; ``items`` lists each sentence's seconds and expectations.
@@ -159,6 +169,7 @@ def evaluate_robustness(
     Args:
         seconds_per_phone: for the phone-count estimate.
         references: seconds of a reference recording per sentence text, preferred where present.
+        generate: the generator's options.
     """
     references = references or {}
     counts = {"sentences": 0, "too_short": 0, "too_long": 0, "failed": 0, "from_reference": 0}
@@ -172,7 +183,7 @@ def evaluate_robustness(
             item["reference"] = references.get(text)
             expected = item["reference"] or item["estimate"]
             outcome["from_reference"] = int(item["reference"] is not None)
-            item["seconds"] = tts.synthesize(text, seed=seed + index).shape[-1] / tts.sample_rate
+            item["seconds"] = tts.synthesize(text, seed=seed + index, **(generate or {})).shape[-1] / tts.sample_rate
             outcome["too_short"] = int(item["seconds"] < 0.5 * expected)
             outcome["too_long"] = int(item["seconds"] > 2.0 * expected)
         except CodecError:

@@ -162,13 +162,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
     model = load_tts(args.model, codec=args.codec, device=args.device)
     if args.instruct:
         return _eval_instructions(args, model)
-    report = evaluate_pairs(model, Path(args.pairs), args.split, args.limit, args.seed, not args.no_speaker_sim)
+    generate = {} if args.guidance == 1.0 else {"guidance": args.guidance}
+    if generate and model.kind != "nar":
+        raise CodecError(f"--guidance is an option of nar models, not of {model.kind}", args.model)
+    pairs = Path(args.pairs)
+    report = evaluate_pairs(model, pairs, args.split, args.limit, args.seed, not args.no_speaker_sim, generate)
     if args.robustness:
-        pairs = Path(args.pairs)
         report["robustness"] = evaluate_robustness(
-            model, Path(args.robustness), _seconds_per_phone(pairs), references=_reference_seconds(pairs)
+            model,
+            Path(args.robustness),
+            _seconds_per_phone(pairs),
+            references=_reference_seconds(pairs),
+            generate=generate,
         )
-    print(f"{report['sentences']} {args.split} sentences: WER and speaker similarity to the prompt")
+    report["generate"] = generate
+    options = "".join(f", {key} {value:g}" for key, value in generate.items())
+    print(f"{report['sentences']} {args.split} sentences{options}: WER and speaker similarity to the prompt")
     for name, row in report["systems"].items():
         similarity = "-" if row["speaker_similarity"] is None else f"{row['speaker_similarity']:.3f}"
         wer = "-" if row["wer"] is None else f"{row['wer']:.3f}"
@@ -315,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="score instruction following (per attribute, contrast pairs, WER) on the pairs of egs/instruct16k",
     )
-    evaluate.add_argument("--guidance", type=float, default=1.0, help="--instruct: text guidance scale (default 1)")
+    evaluate.add_argument("--guidance", type=float, default=1.0, help="nar: text guidance scale (default 1)")
     evaluate.add_argument(
         "--instruction-guidance", type=float, default=1.0, help="--instruct: instruction guidance scale (default 1)"
     )
