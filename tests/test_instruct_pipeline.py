@@ -108,12 +108,29 @@ def test_espeak_and_festival_speak_training_rows_without_durations(corpus: Path)
                 assert row["style"]["voice"].split("+")[1][0] in ("m", "f", "w")
 
 
+def test_plain_corpora_join_training_without_instructions(corpus: Path) -> None:
+    from tts.training.data import TTSDataModule
+
+    tokens = str(corpus / "tokens" / "default")
+    plain = {"pairs": str(corpus / "pairs.jsonl"), "tokens": tokens}
+    data = TTSDataModule(str(corpus / "pairs.jsonl"), tokens, instructions=True, plain_corpora=[plain])
+    styled, unstyled = data.training_sets
+    assert len(styled) == len(unstyled) == 64  # the flite training rows, which have durations
+    assert styled[0].instruction and unstyled[0].instruction is None
+    assert torch_equal(styled[0].codes, unstyled[0].codes)
+    with pytest.raises(CodecError, match="plain corpus is"):
+        TTSDataModule(str(corpus / "pairs.jsonl"), tokens, instructions=True, plain_corpora=[{"pairs": plain["pairs"]}])
+
+
 @pytest.fixture(scope="module")
 def model(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("instruct-model")
     recipe = REPO / "recipes" / "tts" / "tiny-instruct-nar.yaml"
     args = ["train", "fit", "--config", str(recipe), "--data.pairs", str(corpus / "pairs.jsonl")]
     args += ["--data.tokens", str(corpus / "tokens" / "default"), "--trainer.max_steps", "2"]
+    # the same corpus again as plain pairs: one model for instructions and plain TTS
+    plain = {"pairs": str(corpus / "pairs.jsonl"), "tokens": str(corpus / "tokens" / "default")}
+    args += ["--data.plain_corpora", json.dumps([plain])]
     args += ["--trainer.logger.init_args.save_dir", str(root / "runs"), "--trainer.enable_progress_bar", "false"]
     assert main(args) == 0
     checkpoint = root / "runs" / "tiny-instruct-nar" / "run" / "checkpoints" / "last.ckpt"

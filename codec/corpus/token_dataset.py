@@ -59,7 +59,7 @@ def _model_of(header: dict) -> dict:
     return {key: header.get(key) for key in MODEL_KEYS}
 
 
-def _same_tokens(a: dict, b: dict) -> bool:
+def same_tokens(a: dict, b: dict) -> bool:
     """Whether two model descriptions make interchangeable tokens (the token fingerprint decides
     when both have one, else the model fingerprint)."""
     identity = "token_fingerprint" if a["token_fingerprint"] and b["token_fingerprint"] else "fingerprint"
@@ -128,7 +128,7 @@ class TokenDataset(Dataset):
             raise CodecError(f"no token files ({TOKEN_SUFFIX}) or shard index ({INDEX_PATTERN}) found", self.root)
         self.model = models[0][1]
         for path, model in models[1:]:
-            if not _same_tokens(self.model, model):
+            if not same_tokens(self.model, model):
                 raise CodecError(
                     f"tokens of another model than {models[0][0].name}'s ({model['model_name']}, "
                     f"{model['n_codebooks']} x {model['codebook_size']} codes); a folder holds one model's tokens",

@@ -7,8 +7,9 @@ from typing import Any
 
 import torch
 from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
+from codec.corpus.token_dataset import same_tokens
 from codec.errors import CodecError
 from tts.data import Pair, PairDataset, collate_pairs
 from tts.instruct.bins import StyleBins
@@ -39,6 +40,9 @@ class TTSDataModule(LightningDataModule):
         semantic_units: the units file of the pairs (``tts units apply``; ``ar-semantic`` only,
             which needs it); its unit count goes into the model.
         max_frames: leave training pairs with more token frames out (validation keeps them all).
+        plain_corpora: more training corpora (``{"pairs": ..., "tokens": ...}`` each, tokens of the
+            same tokenizer) read without instructions, so that an instruction model stays a plain
+            TTS of their voices too (one model for both: ``egs/tts16k`` beside ``egs/instruct16k``).
     """
 
     def __init__(
@@ -56,6 +60,7 @@ class TTSDataModule(LightningDataModule):
         instructions: bool = False,
         semantic_units: str | None = None,
         max_frames: int | None = None,
+        plain_corpora: list[dict[str, str]] | None = None,
     ) -> None:
         super().__init__()
         if (generator == "ar-semantic") != (semantic_units is not None):
@@ -79,6 +84,26 @@ class TTSDataModule(LightningDataModule):
         self.n_codebooks = int(self.codec["n_codebooks"])
         self.codebook_size = int(self.codec["codebook_size"])
         self.generator_seed = torch.Generator().manual_seed(0)
+        self.training_sets: list[Dataset] = [self.train_set, *self._plain_sets(plain_corpora or [])]
+
+    def _plain_sets(self, corpora: list[dict[str, str]]) -> list[PairDataset]:
+        """The training pairs of ``plain_corpora``; ``CodecError`` for units or other tokens."""
+        if corpora and self.semantic_units is not None:
+            raise CodecError("plain_corpora have no semantic units: ar-semantic trains on one corpus")
+        sets = []
+        for corpus in corpora:
+            if set(corpus) != {"pairs", "tokens"}:
+                raise CodecError(f"a plain corpus is {{pairs: FILE, tokens: FOLDER}}, not {sorted(corpus)}")
+            reading = {**self._reading(), "instructions": False, "max_frames": self.max_frames}
+            pairs = PairDataset(corpus["pairs"], corpus["tokens"], self.encode, "train", **reading)
+            if not same_tokens(pairs.tokens.model, self.train_set.tokens.model):
+                raise CodecError(
+                    f"tokens of {pairs.tokens.model.get('model_name')}, not of {self.codec.get('model_name')} "
+                    "like the main corpus's",
+                    corpus["tokens"],
+                )
+            sets.append(pairs)
+        return sets
 
     def _reading(self) -> dict[str, Any]:
         """How ``PairDataset`` reads the pairs for this generator."""
@@ -101,7 +126,11 @@ class TTSDataModule(LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(
-            self.train_set, self.batch_size, shuffle=True, collate_fn=self._collate, num_workers=self.num_workers
+            ConcatDataset(self.training_sets),
+            self.batch_size,
+            shuffle=True,
+            collate_fn=self._collate,
+            num_workers=self.num_workers,
         )
 
     def val_dataloader(self) -> DataLoader | list:
