@@ -155,6 +155,7 @@ def test_train_sh_builds_trains_resumes_and_exports(tmp_path: Path) -> None:
         "EVAL_UTTERANCES": "1",
         "PREPARE_ARGS": f"--sentences {tmp_path / 'sentences.txt'} --robust-limit 1 --jobs 1",
         "SCORE": "0",
+        "INIT": "none",  # the tiny recipe cannot start from the shipped model's weights
     }
     script = str(REPO / "egs" / "tts16k" / "train.sh")
     extra = ["--trainer.enable_progress_bar", "false", "--data.num_workers", "0"]

@@ -12,6 +12,8 @@
 # OUT   (default $STATE/tts16k-nar-model): the exported model; copy it over tts/shipped/tts16k-nar to
 #       ship it. SCORE=0 skips `tts eval` (which needs the [eval-extra] extra).
 # RECIPE (default recipes/tts/nar.yaml). Runs at low priority (NICE, default 10).
+# With no checkpoint in STATE, training starts from the shipped model's weights where it was trained
+# on this tokenizer's tokens (INIT=none starts from scratch).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -33,8 +35,15 @@ last="$STATE/tts16k-nar/run/checkpoints/last.ckpt"
 args=(train fit --config "$RECIPE" --data.pairs "$DATA/pairs.jsonl" --data.tokens "$tokens"
       --trainer.max_steps "$steps" --trainer.logger.init_args.save_dir "$STATE"
       --trainer.logger.init_args.name tts16k-nar --trainer.logger.init_args.version run)
+shipped=$("$python" -c "
+import json
+from tts.pretrained import SHIPPED_DIR
+config = SHIPPED_DIR / 'tts16k-nar' / 'config.json'
+print(json.loads(config.read_text())['codec'].get('token_fingerprint') if config.is_file() else '')")
 if [[ -f "$last" ]]; then
   args+=(--ckpt_path "$last")
+elif [[ "${INIT:-shipped}" != none && "$shipped" == "$fingerprint" ]]; then
+  args+=(--model.init_from tts16k-nar)
 fi
 nice -n "${NICE:-10}" "$python" -m tts.cli.main "${args[@]}" "$@"
 "$python" -m tts.cli.main export "$last" -o "$OUT" --half
