@@ -139,7 +139,7 @@ def model(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_model_carries_the_corpus_bins_and_speaks_instructions(corpus: Path, model: Path) -> None:
-    from tts.api import load_tts
+    from tts.api import INSTRUCTION_GUIDANCE, load_tts
 
     tts = load_tts(model)
     assert tts.follows_instructions
@@ -150,11 +150,16 @@ def test_the_model_carries_the_corpus_bins_and_speaks_instructions(corpus: Path,
     separate = tts.instruct('A woman speaks quickly: "..."', texts="See you tomorrow.", seed=4)
     assert torch_equal(separate, one)  # the text given apart: the same style description
     assert tts.synthesize("See you tomorrow.").shape[0] > 0  # no instruction: plain speech
+    scales = INSTRUCTION_GUIDANCE["nar"]  # what instruct uses unless told
+    assert torch_equal(tts.instruct('A woman speaks quickly: "See you tomorrow."', seed=4, **scales), one)
+    # the prompt's effect, seen without guidance (the tiny model's guided logits drown it)
+    unguided = {"guidance": 1.0, "instruction_guidance": 1.0}
+    alone = tts.instruct('A woman speaks quickly: "See you tomorrow."', seed=4, **unguided)
     voice = np.random.default_rng(0).normal(0, 0.1, 48000)
     prompted = tts.instruct(
-        'A woman speaks quickly: "See you tomorrow."', seed=4, prompt=voice, prompt_sample_rate=16000
+        'A woman speaks quickly: "See you tomorrow."', seed=4, prompt=voice, prompt_sample_rate=16000, **unguided
     )
-    assert prompted.shape[0] > 0 and not torch_equal(prompted[: one.shape[0]], one[: prompted.shape[0]])
+    assert prompted.shape[0] > 0 and not torch_equal(prompted[: alone.shape[0]], alone[: prompted.shape[0]])
     with pytest.raises(CodecError, match="quotes no text"):
         tts.instruct("A woman speaks quickly.")
 

@@ -162,7 +162,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     model = load_tts(args.model, codec=args.codec, device=args.device)
     if args.instruct:
         return _eval_instructions(args, model)
-    generate = {} if args.guidance == 1.0 else {"guidance": args.guidance}
+    generate = {} if args.guidance in (None, 1.0) else {"guidance": args.guidance}
     if generate and model.kind != "nar":
         raise CodecError(f"--guidance is an option of nar models, not of {model.kind}", args.model)
     pairs = Path(args.pairs)
@@ -204,6 +204,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _eval_instructions(args: argparse.Namespace, model: object) -> int:
+    from tts.api import INSTRUCTION_GUIDANCE
     from tts.instruct.bins import StyleBins
     from tts.instruct.evaluation import evaluate_instructions
 
@@ -211,7 +212,9 @@ def _eval_instructions(args: argparse.Namespace, model: object) -> int:
     name, scale = (
         ("semantic_guidance", args.semantic_guidance) if model.kind == "ar-semantic" else ("guidance", args.guidance)
     )
-    instruction = args.instruction_guidance
+    defaults = INSTRUCTION_GUIDANCE[model.kind]
+    scale = defaults[name] if scale is None else scale
+    instruction = defaults["instruction_guidance"] if args.instruction_guidance is None else args.instruction_guidance
     pairs = [(scale, instruction)]
     if args.ablation:
         pairs = [(1.0, 1.0), (scale, 1.0), (1.0, instruction), (scale, instruction)]
@@ -287,12 +290,18 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--top-p", type=float, default=None, help="nucleus sampling threshold")
     synth.add_argument("--repetition-window", type=int, default=0, help="repetition-aware sampling window (ar)")
     synth.add_argument("--steps", type=int, nargs="+", help="nar: decoding steps per codebook level")
-    synth.add_argument("--guidance", type=float, help="nar: classifier-free guidance scale (default 1)")
     synth.add_argument(
-        "--instruction-guidance", type=float, help="instruction models: guidance scale of the instruction (default 1)"
+        "--guidance", type=float, help="nar: guidance scale of the text (default 1; 1.5 with --instruct)"
     )
     synth.add_argument(
-        "--semantic-guidance", type=float, help="ar-semantic: guidance scale of the semantic units (default 1)"
+        "--instruction-guidance",
+        type=float,
+        help="instruction models: guidance scale of the instruction (default 3 with --instruct, else 1)",
+    )
+    synth.add_argument(
+        "--semantic-guidance",
+        type=float,
+        help="ar-semantic: guidance scale of the semantic units (default 1.5 with --instruct, else 1)",
     )
     synth.add_argument("-v", "--verbose", action="store_true", help="print the style words read from instructions")
     synth.add_argument("--batch-size", type=int, default=16, help="lines per batch with --text-file (default 16)")
@@ -324,12 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="score instruction following (per attribute, contrast pairs, WER) on the pairs of egs/instruct16k",
     )
-    evaluate.add_argument("--guidance", type=float, default=1.0, help="nar: text guidance scale (default 1)")
+    evaluate.add_argument("--guidance", type=float, help="nar: text guidance scale (default 1; 1.5 with --instruct)")
     evaluate.add_argument(
-        "--instruction-guidance", type=float, default=1.0, help="--instruct: instruction guidance scale (default 1)"
+        "--instruction-guidance", type=float, help="--instruct: instruction guidance scale (default 3)"
     )
     evaluate.add_argument(
-        "--semantic-guidance", type=float, default=1.0, help="--instruct, ar-semantic: semantic guidance (default 1)"
+        "--semantic-guidance", type=float, help="--instruct, ar-semantic: semantic guidance (default 1.5)"
     )
     evaluate.add_argument(
         "--ablation", action="store_true", help="--instruct: also score without guidance and with each scale alone"
