@@ -1,13 +1,14 @@
 """Real-time factor of the generators for a 10 s utterance, alone and in a batch.
 
-    python bench/tts_speed.py [--seconds 10] [--batch 32] [--threads 2] [--device cpu]
+    python bench/tts_speed.py [--seconds 10] [--batch 32] [--threads 2] [--kinds nar ar]
 
 Each generator is built at the default recipe's size (``recipes/tts/nar.yaml``'s width and depth for
 all) with random weights: the work per token does not depend on training. ``ar`` and
 ``ar-semantic`` (which makes as many semantic units as tokens first) are made to generate exactly
 the utterance's frames (their length bounds are set to it; ``ar-aligned``, whose
 random pointer moves on early, is timed over the frames it makes), at the default tokenizer's 50
-frames/s with 10 phones per second. Prints the real-time factor (synthesis time / audio time, lower
+frames/s with 10 phones per second, with the options ``synthesize`` uses by default (``nar``: text
+guidance 1.5, which doubles its batch). Prints the real-time factor (synthesis time / audio time, lower
 is faster; the tokenizer's decode included) for one utterance, and for a batch of ``--batch``.
 """
 
@@ -21,6 +22,7 @@ import torch
 import yaml
 
 from codec import load_codec
+from tts.api import SYNTHESIS_DEFAULTS
 from tts.models import GENERATORS
 from tts.sampling import SamplingOptions, generators_for
 
@@ -45,7 +47,9 @@ def run(model: torch.nn.Module, kind: str, batch: int, phones: int, frames: int,
     ids = torch.randint(5, 60, (batch, phones), generator=torch.Generator().manual_seed(0))
     lengths = torch.full((batch,), phones)
     empty, none = torch.zeros(batch, 1, 0, dtype=torch.long), torch.zeros(batch, dtype=torch.long)
-    extra = {"durations": torch.full((batch, phones), frames // phones)} if kind == "nar" else {}
+    extra = dict(SYNTHESIS_DEFAULTS.get(kind, {}))
+    if kind == "nar":
+        extra["durations"] = torch.full((batch, phones), frames // phones)
     start = time.perf_counter()
     codes, code_lengths = model.generate(
         ids, lengths, empty, none, generators_for(range(batch)), SamplingOptions(), **extra

@@ -156,15 +156,17 @@ def _reference_seconds(pairs: Path) -> dict[str, float]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from tts.api import load_tts
+    from tts.api import SYNTHESIS_DEFAULTS, load_tts
     from tts.evaluation import evaluate_pairs, evaluate_robustness
 
     model = load_tts(args.model, codec=args.codec, device=args.device)
     if args.instruct:
         return _eval_instructions(args, model)
-    generate = {} if args.guidance in (None, 1.0) else {"guidance": args.guidance}
-    if generate and model.kind != "nar":
+    if args.guidance is not None and model.kind != "nar":
         raise CodecError(f"--guidance is an option of nar models, not of {model.kind}", args.model)
+    generate = dict(SYNTHESIS_DEFAULTS.get(model.kind, {}))  # what is used, reported
+    if args.guidance is not None:
+        generate["guidance"] = args.guidance
     pairs = Path(args.pairs)
     report = evaluate_pairs(model, pairs, args.split, args.limit, args.seed, not args.no_speaker_sim, generate)
     if args.robustness:
@@ -290,9 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--top-p", type=float, default=None, help="nucleus sampling threshold")
     synth.add_argument("--repetition-window", type=int, default=0, help="repetition-aware sampling window (ar)")
     synth.add_argument("--steps", type=int, nargs="+", help="nar: decoding steps per codebook level")
-    synth.add_argument(
-        "--guidance", type=float, help="nar: guidance scale of the text (default 1; 1.5 with --instruct)"
-    )
+    synth.add_argument("--guidance", type=float, help="nar: guidance scale of the text (default 1.5)")
     synth.add_argument(
         "--instruction-guidance",
         type=float,
@@ -333,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="score instruction following (per attribute, contrast pairs, WER) on the pairs of egs/instruct16k",
     )
-    evaluate.add_argument("--guidance", type=float, help="nar: text guidance scale (default 1; 1.5 with --instruct)")
+    evaluate.add_argument("--guidance", type=float, help="nar: text guidance scale (default 1.5)")
     evaluate.add_argument(
         "--instruction-guidance", type=float, help="--instruct: instruction guidance scale (default 3)"
     )
