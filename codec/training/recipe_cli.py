@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 
 from codec.errors import CodecError
@@ -35,6 +37,21 @@ class RecipeCLI(LightningCLI):
             super().instantiate_classes()
         except ValueError as error:
             raise CodecError(f"the recipe or its options: {error}") from error
+
+    def after_fit(self) -> None:
+        """Write each ``save_last`` checkpoint once more at the step where training stopped.
+
+        Lightning writes ``last`` only at its checkpoint steps and epoch ends, so a run whose
+        ``max_steps`` falls inside an epoch between checkpoint steps would lose its final steps to a
+        resume or an export of ``last.ckpt``.
+        """
+        trainer = self.trainer
+        if not trainer.global_step:
+            return
+        for callback in trainer.checkpoint_callbacks:
+            if isinstance(callback, ModelCheckpoint) and callback.save_last and callback.dirpath:
+                name = callback.CHECKPOINT_NAME_LAST + callback.FILE_EXTENSION
+                trainer.save_checkpoint(os.path.join(callback.dirpath, name))
 
 
 def run_training(args: Sequence[str]) -> None:

