@@ -301,9 +301,9 @@ def test_eval_scores_the_model_beside_the_originals_and_the_ceiling(
     assert robustness["too_long"] == sum(long)
     assert "resynthesis" in capsys.readouterr().out
     args = ["eval", "--model", str(exported), "--pairs", str(pairs), "--split", "dev", "--no-speaker-sim"]
-    assert main([*args, "--guidance", "2", "--json", str(tmp_path / "guided.json")]) == 0
-    assert json.loads((tmp_path / "guided.json").read_text())["generate"] == {"guidance": 2.0}
-    assert "dev sentences, guidance 2:" in capsys.readouterr().out
+    assert main([*args, "--guidance", "2", "--steps", "3", "--json", str(tmp_path / "guided.json")]) == 0
+    assert json.loads((tmp_path / "guided.json").read_text())["generate"] == {"guidance": 2.0, "steps": [3]}
+    assert "dev sentences, guidance 2, steps 3:" in capsys.readouterr().out
 
 
 def test_a_generator_trains_on_a_published_codecs_multi_codebook_tokens(

@@ -167,6 +167,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     generate = dict(SYNTHESIS_DEFAULTS.get(model.kind, {}))  # what is used, reported
     if args.guidance is not None:
         generate["guidance"] = args.guidance
+    if args.steps is not None:
+        if model.kind != "nar":
+            raise CodecError(f"--steps is an option of nar models, not of {model.kind}", args.model)
+        generate["steps"] = tuple(args.steps)
     pairs = Path(args.pairs)
     report = evaluate_pairs(model, pairs, args.split, args.limit, args.seed, not args.no_speaker_sim, generate)
     if args.robustness:
@@ -178,7 +182,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             generate=generate,
         )
     report["generate"] = generate
-    options = "".join(f", {key} {value:g}" for key, value in generate.items())
+    options = "".join(
+        f", {key} {' '.join(map(str, value)) if isinstance(value, tuple) else format(value, 'g')}"
+        for key, value in generate.items()
+    )
     print(f"{report['sentences']} {args.split} sentences{options}: WER and speaker similarity to the prompt")
     for name, row in report["systems"].items():
         similarity = "-" if row["speaker_similarity"] is None else f"{row['speaker_similarity']:.3f}"
@@ -334,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="score instruction following (per attribute, contrast pairs, WER) on the pairs of egs/instruct16k",
     )
     evaluate.add_argument("--guidance", type=float, help="nar: text guidance scale (default 1.5)")
+    evaluate.add_argument("--steps", type=int, nargs="+", help="nar: decoding steps per codebook level")
     evaluate.add_argument(
         "--instruction-guidance", type=float, help="--instruct: instruction guidance scale (default 3)"
     )
