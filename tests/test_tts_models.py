@@ -305,19 +305,19 @@ def test_an_ar_semantic_batch_without_units_has_a_finite_loss() -> None:
     assert "unit_loss" in model.loss(with_units(toy_batch(4, torch.Generator().manual_seed(2))))
 
 
+def unprompted_lengths(model: torch.nn.Module, batch: TTSBatch) -> torch.Tensor:
+    """``(B,)`` frames ``model`` generates for ``batch``'s phones without a prompt."""
+    empty, none = batch.codes[:, :1, :0], torch.zeros(len(batch.phones), dtype=torch.long)
+    return model.generate(batch.phones, batch.phone_lengths, empty, none, generators_for(range(len(batch.phones))))[1]
+
+
 def test_ar_generation_lengths_stay_within_the_phone_bounds() -> None:
     torch.manual_seed(0)
     model = ArTTS(
         SYMBOLS, 1, CODES, dim=32, heads=4, layers=1, dropout=0.0, min_frames_per_phone=2, max_frames_per_phone=3
     ).eval()
     batch = toy_batch(4, torch.Generator().manual_seed(4))
-    _, lengths = model.generate(
-        batch.phones,
-        batch.phone_lengths,
-        batch.codes[:, :1, :0],
-        torch.zeros(4, dtype=torch.long),
-        generators_for(range(4)),
-    )
+    lengths = unprompted_lengths(model, batch)
     assert ((lengths >= 2 * batch.phone_lengths) & (lengths <= 3 * batch.phone_lengths)).all(), lengths
 
 
@@ -351,13 +351,7 @@ def test_the_pointer_ends_a_generation_within_the_frame_cap() -> None:
     torch.manual_seed(0)
     model = ArAlignedTTS(SYMBOLS, 1, CODES, dim=32, heads=4, layers=1, dropout=0.0, max_frames_per_phone=2).eval()
     batch = toy_batch(4, torch.Generator().manual_seed(4))
-    _, lengths = model.generate(
-        batch.phones,
-        batch.phone_lengths,
-        batch.codes[:, :1, :0],
-        torch.zeros(4, dtype=torch.long),
-        generators_for(range(4)),
-    )
+    lengths = unprompted_lengths(model, batch)
     assert ((lengths >= 1) & (lengths <= 2 * batch.phone_lengths)).all(), lengths
 
 
@@ -368,13 +362,7 @@ def test_the_pointer_moves_at_the_median_of_an_uncertain_duration() -> None:
         model.advance.weight.zero_()
         model.advance.bias.fill_(torch.logit(torch.tensor(0.2)).item())
     batch = toy_batch(4, torch.Generator().manual_seed(4))
-    _, lengths = model.generate(
-        batch.phones,
-        batch.phone_lengths,
-        batch.codes[:, :1, :0],
-        torch.zeros(4, dtype=torch.long),
-        generators_for(range(4)),
-    )
+    lengths = unprompted_lengths(model, batch)
     assert lengths.tolist() == (4 * batch.phone_lengths).tolist()  # 0.8 ** 4 is the first below one half
 
 

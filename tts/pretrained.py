@@ -54,6 +54,12 @@ def model_folder(name_or_path: str | Path) -> Path:
     return path
 
 
+def generator_arguments(model: dict[str, Any] | None, n_units: int = 0) -> dict[str, Any]:
+    """A generator's keyword arguments: the recipe's ``model`` plus the semantic units' count, which
+    the data gives (``ar-semantic``)."""
+    return {**(model or {}), **({"units": n_units} if n_units else {})}
+
+
 def export_checkpoint(
     checkpoint: str | Path, folder: str | Path, half: bool = False, frontend: dict | None = None
 ) -> Path:
@@ -77,7 +83,7 @@ def export_checkpoint(
         "kind": "tts",
         "format_version": FORMAT_VERSION,
         "generator": hparams["generator"],
-        "model": {**(hparams.get("model") or {}), **({"units": hparams["n_units"]} if hparams.get("n_units") else {})},
+        "model": generator_arguments(hparams.get("model"), hparams.get("n_units") or 0),
         "n_symbols": hparams["n_symbols"],
         "n_codebooks": hparams["n_codebooks"],
         "codebook_size": hparams["codebook_size"],

@@ -118,23 +118,21 @@ def draw_style(rng: random.Random, whisper_share: float) -> tuple[str, float, fl
 def plan(args: argparse.Namespace, sentences: Sequence[str]) -> list[Any]:
     """Every utterance to speak (keys name split, voice, settings and text)."""
     jobs = []
-    for split, i, raw, norm, rng in tts16k.utterance_draws(args, tts16k.held_out_pools(sentences), "instruct16k"):
+    pools = tts16k.held_out_pools(sentences)
+    for split, i, raw, norm, rng in tts16k.utterance_draws(args, pools, "instruct16k"):
         style = draw_style(rng, args.whisper_share)
         job = tts16k.make_job(split, i, raw, norm, style)
         suffix = f"-g{style[3]['gain_db']:+.1f}{'-w' if style[3]['whisper'] else ''}.flac"
         jobs.append(dataclasses.replace(job, key=job.key.removesuffix(".flac") + suffix))
-    return jobs + other_jobs(args, tts16k.held_out_pools(sentences)["train"])
+    return jobs + other_jobs(args, pools)
 
 
-def other_jobs(args: argparse.Namespace, pool: Sequence[tuple[str, str]]) -> list[Any]:
+def other_jobs(args: argparse.Namespace, pools: dict[str, list[tuple[str, str]]]) -> list[Any]:
     """The espeak-ng and festival training utterances, after (and independent of) the flite ones."""
     jobs = []
     festival = voices.festival_voices() if args.festival_utterances else []
     for engine, count in (("espeak-ng", args.espeak_utterances), ("festival", args.festival_utterances)):
-        order = random.Random(f"instruct16k-{engine}-{args.seed}-order").sample(pool, len(pool))
-        for i in range(count if order else 0):
-            raw, norm = order[i % len(order)]
-            rng = random.Random(f"instruct16k-{engine}-{args.seed}-train-{i}")
+        for _, i, raw, norm, rng in tts16k.utterance_draws(args, pools, f"instruct16k-{engine}", [("train", count)]):
             if engine == "espeak-ng":
                 style = voices.draw_espeak(rng, args.whisper_share)
             else:
@@ -164,23 +162,11 @@ def check_engines(args: argparse.Namespace) -> None:
 def other_pair(job: Any, tmp: str) -> tuple[dict[str, Any], np.ndarray]:
     """Speak an espeak-ng or festival ``job``: its row (phones of the flite front end, no
     durations) and its audio."""
-    audio = voices.speak(job.style, job.normalized, tmp, tts16k.synth.SAMPLE_RATE)
-    row = {
-        "key": job.key,
-        "path": job.key,
-        "text": job.text,
-        "normalized": job.normalized,
-        "language": "en",
-        "phones": tts16k.synth.flite_g2p().phonemize(job.normalized, "en"),
-        "durations": None,
-        "duration": round(len(audio) / tts16k.synth.SAMPLE_RATE, 5),
-        "speaker": f"{job.style['engine']}-{job.style['voice']}",
-        "split": job.split,
-        "category": None,
-        "source": job.style["engine"],
-        "align": "mas",
-    }
-    return row, audio
+    synth = tts16k.synth
+    audio = voices.speak(job.style, job.normalized, tmp, synth.SAMPLE_RATE)
+    phones = synth.flite_g2p().phonemize(job.normalized, "en")
+    speaker = f"{job.style['engine']}-{job.style['voice']}"
+    return synth.pair_row(job, phones, None, len(audio) / synth.SAMPLE_RATE, speaker, job.style["engine"]), audio
 
 
 def styled_pair(job: Any, out_root: str) -> dict[str, Any]:

@@ -153,17 +153,19 @@ def held_out_pools(sentences: Sequence[str]) -> dict[str, list[tuple[str, str]]]
 
 
 def utterance_draws(
-    args: argparse.Namespace, pools: dict[str, list[tuple[str, str]]], name: str
+    args: argparse.Namespace,
+    pools: dict[str, list[tuple[str, str]]],
+    name: str,
+    counts: Sequence[tuple[str, int]] | None = None,
 ) -> Iterator[tuple[str, int, str, str, random.Random]]:
-    """``(split, index, raw, normalised, style generator)`` for the ``--train-utterances`` and
-    ``--eval-utterances`` of each split; sentences are reused in a seeded order when the count
-    exceeds them, and ``name`` seeds the order and each utterance's generator."""
+    """``(split, index, raw, normalised, style generator)`` for ``counts`` utterances per split
+    (default: the ``--train-utterances`` and ``--eval-utterances`` of each); sentences are reused in
+    a seeded order when the count exceeds them, and ``name`` seeds the order and each utterance's
+    generator."""
     order = random.Random(f"{name}-{args.seed}-order")
-    for split, count in (
-        ("train", args.train_utterances),
-        ("dev", args.eval_utterances),
-        ("test", args.eval_utterances),
-    ):
+    if counts is None:
+        counts = (("train", args.train_utterances), ("dev", args.eval_utterances), ("test", args.eval_utterances))
+    for split, count in counts:
         pool = order.sample(pools[split], len(pools[split]))
         for i in range(count if pool else 0):
             raw, norm = pool[i % len(pool)]

@@ -120,6 +120,15 @@ def synthesize_pair(job: PairJob, out_root: str) -> dict[str, Any]:
         write_flac(Path(out_root) / job.key, audio)
     except (CodecError, OSError, subprocess.TimeoutExpired, RuntimeError) as error:
         return {"key": job.key, "error": f"{type(error).__name__}: {error}"[:300]}
+    row = pair_row(job, phones, durations, seconds, f"flite-{job.voice}", "flite")
+    return {**row, "synth_s": round(time.monotonic() - start, 4)}
+
+
+def pair_row(
+    job: PairJob, phones: list[str], durations: list[float] | None, seconds: float, speaker: str, source: str
+) -> dict[str, Any]:
+    """The ``pairs.jsonl`` row of ``job``'s audio: without ``durations`` it is marked for monotonic
+    alignment search (``"align": "mas"``)."""
     return {
         "key": job.key,
         "path": job.key,
@@ -129,11 +138,10 @@ def synthesize_pair(job: PairJob, out_root: str) -> dict[str, Any]:
         "phones": phones,
         "durations": durations,
         "duration": round(seconds, 5),
-        "speaker": f"flite-{job.voice}",
+        "speaker": speaker,
         "style": job.style,
         "split": job.split,
         "category": job.category,
-        "source": "flite",
-        "align": "durations",
-        "synth_s": round(time.monotonic() - start, 4),
+        "source": source,
+        "align": "durations" if durations is not None else "mas",
     }

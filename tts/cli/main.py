@@ -133,26 +133,21 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     return 0
 
 
-def _seconds_per_phone(pairs: Path) -> float:
-    """Mean phone duration of the pairs' training rows (0.08 s where none has durations)."""
+def _expected_durations(pairs: Path) -> tuple[float, dict[str, float]]:
+    """From one reading of the pairs: the mean phone duration of the training rows (0.08 s where
+    none has durations) and the seconds of each text's first recording (the robustness sentences'
+    references)."""
     total = count = 0.0
+    seconds: dict[str, float] = {}
     for line in pairs.read_text().splitlines():
         row = json.loads(line) if line.strip() else {}
         if row.get("split") == "train" and row.get("durations"):
             total += sum(row["durations"])
             count += len(row["durations"])
-    return total / count if count else 0.08
-
-
-def _reference_seconds(pairs: Path) -> dict[str, float]:
-    """Seconds of each text's first recording in the pairs (the robustness sentences' references)."""
-    seconds: dict[str, float] = {}
-    for line in pairs.read_text().splitlines():
-        row = json.loads(line) if line.strip() else {}
         duration = row.get("duration") or sum(row.get("durations") or [])
         if row.get("text") and duration:
             seconds.setdefault(row["text"], float(duration))
-    return seconds
+    return (total / count if count else 0.08), seconds
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -162,24 +157,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     model = load_tts(args.model, codec=args.codec, device=args.device)
     if args.instruct:
         return _eval_instructions(args, model)
-    if args.guidance is not None and model.kind != "nar":
-        raise CodecError(f"--guidance is an option of nar models, not of {model.kind}", args.model)
-    generate = dict(SYNTHESIS_DEFAULTS.get(model.kind, {}))  # what is used, reported
-    if args.guidance is not None:
-        generate["guidance"] = args.guidance
-    if args.steps is not None:
-        if model.kind != "nar":
-            raise CodecError(f"--steps is an option of nar models, not of {model.kind}", args.model)
-        generate["steps"] = tuple(args.steps)
+    given = {"guidance": args.guidance, "steps": None if args.steps is None else tuple(args.steps)}
+    given = {key: value for key, value in given.items() if value is not None}
+    if given and model.kind != "nar":
+        raise CodecError(f"--{next(iter(given))} is an option of nar models, not of {model.kind}", args.model)
+    generate = {**SYNTHESIS_DEFAULTS.get(model.kind, {}), **given}  # what is used, reported
     pairs = Path(args.pairs)
     report = evaluate_pairs(model, pairs, args.split, args.limit, args.seed, not args.no_speaker_sim, generate)
     if args.robustness:
+        seconds_per_phone, references = _expected_durations(pairs)
         report["robustness"] = evaluate_robustness(
-            model,
-            Path(args.robustness),
-            _seconds_per_phone(pairs),
-            references=_reference_seconds(pairs),
-            generate=generate,
+            model, Path(args.robustness), seconds_per_phone, references=references, generate=generate
         )
     report["generate"] = generate
     options = "".join(

@@ -85,21 +85,13 @@ class ArSemanticTTS(ArTTS):
             x = x + style[:, None]
         return x, lengths_mask(phone_lengths, phones.shape[1])
 
-    def _style(
-        self, instructions: torch.Tensor | None, lengths: torch.Tensor | None, batch: int
-    ) -> torch.Tensor | None:
-        """``(B, D)`` style vectors (the null style without instructions), or None without an encoder."""
-        if self.instruction_encoder is None:
-            return None
-        return style_vectors(self.instruction_encoder, instructions, lengths, batch)
-
     def loss(self, batch: TTSBatch) -> dict[str, torch.Tensor]:
         """Next-unit (with END) and next-token losses over the stream of whole utterances
         (``batch.semantic``: ``(B, T)`` units of the frames), plus the NAR loss for ``Q > 1``."""
         if batch.semantic is None:
             raise ValueError("ar-semantic trains on semantic units: give the data its units (--data.semantic_units)")
         phones, codes, lengths, units = batch.phones, batch.codes, batch.code_lengths, batch.semantic
-        style = self._style(batch.instructions, batch.instruction_lengths, len(phones))
+        style = style_vectors(self.instruction_encoder, batch.instructions, batch.instruction_lengths, len(phones))
         if style is not None:
             style = drop_styles(self.instruction_encoder, style, self.instruction_drop)
         prefix_x, prefix_valid = self._prefix(phones, batch.phone_lengths, style)
@@ -167,7 +159,7 @@ class ArSemanticTTS(ArTTS):
         if bool((prompt_lengths > 0).any()):
             raise ValueError("an ar-semantic model takes no voice prompt: the instruction sets the voice")
         batch, device = phones.shape[0], phones.device
-        style = self._style(instructions, instruction_lengths, batch)
+        style = style_vectors(self.instruction_encoder, instructions, instruction_lengths, batch)
         branches = ["c"] + (["style"] if instruction_guidance != 1 and style is not None else [])
         branches += ["semantic"] if semantic_guidance != 1 else []
         rows = len(branches)

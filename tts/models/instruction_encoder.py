@@ -107,10 +107,12 @@ def make_instruction_encoder(dim: int, layers: int, heads: int, dropout: float, 
 
 
 def style_vectors(
-    encoder: nn.Module, instructions: torch.Tensor | None, instruction_lengths: torch.Tensor | None, batch: int
-) -> torch.Tensor:
+    encoder: nn.Module | None, instructions: torch.Tensor | None, instruction_lengths: torch.Tensor | None, batch: int
+) -> torch.Tensor | None:
     """``(B, D)`` style vectors of ``(B, L)`` instruction bytes; the null style for all ``batch``
-    items when there are no instructions."""
+    items when there are no instructions; None for a model without an instruction encoder."""
+    if encoder is None:
+        return None
     if instructions is None or instruction_lengths is None:
         return encoder.null.expand(batch, -1)
     return encoder(instructions, instruction_lengths)

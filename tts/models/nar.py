@@ -111,8 +111,6 @@ class NarTTS(nn.Module):
     ) -> torch.Tensor | None:
         """``(B, D)`` style vectors of ``(B, L)`` instruction bytes (the null style where there is
         none), or None for a model without an instruction encoder."""
-        if self.instruction_encoder is None:
-            return None
         return style_vectors(self.instruction_encoder, instructions, instruction_lengths, batch)
 
     def _with_style(self, condition: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:

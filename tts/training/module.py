@@ -11,6 +11,7 @@ from lightning.pytorch import LightningModule
 from codec.training.module import warmup_cosine
 from tts.models import GENERATORS
 from tts.models.batch import TTSBatch
+from tts.pretrained import generator_arguments
 
 
 class TTSModule(LightningModule):
@@ -62,8 +63,7 @@ class TTSModule(LightningModule):
         self.save_hyperparameters()
         # a plain dict: a tokenizer stored as an attribute would join the state_dict and the checkpoints
         self._decoders: dict[str, Any] = {}
-        arguments = {**(model or {}), **({"units": n_units} if n_units else {})}
-        self.model = GENERATORS[generator](n_symbols, n_codebooks, codebook_size, **arguments)
+        self.model = GENERATORS[generator](n_symbols, n_codebooks, codebook_size, **generator_arguments(model, n_units))
         if init_from:
             self._initialize(init_from)
 
