@@ -136,6 +136,45 @@ def test_repetition_aware_sampling_draws_a_looping_token_again() -> None:
 # --------------------------------------------------------------------------- nar
 
 
+def test_nar_draws_each_item_from_its_softmax_and_ranks_by_log_probability() -> None:
+    model = NarTTS(SYMBOLS, 1, 5, dim=16, heads=2, encoder_layers=1, decoder_layers=1)
+    probabilities = torch.tensor([0.5, 0.25, 0.15, 0.1, 0.0])
+    unknown = torch.ones(2, 20000, dtype=torch.bool)
+    rows = unknown.nonzero(as_tuple=True)
+    logits = probabilities.log().expand(40000, -1)
+    codes = torch.zeros(2, 1, 20000, dtype=torch.long)
+    counts = [20000, 20000]
+    drawn = model._fill(codes, 0, logits, rows, counts, generators_for([0, 1]), SamplingOptions())
+    frequencies = torch.bincount(drawn.flatten(), minlength=5) / 40000
+    assert (frequencies - probabilities).abs().max() < 0.01 and frequencies[4] == 0
+    alone = model._fill(
+        codes[1:],
+        0,
+        logits[20000:],
+        unknown[1:].nonzero(as_tuple=True),
+        [20000],
+        generators_for([1]),
+        SamplingOptions(),
+    )
+    assert torch.equal(alone[0], drawn[1])  # an item draws alike in a batch
+    top = model._fill(codes, 0, logits, rows, counts, generators_for([0, 1]), SamplingOptions(top_k=2))
+    assert set(top.unique().tolist()) == {0, 1}
+    greedy = model._fill(codes, 0, logits, rows, counts, generators_for([0, 1]), SamplingOptions(temperature=0))
+    assert set(greedy.unique().tolist()) == {0}
+    # re-masking keeps masked the least likely draws: token 3 (log-probability -20) before token 0 (0)
+    few = torch.tensor([[[0, 3, 0, 3]]])
+    still = model._remask(
+        few.clone(),
+        0,
+        torch.tensor([10.0, 0, 0, -10, 0]).expand(4, -1),
+        torch.ones(1, 4, dtype=torch.bool).nonzero(as_tuple=True),
+        [4],
+        torch.tensor([2]),
+        generators_for([0]),
+    )
+    assert still.tolist() == [[False, True, False, True]]
+
+
 def test_a_tiny_nar_model_learns_the_task_and_generates_it() -> None:
     torch.manual_seed(0)
     model = NarTTS(

@@ -219,6 +219,28 @@ def test_synthesize_speaks_texts_alone_or_batched_alike(exported: Path) -> None:
         tts.synthesize("  ")
 
 
+def test_bfloat16_runs_the_generator_under_autocast_and_alike_in_batches(
+    exported: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tts.api import load_tts
+
+    tts = load_tts(exported, precision="bfloat16")
+    seen = []
+    generate = tts.generator.generate
+
+    def spy(*args, **kwargs):
+        seen.append((torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")))
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr(tts.generator, "generate", spy)
+    alone = tts.synthesize("hello world.", seed=3)
+    batch = tts.synthesize(["Lo.", "hello world."], seed=2)
+    assert seen == [(True, torch.bfloat16)] * 2 and not torch.is_autocast_enabled("cpu")
+    assert alone.dtype == torch.float32 and torch.equal(batch[1], alone)
+    with pytest.raises(CodecError, match="unknown precision 'float8'"):
+        load_tts(exported, precision="float8")
+
+
 def test_bad_prompts_are_one_line_errors(exported: Path, tmp_path: Path) -> None:
     from tts.api import load_tts
 
@@ -255,6 +277,8 @@ def test_the_cli_synthesizes_a_text_and_a_text_file(
     assert rate == 16000 and audio.shape[-1] > 0
     assert main(["synthesize", "again", "-o", str(tmp_path / "one.wav"), "--model", str(exported)]) == 2
     assert "--overwrite" in capsys.readouterr().err
+    half = ["synthesize", "hello world", "-o", str(tmp_path / "bf16.wav"), "--precision", "bfloat16"]
+    assert main([*half, "--model", str(exported)]) == 0 and read_audio(tmp_path / "bf16.wav")[0].shape[-1] > 0
     (tmp_path / "lines.txt").write_text("first line\n\nsecond line\n")
     args = [
         "synthesize",

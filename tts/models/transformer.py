@@ -16,14 +16,24 @@ from torch import nn
 from torch.nn import functional as F
 
 
-def rotary(x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
-    """Rotate ``(B, H, T, d)`` query/key channel pairs by angles ``positions (B, T) * base^(-2i/d)``."""
+def rotary_angles(positions: torch.Tensor, channels: int, base: float = 10000.0) -> torch.Tensor:
+    """Unit complex numbers ``(B, 1, T, channels / 2)`` of the angles ``positions (B, T) * base^(-2i/channels)``
+    (computed once per forward pass, shared by every layer)."""
+    half = channels // 2
+    frequencies = base ** (-torch.arange(half, device=positions.device, dtype=torch.float32) / half)
+    angles = positions.float()[:, None, :, None] * frequencies
+    return torch.polar(torch.ones_like(angles), angles)
+
+
+def rotary(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+    """Rotate ``(B, H, T, d)`` query/key channel pairs ``(i, i + d/2)`` by ``rotary_angles``.
+
+    The rotated pairs come out interleaved (``2i, 2i + 1``): queries and keys share that channel
+    order, so their dot products are those of the rotated pairs in place, in one complex product
+    instead of a dozen real passes over the tensor."""
     half = x.shape[-1] // 2
-    frequencies = base ** (-torch.arange(half, device=x.device, dtype=torch.float32) / half)
-    angles = positions.float()[:, None, :, None] * frequencies  # (B, 1, T, d/2)
-    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
-    first, second = x[..., :half], x[..., half:]
-    return torch.cat([first * cos - second * sin, first * sin + second * cos], dim=-1)
+    pairs = torch.complex(x[..., :half].float(), x[..., half:].float())
+    return torch.view_as_real(pairs * angles).flatten(-2).to(x.dtype)
 
 
 @dataclass
@@ -80,14 +90,15 @@ class SelfAttention(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
-        positions: torch.Tensor,
-        mask: torch.Tensor,
+        angles: torch.Tensor,
+        mask: torch.Tensor | None,
         past: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """``(B, T, D)`` -> ``(B, T, D)`` and this call's keys and values appended to ``past``."""
+        """``(B, T, D)`` -> ``(B, T, D)`` and this call's keys and values appended to ``past``
+        (``rotary_angles`` of the positions; mask None: every position sees every other)."""
         batch, length, dim = x.shape
         q, k, v = self.qkv(x).view(batch, length, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
-        q, k = rotary(q, positions), rotary(k, positions)
+        q, k = rotary(q, angles), rotary(k, angles)
         if past is not None:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         dropout = self.dropout if self.training else 0.0
@@ -109,11 +120,11 @@ class Block(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
-        positions: torch.Tensor,
-        mask: torch.Tensor,
+        angles: torch.Tensor,
+        mask: torch.Tensor | None,
         past: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        attended, present = self.attention(self.norm1(x), positions, mask, past)
+        attended, present = self.attention(self.norm1(x), angles, mask, past)
         x = x + self.dropout(attended)
         return x + self.dropout(self.mlp(self.norm2(x))), present
 
@@ -134,7 +145,7 @@ class Transformer(nn.Module):
         self, dim: int, layers: int, heads: int, ff_mult: int = 4, dropout: float = 0.1, causal: bool = False
     ) -> None:
         super().__init__()
-        self.causal = causal
+        self.causal, self.heads = causal, heads
         self.blocks = nn.ModuleList(Block(dim, heads, ff_mult, dropout) for _ in range(layers))
         self.norm = nn.LayerNorm(dim)
 
@@ -166,10 +177,13 @@ class Transformer(nn.Module):
         if cache is not None and cache.valid is not None:
             valid_k = torch.cat([cache.valid, valid], dim=1)
             prefix_k = torch.cat([cache.prefix, prefix], dim=1)
-        mask = attention_mask(valid, valid_k, prefix_k, offset, self.causal)
+        # full attention over unpadded inputs needs no mask, and runs faster without one
+        unmasked = not self.causal and cache is None and bool(valid.all())
+        mask = None if unmasked else attention_mask(valid, valid_k, prefix_k, offset, self.causal)
+        angles = rotary_angles(positions, x.shape[-1] // self.heads)
         for index, block in enumerate(self.blocks):
             past = None if cache is None or len(cache.keys) <= index else (cache.keys[index], cache.values[index])
-            x, present = block(x, positions, mask, past)
+            x, present = block(x, angles, mask, past)
             if cache is not None:
                 if len(cache.keys) > index:
                     cache.keys[index], cache.values[index] = present
