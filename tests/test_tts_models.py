@@ -140,39 +140,31 @@ def test_nar_draws_each_item_from_its_softmax_and_ranks_by_log_probability() -> 
     model = NarTTS(SYMBOLS, 1, 5, dim=16, heads=2, encoder_layers=1, decoder_layers=1)
     probabilities = torch.tensor([0.5, 0.25, 0.15, 0.1, 0.0])
     unknown = torch.ones(2, 20000, dtype=torch.bool)
-    rows = unknown.nonzero(as_tuple=True)
     logits = probabilities.log().expand(40000, -1)
     codes = torch.zeros(2, 1, 20000, dtype=torch.long)
-    counts = [20000, 20000]
-    drawn = model._fill(codes, 0, logits, rows, counts, generators_for([0, 1]), SamplingOptions())
+
+    def fill(options: SamplingOptions, item: slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor]:
+        where = unknown[item].nonzero(as_tuple=True)
+        seeds = [0, 1][item]
+        return model._fill(
+            codes[item], 0, logits[: 20000 * len(seeds)], where, [20000] * len(seeds), generators_for(seeds), options
+        )
+
+    drawn, confidence = fill(SamplingOptions())
     frequencies = torch.bincount(drawn.flatten(), minlength=5) / 40000
     assert (frequencies - probabilities).abs().max() < 0.01 and frequencies[4] == 0
-    alone = model._fill(
-        codes[1:],
-        0,
-        logits[20000:],
-        unknown[1:].nonzero(as_tuple=True),
-        [20000],
-        generators_for([1]),
-        SamplingOptions(),
-    )
-    assert torch.equal(alone[0], drawn[1])  # an item draws alike in a batch
-    top = model._fill(codes, 0, logits, rows, counts, generators_for([0, 1]), SamplingOptions(top_k=2))
+    assert torch.allclose(confidence, probabilities.log()[drawn.flatten()])
+    assert torch.equal(fill(SamplingOptions(), slice(1, 2))[0][0], drawn[1])  # an item draws alike in a batch
+    top, top_confidence = fill(SamplingOptions(top_k=2, temperature=0.5))
     assert set(top.unique().tolist()) == {0, 1}
-    greedy = model._fill(codes, 0, logits, rows, counts, generators_for([0, 1]), SamplingOptions(temperature=0))
-    assert set(greedy.unique().tolist()) == {0}
-    # re-masking keeps masked the least likely draws: token 3 (log-probability -20) before token 0 (0)
-    few = torch.tensor([[[0, 3, 0, 3]]])
-    still = model._remask(
-        few.clone(),
-        0,
-        torch.tensor([10.0, 0, 0, -10, 0]).expand(4, -1),
-        torch.ones(1, 4, dtype=torch.bool).nonzero(as_tuple=True),
-        [4],
-        torch.tensor([2]),
-        generators_for([0]),
-    )
-    assert still.tolist() == [[False, True, False, True]]
+    assert torch.allclose(top_confidence, probabilities.log()[top.flatten()])  # of the logits, not the filtered
+    assert set(fill(SamplingOptions(temperature=0))[0].unique().tolist()) == {0}
+    # re-masking keeps masked the least likely draws: log-probability -20 before 0
+    confidence = torch.tensor([0.0, -20.0, 0.0, -20.0])
+    few = torch.ones(1, 4, dtype=torch.bool).nonzero(as_tuple=True)
+    codes = torch.zeros(1, 1, 4, dtype=torch.long)
+    still = model._remask(codes, 0, confidence, few, [4], torch.tensor([2]), generators_for([0]))
+    assert still.tolist() == [[False, True, False, True]] and codes.tolist() == [[[0, 5, 0, 5]]]
 
 
 def test_a_tiny_nar_model_learns_the_task_and_generates_it() -> None:

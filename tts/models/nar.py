@@ -268,11 +268,15 @@ class NarTTS(nn.Module):
                 logits = conditioned
                 for scale, without in unconditioned:
                     uncond = head(self.hidden(codes, without, valid, is_target)[rows]).float()
-                    logits = logits + (scale - 1) * (conditioned - uncond)
+                    # cond + (scale - 1) (cond - uncond), in one pass over the logits where possible
+                    if logits is conditioned:
+                        logits = torch.lerp(uncond, conditioned, scale)
+                    else:
+                        logits = logits.add_(conditioned - uncond, alpha=scale - 1)
                 counts = unknown.sum(1).tolist()
-                codes = self._fill(codes, level, logits, rows, counts, generators, options)
+                codes, confidence = self._fill(codes, level, logits, rows, counts, generators, options)
                 keep_masked = (cosine_masked(torch.tensor((step + 1) / count)) * n_target).floor().long().clamp(min=0)
-                unknown = self._remask(codes, level, logits, rows, counts, keep_masked, generators)
+                unknown = self._remask(codes, level, confidence, rows, counts, keep_masked, generators)
         out = prompt.new_zeros(phones.shape[0], self.n_codebooks, total)
         for item in range(phones.shape[0]):
             p, t = int(prompt_lengths[item]), int(lengths[item])
@@ -288,17 +292,24 @@ class NarTTS(nn.Module):
         counts: list[int],
         generators: list[torch.Generator],
         options: SamplingOptions,
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Sample ``level`` at the unknown positions ``rows`` (item and frame indices, item by item;
         ``counts`` per item) from their ``(N, K)`` logits, each item with its own generator.
 
         Inverse-CDF sampling (one uniform number per position, looked up in the cumulated
         probabilities) draws from the same distribution as ``multinomial`` over the softmax, with
-        one random number per position instead of one per token."""
+        one random number per position instead of one per token.
+
+        Returns:
+            the codes with the draws in place, and ``(N,)`` the draws' log-probabilities under the
+            logits (the confidence that ``_remask`` ranks).
+        """
         codes = codes.clone()
-        filtered = filter_logits(logits, options)
+        plain = options.temperature == 1 and options.top_k is None and options.top_p is None
+        filtered = logits if plain else filter_logits(logits, options)
         if options.temperature > 0:
-            cumulated = filtered.softmax(-1).cumsum(-1)
+            probabilities = filtered.softmax(-1)
+            cumulated = probabilities.cumsum(-1)
             uniform = [
                 torch.rand(n, generator=generator, device=generator.device)
                 for n, generator in zip(counts, generators, strict=True)
@@ -307,23 +318,25 @@ class NarTTS(nn.Module):
             drawn = torch.searchsorted(cumulated, threshold, right=True)[:, 0].clamp(max=logits.shape[-1] - 1)
         else:
             drawn = filtered.argmax(-1)
+        if plain:  # the softmax just computed is the logits' own
+            confidence = probabilities.gather(-1, drawn[:, None])[:, 0].log()
+        else:
+            confidence = logits.gather(-1, drawn[:, None])[:, 0] - logits.logsumexp(-1)
         codes[rows[0], level, rows[1]] = drawn
-        return codes
+        return codes, confidence
 
     def _remask(
         self,
         codes: torch.Tensor,
         level: int,
-        logits: torch.Tensor,
+        confidence: torch.Tensor,
         rows: tuple[torch.Tensor, torch.Tensor],
         counts: list[int],
         keep_masked: torch.Tensor,
         generators: list[torch.Generator],
     ) -> torch.Tensor:
-        """Mask again the ``keep_masked`` least confident of this step's new tokens (per item); returns
-        the ``(B, S)`` positions still unknown."""
-        drawn = codes[rows[0], level, rows[1]].clamp(max=self.codebook_size - 1)
-        confidence = logits.gather(-1, drawn[:, None])[:, 0] - logits.logsumexp(-1)  # log-probabilities
+        """Mask again the ``keep_masked`` least confident (``(N,)`` log-probabilities at ``rows``) of
+        this step's new tokens (per item); returns the ``(B, S)`` positions still unknown."""
         still = torch.zeros(codes.shape[0], codes.shape[-1], dtype=torch.bool, device=codes.device)
         pieces = zip(confidence.split(counts), rows[1].split(counts), generators, strict=True)
         for item, (scores, where, generator) in enumerate(pieces):
