@@ -92,7 +92,12 @@ class Transcriber:
         self._model = WhisperModel(folder, device="cpu", compute_type="int8")
 
     def __call__(self, audio: np.ndarray) -> str:
-        """``(N,)`` audio at ``ANALYSIS_RATE`` -> transcript."""
+        """``(N,)`` audio at ``ANALYSIS_RATE`` -> transcript.
+
+        At most ``16 + 8 / s`` tokens per 30 s window: greedy Whisper can fall into a loop ("7.0.0.0...")
+        on unclear speech, and one such transcript of hundreds of words would outweigh every other
+        sentence of a WER; no speech says more than about 7 tokens a second."""
+        seconds = min(len(audio) / ANALYSIS_RATE, 30.0)
         segments, _ = self._model.transcribe(
             np.clip(audio, -1.0, 1.0).astype(np.float32),
             language="en",
@@ -100,6 +105,7 @@ class Transcriber:
             temperature=0.0,
             condition_on_previous_text=False,
             without_timestamps=True,
+            max_new_tokens=16 + int(8 * seconds),
         )
         return " ".join(segment.text.strip() for segment in segments).strip()
 
