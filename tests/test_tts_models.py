@@ -11,11 +11,13 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tts.models import nar as nar_module
 from tts.models.ar import ArTTS
 from tts.models.ar_aligned import ArAlignedTTS
 from tts.models.ar_semantic import ArSemanticTTS
 from tts.models.batch import TTSBatch
-from tts.models.nar import NarTTS
+from tts.models.maskgit import draw_unknown, remask_least_confident
+from tts.models.nar import NarTTS, decoding_chunks
 from tts.models.transformer import KVCache, Transformer
 from tts.sampling import SamplingOptions, filter_logits, generators_for, sample
 
@@ -136,35 +138,49 @@ def test_repetition_aware_sampling_draws_a_looping_token_again() -> None:
 # --------------------------------------------------------------------------- nar
 
 
-def test_nar_draws_each_item_from_its_softmax_and_ranks_by_log_probability() -> None:
-    model = NarTTS(SYMBOLS, 1, 5, dim=16, heads=2, encoder_layers=1, decoder_layers=1)
+def test_maskgit_draws_each_item_from_its_softmax_and_ranks_by_log_probability() -> None:
     probabilities = torch.tensor([0.5, 0.25, 0.15, 0.1, 0.0])
-    unknown = torch.ones(2, 20000, dtype=torch.bool)
     logits = probabilities.log().expand(40000, -1)
-    codes = torch.zeros(2, 1, 20000, dtype=torch.long)
 
-    def fill(options: SamplingOptions, item: slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor]:
-        where = unknown[item].nonzero(as_tuple=True)
-        seeds = [0, 1][item]
-        return model._fill(
-            codes[item], 0, logits[: 20000 * len(seeds)], where, [20000] * len(seeds), generators_for(seeds), options
-        )
+    def draw(options: SamplingOptions, seeds: tuple[int, ...] = (0, 1)) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = logits[: 20000 * len(seeds)]
+        return draw_unknown(rows, [20000] * len(seeds), generators_for(seeds), options)
 
-    drawn, confidence = fill(SamplingOptions())
-    frequencies = torch.bincount(drawn.flatten(), minlength=5) / 40000
+    drawn, confidence = draw(SamplingOptions())
+    frequencies = torch.bincount(drawn, minlength=5) / 40000
     assert (frequencies - probabilities).abs().max() < 0.01 and frequencies[4] == 0
-    assert torch.allclose(confidence, probabilities.log()[drawn.flatten()])
-    assert torch.equal(fill(SamplingOptions(), slice(1, 2))[0][0], drawn[1])  # an item draws alike in a batch
-    top, top_confidence = fill(SamplingOptions(top_k=2, temperature=0.5))
+    assert torch.allclose(confidence, probabilities.log()[drawn])
+    assert torch.equal(draw(SamplingOptions(), (1,))[0], drawn[20000:])  # an item draws alike in a batch
+    top, top_confidence = draw(SamplingOptions(top_k=2, temperature=0.5))
     assert set(top.unique().tolist()) == {0, 1}
-    assert torch.allclose(top_confidence, probabilities.log()[top.flatten()])  # of the logits, not the filtered
-    assert set(fill(SamplingOptions(temperature=0))[0].unique().tolist()) == {0}
+    assert torch.allclose(top_confidence, probabilities.log()[top])  # of the logits, not the filtered ones
+    assert set(draw(SamplingOptions(temperature=0))[0].unique().tolist()) == {0}
     # re-masking keeps masked the least likely draws: log-probability -20 before 0
+    unknown = torch.tensor([[True, True, True, True, False]])
+    rows = unknown.nonzero(as_tuple=True)
     confidence = torch.tensor([0.0, -20.0, 0.0, -20.0])
-    few = torch.ones(1, 4, dtype=torch.bool).nonzero(as_tuple=True)
-    codes = torch.zeros(1, 1, 4, dtype=torch.long)
-    still = model._remask(codes, 0, confidence, few, [4], torch.tensor([2]), generators_for([0]))
-    assert still.tolist() == [[False, True, False, True]] and codes.tolist() == [[[0, 5, 0, 5]]]
+    still = remask_least_confident(unknown, rows, confidence, [4], torch.tensor([2]), generators_for([0]))
+    assert still.tolist() == [[False, True, False, True, False]]
+
+
+def test_nar_decodes_a_long_batch_in_groups_that_draw_what_the_whole_batch_draws(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert [c.tolist() for c in decoding_chunks(torch.tensor([900, 900, 300, 2500, 10]), 2000)] == [
+        [0, 1],
+        [2],
+        [3],
+        [4],
+    ]
+    torch.manual_seed(0)
+    model = NarTTS(SYMBOLS, LEVELS, CODES, dim=32, heads=2, encoder_layers=1, decoder_layers=1).eval()
+    phones = torch.randint(1, SYMBOLS, (4, 9))
+    lengths, durations = torch.tensor([9, 5, 7, 9]), torch.randint(1, 4, (4, 9))
+    prompt, prompt_lengths = torch.randint(0, CODES, (4, LEVELS, 6)), torch.tensor([6, 0, 3, 6])
+    whole = model.generate(phones, lengths, prompt, prompt_lengths, generators_for(range(4)), durations=durations)
+    monkeypatch.setattr(nar_module, "DECODING_POSITIONS", 20)  # smaller groups
+    grouped = model.generate(phones, lengths, prompt, prompt_lengths, generators_for(range(4)), durations=durations)
+    assert torch.equal(whole[0], grouped[0]) and torch.equal(whole[1], grouped[1])
 
 
 def test_a_tiny_nar_model_learns_the_task_and_generates_it() -> None:

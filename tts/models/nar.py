@@ -19,21 +19,15 @@ plain TTS (no instruction) and gives a second guidance scale at inference.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from tts.models.batch import TTSBatch, lengths_mask
 from tts.models.instruction_encoder import drop_styles, make_instruction_encoder, style_vectors
+from tts.models.maskgit import cosine_masked, draw_unknown, remask_least_confident
 from tts.models.transformer import Transformer
-from tts.sampling import DEFAULT_SAMPLING, SamplingOptions, filter_logits
-
-
-def cosine_masked(ratio: torch.Tensor) -> torch.Tensor:
-    """MaskGIT's schedule: the share of tokens still masked after progress ``ratio`` in [0, 1]."""
-    return torch.cos(ratio * math.pi / 2)
+from tts.sampling import DEFAULT_SAMPLING, SamplingOptions
 
 
 def regulate(encoded: torch.Tensor, durations: torch.Tensor, frames: int) -> torch.Tensor:
@@ -44,6 +38,25 @@ def regulate(encoded: torch.Tensor, durations: torch.Tensor, frames: int) -> tor
         repeated = encoded[item].repeat_interleave(durations[item].clamp(min=0), dim=0)[:frames]
         out[item, : repeated.shape[0]] = repeated
     return out
+
+
+DECODING_POSITIONS = 2000
+"""Prompt and target frames decoded together at most: a batch is decoded in consecutive groups of
+items of about this size (each item draws alike in any group), because larger groups no longer run
+faster per item on a CPU; their logits outgrow its caches (``bench/tts_speed.py``)."""
+
+
+def decoding_chunks(positions: torch.Tensor, limit: int) -> list[torch.Tensor]:
+    """Indices of consecutive items of ``(B,)`` positions in groups of at most ``limit`` positions
+    (an item longer than that alone)."""
+    chunks, current, size = [], [], 0
+    for item, count in enumerate(positions.tolist()):
+        if current and size + count > limit:
+            chunks.append(current)
+            current, size = [], 0
+        current.append(item)
+        size += count
+    return [torch.tensor(chunk, device=positions.device) for chunk in [*chunks, current]]
 
 
 class NarTTS(nn.Module):
@@ -238,6 +251,41 @@ class NarTTS(nn.Module):
             durations = predicted.round().long().clamp(min=1)
         durations = durations * lengths_mask(phone_lengths, phones.shape[1])
         lengths = durations.sum(1)
+        out = prompt.new_zeros(phones.shape[0], self.n_codebooks, int(lengths.max()))
+        for chunk in decoding_chunks(prompt_lengths + lengths, DECODING_POSITIONS):
+            inputs = (phones[chunk], phone_lengths[chunk], encoded[chunk], durations[chunk])
+            codes = self._unmask(
+                *inputs,
+                prompt[chunk],
+                prompt_lengths[chunk],
+                None if style is None else style[chunk],
+                [generators[item] for item in chunk.tolist()],
+                options,
+                steps,
+                guidance,
+                instruction_guidance,
+            )
+            out[chunk, :, : codes.shape[-1]] = codes
+        return out, lengths
+
+    def _unmask(
+        self,
+        phones: torch.Tensor,
+        phone_lengths: torch.Tensor,
+        encoded: torch.Tensor,
+        durations: torch.Tensor,
+        prompt: torch.Tensor,
+        prompt_lengths: torch.Tensor,
+        style: torch.Tensor | None,
+        generators: list[torch.Generator],
+        options: SamplingOptions,
+        steps: tuple[int, ...],
+        guidance: float,
+        instruction_guidance: float,
+    ) -> torch.Tensor:
+        """MaskGIT decoding of ``(B, P, D)`` encoded phones placed by ``(B, P)`` durations after the
+        prompts: ``(B, Q, T)`` tokens (see ``generate``)."""
+        lengths = durations.sum(1)
         total = int(lengths.max())
         condition = regulate(encoded, durations, total)
         empty = prompt.new_full((phones.shape[0], self.n_codebooks, total), self.mask_id)
@@ -274,79 +322,13 @@ class NarTTS(nn.Module):
                     else:
                         logits = logits.add_(conditioned - uncond, alpha=scale - 1)
                 counts = unknown.sum(1).tolist()
-                codes, confidence = self._fill(codes, level, logits, rows, counts, generators, options)
+                drawn, confidence = draw_unknown(logits, counts, generators, options)
+                codes[rows[0], level, rows[1]] = drawn
                 keep_masked = (cosine_masked(torch.tensor((step + 1) / count)) * n_target).floor().long().clamp(min=0)
-                unknown = self._remask(codes, level, confidence, rows, counts, keep_masked, generators)
+                unknown = remask_least_confident(unknown, rows, confidence, counts, keep_masked, generators)
+                codes[:, level][unknown] = self.mask_id
         out = prompt.new_zeros(phones.shape[0], self.n_codebooks, total)
         for item in range(phones.shape[0]):
             p, t = int(prompt_lengths[item]), int(lengths[item])
             out[item, :, :t] = codes[item, :, p : p + t]
-        return out, lengths
-
-    def _fill(
-        self,
-        codes: torch.Tensor,
-        level: int,
-        logits: torch.Tensor,
-        rows: tuple[torch.Tensor, torch.Tensor],
-        counts: list[int],
-        generators: list[torch.Generator],
-        options: SamplingOptions,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sample ``level`` at the unknown positions ``rows`` (item and frame indices, item by item;
-        ``counts`` per item) from their ``(N, K)`` logits, each item with its own generator.
-
-        Inverse-CDF sampling (one uniform number per position, looked up in the cumulated
-        probabilities) draws from the same distribution as ``multinomial`` over the softmax, with
-        one random number per position instead of one per token.
-
-        Returns:
-            the codes with the draws in place, and ``(N,)`` the draws' log-probabilities under the
-            logits (the confidence that ``_remask`` ranks).
-        """
-        codes = codes.clone()
-        plain = options.temperature == 1 and options.top_k is None and options.top_p is None
-        filtered = logits if plain else filter_logits(logits, options)
-        if options.temperature > 0:
-            probabilities = filtered.softmax(-1)
-            cumulated = probabilities.cumsum(-1)
-            uniform = [
-                torch.rand(n, generator=generator, device=generator.device)
-                for n, generator in zip(counts, generators, strict=True)
-            ]
-            threshold = torch.cat(uniform).to(cumulated.device)[:, None] * cumulated[:, -1:]
-            drawn = torch.searchsorted(cumulated, threshold, right=True)[:, 0].clamp(max=logits.shape[-1] - 1)
-        else:
-            drawn = filtered.argmax(-1)
-        if plain:  # the softmax just computed is the logits' own
-            confidence = probabilities.gather(-1, drawn[:, None])[:, 0].log()
-        else:
-            confidence = logits.gather(-1, drawn[:, None])[:, 0] - logits.logsumexp(-1)
-        codes[rows[0], level, rows[1]] = drawn
-        return codes, confidence
-
-    def _remask(
-        self,
-        codes: torch.Tensor,
-        level: int,
-        confidence: torch.Tensor,
-        rows: tuple[torch.Tensor, torch.Tensor],
-        counts: list[int],
-        keep_masked: torch.Tensor,
-        generators: list[torch.Generator],
-    ) -> torch.Tensor:
-        """Mask again the ``keep_masked`` least confident (``(N,)`` log-probabilities at ``rows``) of
-        this step's new tokens (per item); returns the ``(B, S)`` positions still unknown."""
-        still = torch.zeros(codes.shape[0], codes.shape[-1], dtype=torch.bool, device=codes.device)
-        pieces = zip(confidence.split(counts), rows[1].split(counts), generators, strict=True)
-        for item, (scores, where, generator) in enumerate(pieces):
-            n = int(keep_masked[item])
-            if n == 0 or len(where) == 0:
-                continue
-            noise = -torch.log(-torch.log(torch.rand(len(where), generator=generator).clamp(1e-9, 1 - 1e-9)))
-            order = (scores + noise.to(scores.device)).argsort()
-            still[item, where[order[:n]]] = True
-        codes[still[:, None] & (torch.arange(self.n_codebooks, device=codes.device)[None, :, None] == level)] = (
-            self.mask_id
-        )
-        return still
+        return out
