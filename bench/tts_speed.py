@@ -18,7 +18,6 @@ each precision's time over float32's, alone.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import time
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import torch
 import yaml
 
 from codec import load_codec
-from tts.api import PRECISIONS, SYNTHESIS_DEFAULTS
+from tts.api import PRECISIONS, SYNTHESIS_DEFAULTS, precision_autocast
 from tts.models import GENERATORS
 from tts.sampling import SamplingOptions, generators_for
 
@@ -56,10 +55,8 @@ def run(
     extra = dict(SYNTHESIS_DEFAULTS.get(kind, {}))
     if kind == "nar":
         extra["durations"] = torch.full((batch, phones), frames // phones)
-    dtype = PRECISIONS[precision]
-    autocast = torch.autocast("cpu", dtype=dtype) if dtype is not None else contextlib.nullcontext()
     start = time.perf_counter()
-    with autocast:
+    with precision_autocast("cpu", precision):
         codes, code_lengths = model.generate(
             ids, lengths, empty, none, generators_for(range(batch)), SamplingOptions(), **extra
         )

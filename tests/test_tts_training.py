@@ -222,7 +222,8 @@ def test_synthesize_speaks_texts_alone_or_batched_alike(exported: Path) -> None:
 def test_bfloat16_runs_the_generator_under_autocast_and_alike_in_batches(
     exported: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tts.api import load_tts
+    from tts.api import PRECISIONS, load_tts
+    from tts.cli.main import build_parser
 
     tts = load_tts(exported, precision="bfloat16")
     seen = []
@@ -239,6 +240,9 @@ def test_bfloat16_runs_the_generator_under_autocast_and_alike_in_batches(
     assert alone.dtype == torch.float32 and torch.equal(batch[1], alone)
     with pytest.raises(CodecError, match="unknown precision 'float8'"):
         load_tts(exported, precision="float8")
+    for name in PRECISIONS:  # the command line offers every precision the API knows
+        for command in (["synthesize", "t", "-o", "x.wav"], ["eval", "--pairs", "p.jsonl"]):
+            assert build_parser().parse_args([*command, "--precision", name]).precision == name
 
 
 def test_bad_prompts_are_one_line_errors(exported: Path, tmp_path: Path) -> None:

@@ -47,6 +47,13 @@ PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
 with AVX-512 BF16 or AMX and on GPUs); the tokenizer decodes in float32 either way."""
 
 
+def precision_autocast(device_type: str, precision: str) -> torch.autocast:
+    """The autocast region a generator runs in at ``precision`` (a ``PRECISIONS`` name; disabled for
+    float32)."""
+    dtype = PRECISIONS[precision]
+    return torch.autocast(device_type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
+
+
 class TTS:
     """A loaded TTS model: generator, text front end and tokenizer.
 
@@ -162,8 +169,7 @@ class TTS:
             ids, id_lengths = encode_instructions([styles[item] for item, _, _ in pieces])
             generate = {**generate, "instructions": ids, "instruction_lengths": id_lengths}
         device = next(self.generator.parameters()).device.type
-        dtype = PRECISIONS[self.precision]
-        with torch.autocast(device, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        with precision_autocast(device, self.precision):
             codes, lengths = self.generator.generate(
                 phones, phone_lengths, prompts, prompt_lengths, generators_for(seeds), options, **generate
             )

@@ -243,6 +243,17 @@ def _eval_instructions(args: argparse.Namespace, model: object) -> int:
     return 0
 
 
+def _add_precision(parser: argparse.ArgumentParser) -> None:
+    """``--precision``: the names of ``tts.api.PRECISIONS`` (not imported here: the parser loads no torch)."""
+    parser.add_argument(
+        "--precision",
+        default="float32",
+        choices=["float32", "bfloat16"],
+        help="the generator's arithmetic (default float32; bfloat16 is faster on CPUs with AVX-512 BF16 or AMX "
+        "and on GPUs)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``tts`` and its sub-commands."""
     parser = argparse.ArgumentParser(
@@ -301,13 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("-v", "--verbose", action="store_true", help="print the style words read from instructions")
     synth.add_argument("--batch-size", type=int, default=16, help="lines per batch with --text-file (default 16)")
     synth.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    synth.add_argument(
-        "--precision",
-        default="float32",
-        choices=["float32", "bfloat16"],
-        help="the generator's arithmetic (default float32; bfloat16 is faster on CPUs with AVX-512 BF16 or AMX "
-        "and on GPUs)",
-    )
+    _add_precision(synth)
     synth.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     synth.set_defaults(run=cmd_synthesize)
     evaluate = commands.add_parser(
@@ -329,13 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--no-speaker-sim", action="store_true", help="skip speaker similarity")
     evaluate.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     evaluate.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    evaluate.add_argument(
-        "--precision",
-        default="float32",
-        choices=["float32", "bfloat16"],
-        help="the generator's arithmetic (default float32; bfloat16 is faster on CPUs with AVX-512 BF16 or AMX "
-        "and on GPUs)",
-    )
+    _add_precision(evaluate)
     evaluate.add_argument("--json", help="also write the report as JSON")
     evaluate.add_argument(
         "--instruct",
