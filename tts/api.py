@@ -196,7 +196,7 @@ class TTS:
         """Speech that follows one instruction (a ``(N,)`` tensor) or a list of them (a list).
 
         Args:
-            instructions: e.g. ``'A woman speaks quickly in a high voice: "See you tomorrow."'``;
+            instructions: e.g. ``'A woman speaks quickly with a high voice: "See you tomorrow."'``;
                 the double-quoted part is spoken.
             texts: the words to speak, given separately (then nothing needs quoting).
             synthesize: as ``synthesize`` (prompt, seed, sampling, ``instruction_guidance``, ...);

@@ -27,7 +27,7 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 SHIPPED_DIR = Path(__file__).parent / "shipped"
-ALIASES = {"default": "tts16k-nar"}
+ALIASES = {"default": "tts16k-instruct"}
 
 
 def shipped_tts() -> list[str]:

@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
-# Retrain the shipped default TTS (tts/shipped/tts16k-nar) for the installed default tokenizer: builds
-# the egs/tts16k corpus and the tokenizer's tokens, trains recipes/tts/nar.yaml (resuming where it
-# stopped), exports float16 weights and scores them.
+# Train the plain `nar` TTS on egs/tts16k for the installed default tokenizer: builds the corpus and
+# the tokenizer's tokens, trains recipes/tts/nar.yaml (resuming where it stopped), exports float16
+# weights and scores them. It is the first stage of the shipped default's retraining
+# (egs/instruct16k/train.sh), and alone a plain TTS.
 #
-#   egs/tts16k/train.sh [STEPS] [extra LightningCLI arguments...]     (STEPS default 5000)
+#   egs/tts16k/train.sh [STEPS] [extra LightningCLI arguments...]     (STEPS default 3350)
 #
 # DATA  (default ~/.cache/codec/tts16k): the corpus, 4,000 training and 25 dev / test utterances
 #       (TRAIN_UTTERANCES, EVAL_UTTERANCES; PREPARE_ARGS adds options of prepare.py). Its tokens go
 #       to a folder named by the tokenizer's token fingerprint, so a new default gets new tokens.
 # STATE (default ~/.cache/codec/train-tts): checkpoints and logs, outside the repository.
-# OUT   (default $STATE/tts16k-nar-model): the exported model; copy it over tts/shipped/tts16k-nar to
-#       ship it. SCORE=0 skips `tts eval` (which needs the [eval-extra] extra).
+# OUT   (default $STATE/tts16k-nar-model): the exported model. SCORE=0 skips `tts eval` (which needs
+#       the [eval-extra] extra).
 # RECIPE (default recipes/tts/nar.yaml). Runs at low priority (NICE, default 10).
-# With no checkpoint in STATE, training starts from the shipped model's weights where it was trained
-# on this tokenizer's tokens (INIT=none starts from scratch).
+# With no checkpoint in STATE, training starts from the shipped default TTS's shared weights where it
+# was trained on this tokenizer's tokens (INIT=none starts from scratch).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-steps=${1:-5000}
+steps=${1:-3350}
 shift || true
 python=${PYTHON:-$repo/.venv/bin/python}
 DATA=${DATA:-$HOME/.cache/codec/tts16k}
@@ -33,17 +34,17 @@ nice -n "${NICE:-10}" "$python" "$here/prepare.py" --out "$DATA" --tokens "$toke
 
 last="$STATE/tts16k-nar/run/checkpoints/last.ckpt"
 args=(train fit --config "$RECIPE" --data.pairs "$DATA/pairs.jsonl" --data.tokens "$tokens"
-      --trainer.max_steps "$steps" --trainer.logger.init_args.save_dir "$STATE"
+      --trainer.max_steps "$steps" --model.total_steps "$steps" --trainer.logger.init_args.save_dir "$STATE"
       --trainer.logger.init_args.name tts16k-nar --trainer.logger.init_args.version run)
 shipped=$("$python" -c "
 import json
-from tts.pretrained import SHIPPED_DIR
-config = SHIPPED_DIR / 'tts16k-nar' / 'config.json'
-print(json.loads(config.read_text())['codec'].get('token_fingerprint') if config.is_file() else '')")
+from tts.pretrained import model_folder
+config = model_folder('default') / 'config.json'
+print(json.loads(config.read_text())['codec'].get('token_fingerprint'))")
 if [[ -f "$last" ]]; then
   args+=(--ckpt_path "$last")
 elif [[ "${INIT:-shipped}" != none && "$shipped" == "$fingerprint" ]]; then
-  args+=(--model.init_from tts16k-nar)
+  args+=(--model.init_from default)
 fi
 nice -n "${NICE:-10}" "$python" -m tts.cli.main "${args[@]}" "$@"
 "$python" -m tts.cli.main export "$last" -o "$OUT" --half
