@@ -25,8 +25,9 @@ ROWS = [json.loads(line) for line in (SYNTHETIC / "manifest.jsonl").read_text().
 # sentences, one seed).
 FLOORS = {"wer_max": 0.73, "prompted_wer_max": 0.80}
 # Opposite instructions on the same words, about half the effects measured at export: "very slowly"
-# 2.6-2.9 times as long as "very quickly", "very loudly" 9.4 dB above "very quietly", "with a very
-# high voice" 3.3 semitones above "with a very low voice" (means over the four sentences).
+# 2.6-2.9 times as long as "very quickly", "very loudly" 9.1 dB above "very quietly" (loudness of the
+# active frames), "with a very high voice" 3.3 semitones above "with a very low voice" (means over the
+# four sentences; seeds 1-3: 8.4-8.7 dB, 2.1-3.6 semitones).
 RATE_RATIO_MIN, LEVEL_DB_MIN, PITCH_SEMITONES_MIN = 1.5, 4.5, 1.5
 
 
@@ -90,6 +91,7 @@ def test_default_tts_follows_opposite_instructions_on_the_same_words() -> None:
     "very loudly" is louder than "very quietly" and "with a very high voice" higher than "with a
     very low voice", on average by at least LEVEL_DB_MIN and PITCH_SEMITONES_MIN."""
     from tts.instruct.attributes import measure_style
+    from tts.instruct.evaluation import MEASURE
 
     tts = load_tts("default")
     texts = [row["text"] for row in ROWS]
@@ -97,17 +99,17 @@ def test_default_tts_follows_opposite_instructions_on_the_same_words() -> None:
     def speak(style: str) -> list:
         return tts.instruct([f"A man speaks {style}." for _ in texts], texts=texts, seed=0)
 
-    def difference(high: str, low: str, measure) -> list[float]:
-        return [measure(a) - measure(b) for a, b in zip(speak(high), speak(low), strict=True)]
-
-    def semitones(clip) -> float:
-        return 12 * np.log2(max(measure_style(clip.numpy(), tts.sample_rate, 1).f0_hz, 1.0))
-
-    def level(clip) -> float:
-        return float(10 * np.log10(np.mean(np.square(clip.numpy())) + 1e-12))
+    def difference(high: str, low: str, attribute: str) -> list[float]:
+        """``tts eval --instruct``'s contrast measure of each pair (the corpus's labelling measurement)."""
+        measure = MEASURE[attribute]
+        styles = [
+            (measure_style(a.numpy(), tts.sample_rate, 1), measure_style(b.numpy(), tts.sample_rate, 1))
+            for a, b in zip(speak(high), speak(low), strict=True)
+        ]
+        return [measure(a) - measure(b) for a, b in styles]
 
     slow, fast = speak("very slowly"), speak("very quickly")
     ratios = [a.shape[-1] / b.shape[-1] for a, b in zip(slow, fast, strict=True)]
     assert min(ratios) >= RATE_RATIO_MIN, ratios
-    assert np.mean(difference("very loudly", "very quietly", level)) >= LEVEL_DB_MIN
-    assert np.mean(difference("with a very high voice", "with a very low voice", semitones)) >= PITCH_SEMITONES_MIN
+    assert np.mean(difference("very loudly", "very quietly", "loudness")) >= LEVEL_DB_MIN
+    assert np.mean(difference("with a very high voice", "with a very low voice", "pitch")) >= PITCH_SEMITONES_MIN
