@@ -118,6 +118,17 @@ def test_plain_corpora_join_training_without_instructions(corpus: Path) -> None:
     assert len(styled) == len(unstyled) == 64  # the flite training rows, which have durations
     assert styled[0].instruction and unstyled[0].instruction is None
     assert torch_equal(styled[0].codes, unstyled[0].codes)
+    # instructed pairs are cut into prompt + target at their own rate, plain pairs at theirs
+    data = TTSDataModule(
+        str(corpus / "pairs.jsonl"),
+        tokens,
+        instructions=True,
+        plain_corpora=[plain],
+        prompt_probability=1.0,
+        instruction_prompt_probability=0.0,
+    )
+    batch = data._collate([styled[0], unstyled[1], styled[2], unstyled[3]])
+    assert [int(n) > 0 for n in batch.prompt_lengths] == [False, True, False, True]
     with pytest.raises(CodecError, match="plain corpus is"):
         TTSDataModule(str(corpus / "pairs.jsonl"), tokens, instructions=True, plain_corpora=[{"pairs": plain["pairs"]}])
 

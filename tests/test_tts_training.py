@@ -74,6 +74,9 @@ def test_pairs_join_their_tokens_and_cut_prompts_at_phone_boundaries(corpus: tup
         assert torch.equal(batch.prompt[row, :, :prompt], item.codes[:, :prompt])
         assert torch.equal(batch.codes[row, :, :target], item.codes[:, prompt:])
         assert int(batch.durations[row].sum()) == target
+    mixed = collate_pairs(items, torch.Generator().manual_seed(0), (0.3, 0.3), prompted=[True, False, False, True])
+    assert [int(n) > 0 for n in mixed.prompt_lengths] == [True, False, False, True]
+    assert torch.equal(mixed.codes[1, :, : items[1].codes.shape[-1]], items[1].codes)
     with pytest.raises(CodecError, match="no test pair"):
         PairDataset(pairs, tokens, lambda phones: [1], split="test")
     short = PairDataset(pairs, tokens, lambda phones: [ids[p] for p in phones], max_frames=25)

@@ -172,15 +172,20 @@ class PairDataset(Dataset):
 
 
 def collate_pairs(
-    pairs: Sequence[Pair], generator: torch.Generator | None = None, prompt_share: tuple[float, float] | None = None
+    pairs: Sequence[Pair],
+    generator: torch.Generator | None = None,
+    prompt_share: tuple[float, float] | None = None,
+    prompted: Sequence[bool] | None = None,
 ) -> TTSBatch:
-    """Pad pairs into a ``TTSBatch``; with ``prompt_share = (low, high)`` each utterance is cut at the
-    phone boundary nearest a random share in that range of its frames, and the frames before it
-    become the prompt (the phones before it are dropped)."""
+    """Pad pairs into a ``TTSBatch``; with ``prompt_share = (low, high)`` each utterance (each one
+    flagged in ``prompted``, default all) is cut at the phone boundary nearest a random share in
+    that range of its frames, and the frames before it become the prompt (the phones before it are
+    dropped)."""
     cuts = []
-    for pair in pairs:
+    for index, pair in enumerate(pairs):
         cut = 0
-        if prompt_share is not None and pair.durations is not None and len(pair.phones) > 1:
+        wanted = prompted is None or prompted[index]
+        if prompt_share is not None and wanted and pair.durations is not None and len(pair.phones) > 1:
             share = prompt_share[0] + (prompt_share[1] - prompt_share[0]) * float(torch.rand(1, generator=generator))
             ends = pair.durations.cumsum(0)
             cut = int((ends - share * ends[-1]).abs()[:-1].argmin()) + 1

@@ -35,6 +35,9 @@ class TTSDataModule(LightningDataModule):
         val_split: the split validated on (``dev``).
         prompt_share: range of the share of an utterance's frames that becomes its prompt.
         prompt_probability: share of training pairs cut into prompt + target (the rest have no prompt).
+        instruction_prompt_probability: the same for pairs read with an instruction. A prompt cut
+            from the utterance itself carries its voice, pitch, loudness and whisper, which leaves
+            the instruction nothing to teach but the timing; most instructed pairs go without one.
         instructions: train on instructions composed from the rows' ``style_words``
             (``egs/instruct16k``); the corpus's ``style_bins.json`` goes into the model.
         semantic_units: the units file of the pairs (``tts units apply``; ``ar-semantic`` only,
@@ -57,6 +60,7 @@ class TTSDataModule(LightningDataModule):
         val_split: str = "dev",
         prompt_share: tuple[float, float] = (0.1, 0.4),
         prompt_probability: float = 0.8,
+        instruction_prompt_probability: float = 0.2,
         instructions: bool = False,
         semantic_units: str | None = None,
         max_frames: int | None = None,
@@ -72,6 +76,7 @@ class TTSDataModule(LightningDataModule):
         self.pairs, self.tokens, self.generator = pairs, tokens, generator
         self.batch_size, self.num_workers, self.val_split = batch_size, num_workers, val_split
         self.prompt_share, self.prompt_probability = tuple(prompt_share), prompt_probability
+        self.instruction_prompt_probability = instruction_prompt_probability
         frontend = TextFrontend(backend, language)
         self.frontend = frontend.to_dict()
         self.inventory = frontend.inventory
@@ -118,11 +123,14 @@ class TTSDataModule(LightningDataModule):
         return self.inventory.encode(phones)
 
     def _collate(self, pairs: list[Pair]) -> Any:
-        cut = (
-            self.generator not in WHOLE_UTTERANCES
-            and float(torch.rand(1, generator=self.generator_seed)) < self.prompt_probability
-        )
-        return collate_pairs(pairs, self.generator_seed, self.prompt_share if cut else None)
+        if self.generator in WHOLE_UTTERANCES:
+            return collate_pairs(pairs, self.generator_seed)
+        draws = torch.rand(len(pairs), generator=self.generator_seed).tolist()
+        prompted = [
+            draw < (self.prompt_probability if pair.instruction is None else self.instruction_prompt_probability)
+            for pair, draw in zip(pairs, draws, strict=True)
+        ]
+        return collate_pairs(pairs, self.generator_seed, self.prompt_share, prompted)
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(
