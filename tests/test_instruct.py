@@ -73,6 +73,13 @@ def test_composed_instructions_name_what_was_asked_and_training_never_uses_held_
         assert unknown == []
     unseen = compose({"rate": "very fast"}, "Hello there.", random.Random(1), held_out=True)
     assert known_words(parse_instruction(unseen).style)[0] == {"rate": "very fast"}
+    train_phrases = [p for table in DESCRIPTIONS.values() for train, _ in table.values() for p in train]
+    for seed in range(20):  # held-out frames in training phrasings: a held-out frame, no held-out phrase
+        words = {"gender": "male", "pitch": "low", "rate": "fast"}
+        known = compose(words, "Hello there.", random.Random(seed), held_out=True, held_out_phrases=False)
+        assert known.startswith("Read this") or '" aloud ' in known, known  # the two held-out frames
+        assert not any(p in known for p in held_phrases) and any(p in known for p in train_phrases), known
+        assert known_words(parse_instruction(known).style)[0] == words
 
 
 def test_unknown_words_are_reported_and_the_last_of_two_levels_wins() -> None:

@@ -257,7 +257,15 @@ def test_eval_instruct_reports_every_attribute_and_contrast(
         assert set(setting["contrasts"]) == {"pitch", "rate", "loudness", "gender", "whisper"}
         assert all(0 <= row["exact"] <= row["within_one"] <= 1 for row in setting["accuracy"].values())
         assert setting["wer"] >= 0
-    assert report["wer"]["resynthesis"] >= 0 and "contrast pitch" in capsys.readouterr().out
+        known = setting["accuracy_known_words"]
+        assert {a: r["asked"] for a, r in known.items()} == {a: r["asked"] for a, r in setting["accuracy"].items()}
+    # the recordings measure as their labels say (the same measurement and bins made the labels)
+    recordings = report["ceiling"]["recordings"]
+    assert {"pitch", "rate", "loudness", "whisper"} <= set(recordings)
+    assert all(recordings[a]["exact"] == 1.0 for a in ("pitch", "rate", "loudness", "whisper")), recordings
+    assert set(report["ceiling"]["resynthesis"]) == set(recordings)
+    out = capsys.readouterr().out
+    assert report["wer"]["resynthesis"] >= 0 and "contrast pitch" in out and "the ceilings" in out
 
 
 def test_init_from_copies_the_shared_weights_of_a_folder_or_a_checkpoint(model: Path, tmp_path: Path) -> None:

@@ -203,7 +203,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def _eval_instructions(args: argparse.Namespace, model: object) -> int:
     from tts.api import INSTRUCTION_GUIDANCE
     from tts.instruct.bins import StyleBins
-    from tts.instruct.evaluation import evaluate_instructions
+    from tts.instruct.evaluation import evaluate_instructions, report_lines
 
     # the second condition's scale: text for nar, semantic units for ar-semantic (VoxInstruct)
     name, scale = (
@@ -220,24 +220,7 @@ def _eval_instructions(args: argparse.Namespace, model: object) -> int:
     report = evaluate_instructions(
         model, Path(args.pairs), args.split, args.limit, args.contrasts, args.seed, settings, bins
     )
-    print(f"{report['sentences']} {args.split} sentences, instructions in held-out wording")
-    wer = report["wer"]
-    print(
-        f"  WER: tokenizer resynthesis {wer['resynthesis']:.3f}, model without instruction {wer['no_instruction']:.3f}"
-    )
-    for setting in report["settings"]:
-        scales = ", ".join(f"{key} {setting[key]:g}" for key in (name, "instruction_guidance"))
-        print(f"{scales}: WER {setting['wer']:.3f}")
-        for attribute, row in setting["accuracy"].items():
-            print(
-                f"  {attribute:<9} asked {row['asked']:>3}  exact {row['exact']:.2f}  within one level "
-                f"{row['within_one']:.2f}"
-            )
-        for attribute, row in setting["contrasts"].items():
-            print(
-                f"  contrast {attribute:<9} {row['right_way']:.2f} of {row['pairs']} the asked way, mean "
-                f"difference {row['mean_difference']:+.2f}"
-            )
+    print(f"{args.split}: " + "\n".join(report_lines(report, name)))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     return 0

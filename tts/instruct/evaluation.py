@@ -5,10 +5,13 @@ measured with the function that labelled the training data (``tts.instruct.attri
 judged with the bins stored with the model. Reported per attribute: exact-level accuracy, and
 accuracy within one level for the five-level attributes. Contrast pairs speak one sentence twice
 with opposite extremes of one attribute (all else unsaid); a pair goes the asked way when the
-measured difference has the asked sign, and the effect size is the mean difference. Content:
-Whisper tiny.en WER of the instructed output beside the same model without instruction and the
-tokenizer's resynthesis of the recordings (the ceiling). Each guidance setting is scored on the
-same instructions and seeds.
+measured difference has the asked sign, and the effect size is the mean difference. Accuracy is
+also scored for the same requests asked in held-out sentence frames but training phrasings, which
+tells a style the model cannot render from a word it does not know. Content: Whisper tiny.en WER
+of the instructed output beside the same model without instruction and the tokenizer's
+resynthesis of the recordings (the ceiling). The ceilings of accuracy: the recordings and their
+resynthesis judged against their own labels (what the measurement and the tokenizer let through).
+Each guidance setting is scored on the same instructions and seeds.
 """
 
 from __future__ import annotations
@@ -107,37 +110,62 @@ def evaluate_instructions(
     rng = random.Random(f"instruct-eval-{seed}")
     requests = [draw_request(rng) for _ in rows]
     instructions = [compose(words, row["text"], rng, held_out=True) for words, row in zip(requests, rows, strict=True)]
+    known = random.Random(f"instruct-eval-known-{seed}")
+    in_known_words = [
+        compose(words, row["text"], known, held_out=True, held_out_phrases=False)
+        for words, row in zip(requests, rows, strict=True)
+    ]
     texts = [row["text"] for row in rows]
     phones = [spoken_phones(tts, text) for text in texts]
     transcribe = Transcriber()
     references = [spoken_words(tts, text) for text in texts]
-    ceiling = _ceiling_wer(tts, Path(pairs).parent, rows, references, transcribe)
+    recordings, resynthesis = _recordings(tts, Path(pairs).parent, rows)
+    labels = [row.get("style_words") or {} for row in rows]
     plain = tts.synthesize(texts, seed=seed)
     report: dict[str, Any] = {
         "sentences": len(rows),
         "instructions_example": instructions[:3],
-        "wer": {"resynthesis": ceiling, "no_instruction": _wer(tts, plain, references, transcribe)},
+        "wer": {
+            "resynthesis": _wer(tts, resynthesis, references, transcribe),
+            "no_instruction": _wer(tts, plain, references, transcribe),
+        },
+        "ceiling": {
+            "recordings": _accuracy(labels, recordings, phones, bins, tts.sample_rate),
+            "resynthesis": _accuracy(labels, resynthesis, phones, bins, tts.sample_rate),
+        },
         "settings": [],
     }
     for scales in guidance or [{}]:
         audio = tts.instruct(instructions, seed=seed, **scales)
-        tally: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
-        for words, clip, n in zip(requests, audio, phones, strict=True):
-            style = measure_style(clip.numpy(), tts.sample_rate, n)
-            for attribute, verdict in judge(words, style, bins).items():
-                tally[attribute].append(verdict)
-        accuracy = {
-            attribute: {
-                "asked": len(v),
-                "exact": float(np.mean([e for e, _ in v])),
-                "within_one": float(np.mean([w for _, w in v])),
-            }
-            for attribute, v in sorted(tally.items())
+        known_audio = tts.instruct(in_known_words, seed=seed, **scales)
+        setting = {
+            **scales,
+            "accuracy": _accuracy(requests, audio, phones, bins, tts.sample_rate),
+            "accuracy_known_words": _accuracy(requests, known_audio, phones, bins, tts.sample_rate),
+            "wer": _wer(tts, audio, references, transcribe),
         }
-        setting = {**scales, "accuracy": accuracy, "wer": _wer(tts, audio, references, transcribe)}
         setting["contrasts"] = _contrasts(tts, rows[:contrast_limit], phones, seed, scales)
         report["settings"].append(setting)
     return report
+
+
+def _accuracy(
+    requests: list[dict[str, str]], audio: list, phones: list[int], bins: StyleBins, sample_rate: int
+) -> dict[str, dict[str, float]]:
+    """Per attribute: how often the clips measured as asked (exact level, and within one level)."""
+    tally: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+    for words, clip, n in zip(requests, audio, phones, strict=True):
+        style = measure_style(np.asarray(clip, dtype=np.float32), sample_rate, n)
+        for attribute, verdict in judge(words, style, bins).items():
+            tally[attribute].append(verdict)
+    return {
+        attribute: {
+            "asked": len(v),
+            "exact": float(np.mean([e for e, _ in v])),
+            "within_one": float(np.mean([w for _, w in v])),
+        }
+        for attribute, v in sorted(tally.items())
+    }
 
 
 def _contrasts(
@@ -174,11 +202,44 @@ def _wer(tts: TTS, audio: list, references: list[list[str]], transcribe: Transcr
     return errors / max(1, words)
 
 
-def _ceiling_wer(tts: TTS, base: Path, rows: list[dict], references: list[list[str]], transcribe: Transcriber) -> float:
-    """WER of the tokenizer's resynthesis of the rows' recordings."""
-    audio = []
+def _recordings(tts: TTS, base: Path, rows: list[dict]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The rows' recordings at the model's rate, and the tokenizer's resynthesis of them."""
+    recordings, resynthesis = [], []
     for row in rows:
         samples, rate = read_audio(base / row["path"])
         samples = resample(to_mono(samples), rate, tts.sample_rate)
-        audio.append(tts.codec.decode(tts.codec.encode(samples, tts.sample_rate))[0])
-    return _wer(tts, audio, references, transcribe)
+        recordings.append(samples)
+        resynthesis.append(tts.codec.decode(tts.codec.encode(samples, tts.sample_rate))[0].numpy())
+    return recordings, resynthesis
+
+
+def report_lines(report: dict[str, Any], scale_name: str) -> list[str]:
+    """The printed form of ``evaluate_instructions``'s report (``scale_name``: the second guidance
+    scale's argument, ``guidance`` or ``semantic_guidance``)."""
+    wer, ceiling = report["wer"], report["ceiling"]
+    lines = [
+        f"{report['sentences']} sentences, instructions in held-out wording",
+        f"  WER: tokenizer resynthesis {wer['resynthesis']:.3f}, model without instruction {wer['no_instruction']:.3f}",
+        "  exact-level accuracy of the recordings / their resynthesis against their own labels (the ceilings):",
+        "    "
+        + ", ".join(
+            f"{a} {ceiling['recordings'][a]['exact']:.2f} / {row['exact']:.2f}"
+            for a, row in ceiling["resynthesis"].items()
+        ),
+    ]
+    for setting in report["settings"]:
+        scales = ", ".join(f"{key} {setting[key]:g}" for key in (scale_name, "instruction_guidance"))
+        lines.append(f"{scales}: WER {setting['wer']:.3f}")
+        lines.append("  attribute  asked  exact  within one level  (in training phrasings: exact, within one)")
+        for attribute, row in setting["accuracy"].items():
+            known = setting["accuracy_known_words"][attribute]
+            lines.append(
+                f"  {attribute:<9} {row['asked']:>6}  {row['exact']:5.2f}  {row['within_one']:16.2f}"
+                f"  ({known['exact']:.2f}, {known['within_one']:.2f})"
+            )
+        for attribute, row in setting["contrasts"].items():
+            lines.append(
+                f"  contrast {attribute:<9} {row['right_way']:.2f} of {row['pairs']} the asked way, mean "
+                f"difference {row['mean_difference']:+.2f}"
+            )
+    return lines

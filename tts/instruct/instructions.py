@@ -84,15 +84,19 @@ PLACEHOLDER = '"..."'
 MAX_INSTRUCTION_BYTES = 512
 
 
-def compose(words: dict[str, str], text: str, rng: random.Random, held_out: bool = False) -> str:
+def compose(
+    words: dict[str, str], text: str, rng: random.Random, held_out: bool = False, held_out_phrases: bool | None = None
+) -> str:
     """An instruction asking for ``words`` (attribute -> level) to be spoken as ``text``.
 
     Args:
         words: the attributes to ask for; the others are left out.
         rng: draws phrasings, their order and the template.
-        held_out: phrase with the held-out phrasings and templates (evaluation).
+        held_out: use the held-out templates (and phrasings; evaluation).
+        held_out_phrases: use the held-out phrasings (default: as ``held_out``). Held-out templates
+            with training phrasings ask in unseen sentence frames but in words the model knows.
     """
-    pick = 1 if held_out else 0
+    pick = 1 if (held_out if held_out_phrases is None else held_out_phrases) else 0
     gender = words.get("gender")
     subjects = SPEAKERS[gender][pick] or SPEAKERS[gender][0]
     subject = rng.choice(subjects)
@@ -106,7 +110,7 @@ def compose(words: dict[str, str], text: str, rng: random.Random, held_out: bool
             phrases.append(rng.choice(options))
     rng.shuffle(phrases)
     style = ", ".join(phrases[:-1]) + (" and " if len(phrases) > 1 else "") + (phrases[-1] if phrases else "")
-    template = rng.choice(TEMPLATES[pick])
+    template = rng.choice(TEMPLATES[1 if held_out else 0])
     if not style:
         template = template.replace(" {style}", "").replace("{Style}, ", "").replace(", {style}", "")
     capital = {"Subject": subject[:1].upper() + subject[1:], "Style": style[:1].upper() + style[1:]}
