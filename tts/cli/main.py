@@ -218,7 +218,7 @@ def _eval_instructions(args: argparse.Namespace, model: object) -> int:
     settings = [{name: a, "instruction_guidance": b} for a, b in pairs]
     bins = StyleBins.load(args.bins) if args.bins else None
     report = evaluate_instructions(
-        model, Path(args.pairs), args.split, args.limit, args.contrasts, args.seed, settings, bins
+        model, Path(args.pairs), args.split, args.limit, args.contrasts, args.seed, settings, bins, args.prompt
     )
     print(f"{args.split}: " + "\n".join(report_lines(report, name)))
     if args.json:
@@ -337,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--contrasts", type=int, default=16, help="--instruct: sentences of contrast pairs")
     evaluate.add_argument("--bins", help="--instruct: style_bins.json (default: the bins stored with the model)")
+    evaluate.add_argument(
+        "--prompt", help="--instruct: a voice prompt for every clip (the voice from it, the style from the instruction)"
+    )
     evaluate.set_defaults(run=cmd_eval)
     add_units_parser(commands)
     info = commands.add_parser("info", help="describe a TTS model (shipped name or folder)")

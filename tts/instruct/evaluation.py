@@ -96,10 +96,12 @@ def evaluate_instructions(
     seed: int = 0,
     guidance: list[dict[str, float]] | None = None,
     bins: StyleBins | None = None,
+    prompt: Path | None = None,
 ) -> dict[str, Any]:
     """Score instruction following (see the module) for each setting of guidance scales in
     ``guidance`` (the generator's arguments, e.g. ``{"guidance": 1.5, "instruction_guidance": 3}``
-    for ``nar``, ``semantic_guidance`` for ``ar-semantic``; default: one setting, the model's own)."""
+    for ``nar``, ``semantic_guidance`` for ``ar-semantic``; default: one setting, the model's own).
+    With a voice ``prompt`` every clip speaks in its voice (the style still from the instruction)."""
     if not tts.follows_instructions:
         raise CodecError("this model reads no instructions")
     if bins is None:
@@ -121,9 +123,10 @@ def evaluate_instructions(
     references = [spoken_words(tts, text) for text in texts]
     recordings, resynthesis = _recordings(tts, Path(pairs).parent, rows)
     labels = [row.get("style_words") or {} for row in rows]
-    plain = tts.synthesize(texts, seed=seed)
+    plain = tts.synthesize(texts, seed=seed, prompt=prompt)
     report: dict[str, Any] = {
         "sentences": len(rows),
+        "prompt": None if prompt is None else str(prompt),
         "instructions_example": instructions[:3],
         "wer": {
             "resynthesis": _wer(tts, resynthesis, references, transcribe),
@@ -136,10 +139,11 @@ def evaluate_instructions(
         "settings": [],
     }
     for scales in guidance or [{}]:
+        scales = {**scales, "prompt": prompt} if prompt is not None else scales
         audio = tts.instruct(instructions, seed=seed, **scales)
         known_audio = tts.instruct(in_known_words, seed=seed, **scales)
         setting = {
-            **scales,
+            **{key: value for key, value in scales.items() if key != "prompt"},
             "accuracy": _accuracy(requests, audio, phones, bins, tts.sample_rate),
             "accuracy_known_words": _accuracy(requests, known_audio, phones, bins, tts.sample_rate),
             "wer": _wer(tts, audio, references, transcribe),
@@ -218,7 +222,8 @@ def report_lines(report: dict[str, Any], scale_name: str) -> list[str]:
     scale's argument, ``guidance`` or ``semantic_guidance``)."""
     wer, ceiling = report["wer"], report["ceiling"]
     lines = [
-        f"{report['sentences']} sentences, instructions in held-out wording",
+        f"{report['sentences']} sentences, instructions in held-out wording"
+        + (f", in the voice of {report['prompt']}" if report.get("prompt") else ", no voice prompt"),
         f"  WER: tokenizer resynthesis {wer['resynthesis']:.3f}, model without instruction {wer['no_instruction']:.3f}",
         "  exact-level accuracy of the recordings / their resynthesis against their own labels (the ceilings):",
         "    "
