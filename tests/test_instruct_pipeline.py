@@ -129,6 +129,33 @@ def test_plain_corpora_join_training_without_instructions(corpus: Path) -> None:
     )
     batch = data._collate([styled[0], unstyled[1], styled[2], unstyled[3]])
     assert [int(n) > 0 for n in batch.prompt_lengths] == [False, True, False, True]
+    # an instructed pair's prompt: the start of another utterance of its speaker, its own words whole
+    data = TTSDataModule(str(corpus / "pairs.jsonl"), tokens, instructions=True, instruction_prompt_probability=1.0)
+    rows = [row for row, _ in data.train_set.rows]
+    for index in range(6):
+        pair = data.train_set[index]
+        same = [i for i, row in enumerate(rows) if row["speaker"] == rows[index]["speaker"] and i != index]
+        assert same and any(
+            torch_equal(pair.voice, data.train_set.tokens[data.train_set.rows[i][1]].codes) for i in same
+        )
+        batch = data._collate([pair])
+        prompt = int(batch.prompt_lengths[0])
+        assert 0 < prompt < pair.voice.shape[-1] and torch_equal(batch.prompt[0, :, :prompt], pair.voice[:, :prompt])
+        assert torch_equal(batch.codes[0], pair.codes) and int(batch.phone_lengths[0]) == len(pair.phones)
+    own = TTSDataModule(
+        str(corpus / "pairs.jsonl"),
+        tokens,
+        instructions=True,
+        instruction_prompt_probability=1.0,
+        instruction_prompt_source="self",
+    )
+    pair = own.train_set[0]
+    batch = own._collate([pair])
+    prompt = int(batch.prompt_lengths[0])
+    assert pair.voice is None and torch_equal(batch.prompt[0, :, :prompt], pair.codes[:, :prompt])
+    assert prompt + int(batch.code_lengths[0]) == pair.codes.shape[-1]
+    with pytest.raises(CodecError, match="speaker or self"):
+        TTSDataModule(str(corpus / "pairs.jsonl"), tokens, instructions=True, instruction_prompt_source="other")
     with pytest.raises(CodecError, match="plain corpus is"):
         TTSDataModule(str(corpus / "pairs.jsonl"), tokens, instructions=True, plain_corpora=[{"pairs": plain["pairs"]}])
 

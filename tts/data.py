@@ -32,8 +32,9 @@ from tts.models.instruction_encoder import encode_instructions
 @dataclass
 class Pair:
     """One utterance: ``phones (P,)`` ids, ``durations (P,)`` frames (sum = frames) or None,
-    ``codes (Q, T)``, its style description (instruction-to-speech) or None, and its semantic
-    units ``(T,)`` (one per token frame) or None."""
+    ``codes (Q, T)``, its style description (instruction-to-speech) or None, its semantic
+    units ``(T,)`` (one per token frame) or None, and ``voice (Q, T')``, the codes of another
+    utterance of its speaker (a prompt in its voice but not in its style) or None."""
 
     key: str
     phones: torch.Tensor
@@ -41,6 +42,7 @@ class Pair:
     codes: torch.Tensor
     instruction: str | None = None
     semantic: torch.Tensor | None = None
+    voice: torch.Tensor | None = None
 
 
 KEEP_ATTRIBUTE = 0.7
@@ -80,6 +82,8 @@ class PairDataset(Dataset):
             units of its key, cut or padded (last unit repeated) to its token frames.
         max_frames: leave out pairs with more token frames (an AR model's memory grows with the
             square of its sequence).
+        voices: give each pair the codes of another utterance of its ``speaker`` (``Pair.voice``),
+            drawn afresh at every read in the ``train`` split.
 
     Raises:
         CodecError: a missing or damaged file, units at another frame rate, a pair without units
@@ -96,6 +100,7 @@ class PairDataset(Dataset):
         instructions: bool = False,
         semantic: str | Path | None = None,
         max_frames: int | None = None,
+        voices: bool = False,
     ) -> None:
         self.tokens = TokenDataset(tokens)
         self.frame_rate = float(self.tokens.model["frame_rate"])
@@ -132,6 +137,10 @@ class PairDataset(Dataset):
             raise CodecError(f"no {split} pair has tokens in {tokens}", pairs)
         self.encode = encode
         self.instructions, self.split = instructions, split
+        self.speakers: dict[str, list[int]] = {}
+        if voices:
+            for number, (row, _) in enumerate(self.rows):
+                self.speakers.setdefault(str(row.get("speaker")), []).append(number)
 
     def _check_units(self, key: str, frames: int, source: str | Path) -> None:
         """Units of ``key`` that cover its token ``frames`` to within two frames (a unit model's
@@ -159,16 +168,18 @@ class PairDataset(Dataset):
         durations = None
         if row.get("durations") is not None:
             durations = frames_per_phone(row["durations"], self.frame_rate, codes.shape[-1])
-        instruction = None
-        if self.instructions:
-            rng = random.Random() if self.split == "train" else random.Random(f"{self.split}-{index}")
-            instruction = draw_instruction(row, rng)
+        rng = random.Random() if self.split == "train" else random.Random(f"{self.split}-{index}")
+        instruction = draw_instruction(row, rng) if self.instructions else None
+        voice = None
+        others = [n for n in self.speakers.get(str(row.get("speaker")), []) if n != index]
+        if others:
+            voice = self.tokens[self.rows[rng.choice(others)][1]].codes
         semantic = None
         if self.units is not None:
             ids, frames = self.units.ids[row["key"]], codes.shape[-1]
             padded = np.pad(ids, (0, max(0, frames - len(ids))), mode="edge") if len(ids) else np.zeros(frames)
             semantic = torch.from_numpy(padded[:frames].astype(np.int64))
-        return Pair(row["key"], phones, durations, codes, instruction, semantic)
+        return Pair(row["key"], phones, durations, codes, instruction, semantic, voice)
 
 
 def collate_pairs(
@@ -178,40 +189,43 @@ def collate_pairs(
     prompted: Sequence[bool] | None = None,
 ) -> TTSBatch:
     """Pad pairs into a ``TTSBatch``; with ``prompt_share = (low, high)`` each utterance (each one
-    flagged in ``prompted``, default all) is cut at the phone boundary nearest a random share in
-    that range of its frames, and the frames before it become the prompt (the phones before it are
-    dropped)."""
-    cuts = []
+    flagged in ``prompted``, default all) gets a prompt of a random share in that range of its
+    frames: the start of its ``voice`` where it has one (the utterance stays whole), else its own
+    start, cut at the nearest phone boundary (the phones before it are dropped)."""
+    cuts, starts, prompts = [], [], []
     for index, pair in enumerate(pairs):
-        cut = 0
-        wanted = prompted is None or prompted[index]
-        if prompt_share is not None and wanted and pair.durations is not None and len(pair.phones) > 1:
+        cut, start, prompt = 0, 0, pair.codes[:, :0]
+        if prompt_share is not None and (prompted is None or prompted[index]):
             share = prompt_share[0] + (prompt_share[1] - prompt_share[0]) * float(torch.rand(1, generator=generator))
-            ends = pair.durations.cumsum(0)
-            cut = int((ends - share * ends[-1]).abs()[:-1].argmin()) + 1
+            if pair.voice is not None:
+                prompt = pair.voice[:, : max(1, round(share * pair.voice.shape[-1]))]
+            elif pair.durations is not None and len(pair.phones) > 1:
+                ends = pair.durations.cumsum(0)
+                cut = int((ends - share * ends[-1]).abs()[:-1].argmin()) + 1
+                start = int(ends[cut - 1])
+                prompt = pair.codes[:, :start]
         cuts.append(cut)
-    prompt_frames = [
-        0 if pair.durations is None else int(pair.durations[:cut].sum()) for pair, cut in zip(pairs, cuts, strict=True)
-    ]
+        starts.append(start)
+        prompts.append(prompt)
     size = len(pairs)
     n_codebooks = pairs[0].codes.shape[0]
     max_phones = max(len(pair.phones) - cut for pair, cut in zip(pairs, cuts, strict=True))
-    max_prompt = max(prompt_frames)
-    max_frames = max(pair.codes.shape[-1] - p for pair, p in zip(pairs, prompt_frames, strict=True))
+    max_prompt = max(prompt.shape[-1] for prompt in prompts)
+    max_frames = max(pair.codes.shape[-1] - start for pair, start in zip(pairs, starts, strict=True))
     phones = torch.zeros(size, max_phones, dtype=torch.long)
     durations = torch.zeros(size, max_phones, dtype=torch.long)
     prompt = torch.zeros(size, n_codebooks, max_prompt, dtype=torch.long)
     codes = torch.zeros(size, n_codebooks, max_frames, dtype=torch.long)
     phone_lengths, prompt_lengths, code_lengths = (torch.zeros(size, dtype=torch.long) for _ in range(3))
-    for item, (pair, cut, p) in enumerate(zip(pairs, cuts, prompt_frames, strict=True)):
+    for item, (pair, cut, own, start) in enumerate(zip(pairs, cuts, prompts, starts, strict=True)):
         kept = pair.phones[cut:]
         phones[item, : len(kept)] = kept
         phone_lengths[item] = len(kept)
         if pair.durations is not None:
             durations[item, : len(kept)] = pair.durations[cut:]
-        prompt[item, :, :p] = pair.codes[:, :p]
-        prompt_lengths[item] = p
-        rest = pair.codes[:, p:]
+        prompt[item, :, : own.shape[-1]] = own
+        prompt_lengths[item] = own.shape[-1]
+        rest = pair.codes[:, start:]
         codes[item, :, : rest.shape[-1]] = rest
         code_lengths[item] = rest.shape[-1]
     batch = TTSBatch(phones, phone_lengths, durations, prompt, prompt_lengths, codes, code_lengths)
@@ -219,6 +233,6 @@ def collate_pairs(
         batch.instructions, batch.instruction_lengths = encode_instructions([pair.instruction for pair in pairs])
     if all(pair.semantic is not None for pair in pairs):
         batch.semantic = torch.zeros(size, max_frames, dtype=torch.long)
-        for item, (pair, p) in enumerate(zip(pairs, prompt_frames, strict=True)):
-            batch.semantic[item, : len(pair.semantic) - p] = pair.semantic[p:]
+        for item, (pair, start) in enumerate(zip(pairs, starts, strict=True)):
+            batch.semantic[item, : len(pair.semantic) - start] = pair.semantic[start:]
     return batch

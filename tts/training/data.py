@@ -38,6 +38,9 @@ class TTSDataModule(LightningDataModule):
         instruction_prompt_probability: the same for pairs read with an instruction. A prompt cut
             from the utterance itself carries its voice, pitch, loudness and whisper, which leaves
             the instruction nothing to teach but the timing; most instructed pairs go without one.
+        instruction_prompt_source: where an instructed pair's prompt comes from: ``speaker``, the
+            start of another utterance of its speaker (its voice in another style: the voice from
+            the prompt, the style from the instruction) or ``self``, its own start.
         instructions: train on instructions composed from the rows' ``style_words``
             (``egs/instruct16k``); the corpus's ``style_bins.json`` goes into the model.
         semantic_units: the units file of the pairs (``tts units apply``; ``ar-semantic`` only,
@@ -61,6 +64,7 @@ class TTSDataModule(LightningDataModule):
         prompt_share: tuple[float, float] = (0.1, 0.4),
         prompt_probability: float = 0.8,
         instruction_prompt_probability: float = 0.2,
+        instruction_prompt_source: str = "speaker",
         instructions: bool = False,
         semantic_units: str | None = None,
         max_frames: int | None = None,
@@ -77,13 +81,18 @@ class TTSDataModule(LightningDataModule):
         self.batch_size, self.num_workers, self.val_split = batch_size, num_workers, val_split
         self.prompt_share, self.prompt_probability = tuple(prompt_share), prompt_probability
         self.instruction_prompt_probability = instruction_prompt_probability
+        if instruction_prompt_source not in ("speaker", "self"):
+            raise CodecError(f"instruction_prompt_source is speaker or self, not {instruction_prompt_source!r}")
         frontend = TextFrontend(backend, language)
         self.frontend = frontend.to_dict()
         self.inventory = frontend.inventory
         self.n_symbols = len(frontend.inventory)
         self.instructions = instructions
         self.style_bins = read_style_bins(Path(pairs).parent / "style_bins.json") if instructions else None
-        self.train_set = PairDataset(pairs, tokens, self.encode, "train", **self._reading(), max_frames=max_frames)
+        voices = instructions and instruction_prompt_source == "speaker"
+        self.train_set = PairDataset(
+            pairs, tokens, self.encode, "train", **self._reading(), max_frames=max_frames, voices=voices
+        )
         self.n_units = self.train_set.units.classes if self.train_set.units is not None else 0
         self.codec = dict(self.train_set.tokens.model)
         self.n_codebooks = int(self.codec["n_codebooks"])
