@@ -17,7 +17,16 @@ import torch
 from codec.errors import CodecError
 from tts.instruct.attributes import WHISPER_VOICING, Style, measure_style
 from tts.instruct.bins import StyleBins
-from tts.instruct.instructions import DESCRIPTIONS, LEVELS, SPEAKERS, TEMPLATES, compose, known_words, parse_instruction
+from tts.instruct.instructions import (
+    DESCRIPTIONS,
+    LEVELS,
+    SPEAKERS,
+    TEMPLATES,
+    attribute_targets,
+    compose,
+    known_words,
+    parse_instruction,
+)
 from tts.models.batch import TTSBatch
 from tts.models.instruction_encoder import encode_instructions
 from tts.models.nar import NarTTS
@@ -232,6 +241,32 @@ def test_a_model_without_an_instruction_encoder_has_no_style() -> None:
     assert lengths.tolist() == [10, 0] and ids[1].tolist() == [0] * ids.shape[1]
     assert model.encode_style(ids, lengths, 2) is None
     assert not any(name.startswith("instruction_encoder") for name in model.state_dict())
+
+
+def test_the_style_classifier_names_the_levels_an_instruction_asks_for() -> None:
+    assert attribute_targets("A woman speaks very quickly, in a whisper") == [2, 0, 5, 0, 2]
+    assert attribute_targets("A man says at a low volume") == [1, 0, 0, 2, 0]
+    assert attribute_targets("Someone says") == attribute_targets(None) == [0, 0, 0, 0, 0]
+    torch.manual_seed(0)
+    model = NarTTS(SYMBOLS, 1, CODES, dim=32, heads=2, encoder_layers=1, decoder_layers=1, instruction_layers=1)
+    plain, _ = style_batch(4, torch.Generator().manual_seed(0))
+    plain.style_targets = torch.ones(4, len(LEVELS), dtype=torch.long)
+    assert "style_loss" not in model.loss(plain) and "style_classifier.weight" not in model.state_dict()
+    model = NarTTS(
+        SYMBOLS, 1, CODES, dim=32, heads=2, encoder_layers=1, decoder_layers=1, instruction_layers=1, style_loss=1.0
+    )
+    # words that share their bytes: "a man" inside "a woman", "low" in a pitch and in a volume
+    styles = ["A man speaks", "A woman speaks", "A man says with a low voice", "A woman says at a low volume"]
+    batch, _ = style_batch(4, torch.Generator().manual_seed(0))
+    batch.instructions, batch.instruction_lengths = encode_instructions(styles)
+    batch.style_targets = torch.tensor([attribute_targets(style) for style in styles])
+    optimizer = torch.optim.AdamW(model.parameters(), 3e-3)
+    for _ in range(80):
+        out = model._style_loss(model.encode_style(batch.instructions, batch.instruction_lengths, 4), batch)
+        optimizer.zero_grad()
+        out["style_loss"].backward()
+        optimizer.step()
+    assert float(out["style_accuracy"]) == 1.0 and float(out["style_loss"]) < 0.1
 
 
 def tiny_text_encoder(folder: Path) -> Path:

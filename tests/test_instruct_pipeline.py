@@ -127,8 +127,14 @@ def test_plain_corpora_join_training_without_instructions(corpus: Path) -> None:
         prompt_probability=1.0,
         instruction_prompt_probability=0.0,
     )
-    batch = data._collate([styled[0], unstyled[1], styled[2], unstyled[3]])
+    pairs = [styled[0], unstyled[1], styled[2], unstyled[3]]
+    batch = data._collate(pairs)
     assert [int(n) > 0 for n in batch.prompt_lengths] == [False, True, False, True]
+    # the style classifier's targets: what each instruction names, nothing for the plain pairs
+    from tts.instruct.instructions import attribute_targets
+
+    assert batch.style_targets.tolist() == [attribute_targets(p.instruction) for p in pairs]
+    assert batch.style_targets[1].tolist() == [0] * 5 and int(batch.style_targets[0].sum()) > 0
     # an instructed pair's prompt: the start of another utterance of its speaker, its own words whole
     data = TTSDataModule(str(corpus / "pairs.jsonl"), tokens, instructions=True, instruction_prompt_probability=1.0)
     rows = [row for row, _ in data.train_set.rows]
@@ -257,7 +263,8 @@ def test_a_plain_model_refuses_instructions(tmp_path: Path, model: Path, capsys:
     from safetensors.torch import load_file, save_file
 
     state = load_file(str(model / "model.safetensors"))
-    kept = {k: v for k, v in state.items() if not k.startswith(("instruction_encoder", "style_frames"))}
+    instruction_parts = ("instruction_encoder", "style_frames", "style_classifier")
+    kept = {k: v for k, v in state.items() if not k.startswith(instruction_parts)}
     save_file(kept, str(tmp_path / "plain" / "model.safetensors"))
     args = ["synthesize", "--instruct", 'A man says: "Hi."', "-o", str(tmp_path / "x.wav")]
     assert main([*args, "--model", str(tmp_path / "plain")]) == 2

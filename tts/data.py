@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from codec.corpus.token_dataset import TokenDataset
 from codec.errors import CodecError
 from codec.training.semantic import load_units
-from tts.instruct.instructions import compose, parse_instruction
+from tts.instruct.instructions import attribute_targets, compose, parse_instruction
 from tts.models.batch import TTSBatch
 from tts.models.instruction_encoder import encode_instructions
 
@@ -231,6 +231,7 @@ def collate_pairs(
     batch = TTSBatch(phones, phone_lengths, durations, prompt, prompt_lengths, codes, code_lengths)
     if any(pair.instruction is not None for pair in pairs):
         batch.instructions, batch.instruction_lengths = encode_instructions([pair.instruction for pair in pairs])
+        batch.style_targets = torch.tensor([attribute_targets(pair.instruction) for pair in pairs], dtype=torch.long)
     if all(pair.semantic is not None for pair in pairs):
         batch.semantic = torch.zeros(size, max_frames, dtype=torch.long)
         for item, (pair, start) in enumerate(zip(pairs, starts, strict=True)):

@@ -188,3 +188,11 @@ def known_words(style: str) -> tuple[dict[str, str], list[str]]:
     vocabulary.add("and")
     unknown = sorted({word for word in re.findall(r"[a-z]+", QUOTES.sub(" ", lowered)) if word not in vocabulary})
     return asked, unknown
+
+
+def attribute_targets(style: str | None) -> list[int]:
+    """Per attribute of ``LEVELS`` (in its order), the level a style description names in a known
+    phrasing as ``1 + index`` of the level, or 0 where it names none (the targets of the
+    instruction encoder's auxiliary classifier, ``NarTTS(style_loss=...)``)."""
+    asked = known_words(style)[0] if style else {}
+    return [LEVELS[a].index(asked[a]) + 1 if a in asked else 0 for a in LEVELS]

@@ -22,6 +22,8 @@ class TTSBatch:
         instructions: ``(B, L)`` byte ids of style descriptions (``tts.instruct.encoder``), or None.
         instruction_lengths: ``(B,)`` (0: no instruction), or None.
         semantic: ``(B, T)`` semantic units of the target frames (``ar-semantic``), or None.
+        style_targets: ``(B, A)`` per attribute the level each instruction names (1 + index) or 0
+            (``tts.instruct.instructions.attribute_targets``), or None.
     """
 
     phones: torch.Tensor
@@ -34,6 +36,7 @@ class TTSBatch:
     instructions: torch.Tensor | None = None
     instruction_lengths: torch.Tensor | None = None
     semantic: torch.Tensor | None = None
+    style_targets: torch.Tensor | None = None
 
 
 def lengths_mask(lengths: torch.Tensor, size: int) -> torch.Tensor:

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from tts.instruct.instructions import LEVELS
 from tts.models.batch import TTSBatch, lengths_mask
 from tts.models.instruction_encoder import drop_styles, make_instruction_encoder, style_vectors
 from tts.models.maskgit import cosine_masked, draw_unknown, remask_least_confident
@@ -74,6 +75,10 @@ class NarTTS(nn.Module):
         instruction_drop: share of training items whose instruction is replaced by the null style.
         instruction_encoder: ``bytes`` (the trained byte-level encoder) or a local folder with a
             pretrained text encoder (``PretrainedInstructionEncoder``; ``instruction_layers`` > 0).
+        style_loss: weight of an auxiliary loss on the style vector: a linear classifier names, per
+            attribute, the level the instruction asks for (``TTSBatch.style_targets``). The token
+            loss alone teaches a byte-level encoder slowly to tell words that share their bytes
+            ("a man" / "a woman", "a low voice" / "at a low volume"); 0: none.
     """
 
     def __init__(
@@ -90,6 +95,7 @@ class NarTTS(nn.Module):
         instruction_layers: int = 0,
         instruction_drop: float = 0.2,
         instruction_encoder: str = "bytes",
+        style_loss: float = 0.0,
     ) -> None:
         super().__init__()
         self.n_codebooks, self.codebook_size, self.uncond_prob = n_codebooks, codebook_size, uncond_prob
@@ -109,6 +115,10 @@ class NarTTS(nn.Module):
                 dim, instruction_layers, heads, dropout, instruction_encoder
             )
             self.style_frames = nn.Linear(dim, dim)
+        self.style_loss = style_loss if instruction_layers else 0.0
+        self.style_classes = [len(levels) + 1 for levels in LEVELS.values()]
+        if self.style_loss:
+            self.style_classifier = nn.Linear(dim, sum(self.style_classes))
 
     def encode_phones(
         self, phones: torch.Tensor, phone_lengths: torch.Tensor, style: torch.Tensor | None = None
@@ -178,6 +188,7 @@ class NarTTS(nn.Module):
     def loss(self, batch: TTSBatch) -> dict[str, torch.Tensor]:
         """Masked-token cross-entropy on one codebook level per item, and the duration loss."""
         style = self.encode_style(batch.instructions, batch.instruction_lengths, len(batch.phones))
+        extra = self._style_loss(style, batch)
         if style is not None:
             style = drop_styles(self.instruction_encoder, style, self.instruction_drop)
         encoded = self.encode_phones(batch.phones, batch.phone_lengths, style)
@@ -205,11 +216,26 @@ class NarTTS(nn.Module):
         token_loss = F.cross_entropy(chosen[masked], target[masked])
         accuracy = (chosen[masked].argmax(-1) == target[masked]).float().mean()
         return {
-            "loss": token_loss + duration_loss,
+            "loss": token_loss + duration_loss + self.style_loss * extra.get("style_loss", 0.0),
             "token_loss": token_loss,
             "duration_loss": duration_loss,
             "accuracy": accuracy,
+            **extra,
         }
+
+    def _style_loss(self, style: torch.Tensor | None, batch: TTSBatch) -> dict[str, torch.Tensor]:
+        """Cross-entropy and accuracy of the style classifier over the instructed items (none
+        without ``style_loss``, instructions or targets)."""
+        if not self.style_loss or style is None or batch.style_targets is None or batch.instruction_lengths is None:
+            return {}
+        instructed = batch.instruction_lengths > 0
+        if not bool(instructed.any()):
+            return {}
+        logits = self.style_classifier(style[instructed]).split(self.style_classes, dim=-1)
+        targets = batch.style_targets[instructed]
+        losses = [F.cross_entropy(part, targets[:, i]) for i, part in enumerate(logits)]
+        right = torch.stack([part.argmax(-1) == targets[:, i] for i, part in enumerate(logits)])
+        return {"style_loss": torch.stack(losses).mean(), "style_accuracy": right.float().mean()}
 
     @torch.inference_mode()
     def generate(

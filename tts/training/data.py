@@ -89,7 +89,7 @@ class TTSDataModule(LightningDataModule):
         self.n_symbols = len(frontend.inventory)
         self.instructions = instructions
         self.style_bins = read_style_bins(Path(pairs).parent / "style_bins.json") if instructions else None
-        voices = instructions and instruction_prompt_source == "speaker"
+        voices = instructions and instruction_prompt_source == "speaker" and generator not in WHOLE_UTTERANCES
         self.train_set = PairDataset(
             pairs, tokens, self.encode, "train", **self._reading(), max_frames=max_frames, voices=voices
         )
