@@ -122,7 +122,8 @@ def evaluate_instructions(
     transcribe = Transcriber()
     references = [spoken_words(tts, text) for text in texts]
     recordings, resynthesis = _recordings(tts, Path(pairs).parent, rows)
-    labels = [row.get("style_words") or {} for row in rows]
+    # judged as the requests are: whispering only where it is asked for (draw_request never asks "no")
+    labels = [{a: v for a, v in (row.get("style_words") or {}).items() if (a, v) != ("whisper", "no")} for row in rows]
     plain = tts.synthesize(texts, seed=seed, prompt=prompt)
     report: dict[str, Any] = {
         "sentences": len(rows),
