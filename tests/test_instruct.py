@@ -267,6 +267,13 @@ def test_the_style_classifier_names_the_levels_an_instruction_asks_for() -> None
         out["style_loss"].backward()
         optimizer.step()
     assert float(out["style_accuracy"]) == 1.0 and float(out["style_loss"]) < 0.1
+    # the training loss carries it at its weight; a batch without instructions has none
+    model.style_loss = 2.0
+    torch.manual_seed(1)
+    parts = model.loss(batch)
+    assert torch.allclose(parts["loss"], parts["token_loss"] + parts["duration_loss"] + 2.0 * parts["style_loss"])
+    batch.instruction_lengths = torch.zeros(4, dtype=torch.long)
+    assert "style_loss" not in model.loss(batch)
 
 
 def tiny_text_encoder(folder: Path) -> Path:

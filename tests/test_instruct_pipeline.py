@@ -158,7 +158,7 @@ def test_plain_corpora_join_training_without_instructions(corpus: Path) -> None:
     pair = own.train_set[0]
     batch = own._collate([pair])
     prompt = int(batch.prompt_lengths[0])
-    assert pair.voice is None and torch_equal(batch.prompt[0, :, :prompt], pair.codes[:, :prompt])
+    assert prompt > 0 and pair.voice is None and torch_equal(batch.prompt[0, :, :prompt], pair.codes[:, :prompt])
     assert prompt + int(batch.code_lengths[0]) == pair.codes.shape[-1]
     with pytest.raises(CodecError, match="speaker or self"):
         TTSDataModule(str(corpus / "pairs.jsonl"), tokens, instructions=True, instruction_prompt_source="other")

@@ -140,7 +140,8 @@ class PairDataset(Dataset):
         self.speakers: dict[str, list[int]] = {}
         if voices:
             for number, (row, _) in enumerate(self.rows):
-                self.speakers.setdefault(str(row.get("speaker")), []).append(number)
+                if row.get("speaker") is not None:
+                    self.speakers.setdefault(str(row["speaker"]), []).append(number)
 
     def _check_units(self, key: str, frames: int, source: str | Path) -> None:
         """Units of ``key`` that cover its token ``frames`` to within two frames (a unit model's
@@ -171,9 +172,12 @@ class PairDataset(Dataset):
         rng = random.Random() if self.split == "train" else random.Random(f"{self.split}-{index}")
         instruction = draw_instruction(row, rng) if self.instructions else None
         voice = None
-        others = [n for n in self.speakers.get(str(row.get("speaker")), []) if n != index]
-        if others:
-            voice = self.tokens[self.rows[rng.choice(others)][1]].codes
+        same = self.speakers.get(str(row.get("speaker")), []) if row.get("speaker") is not None else []
+        if len(same) > 1:
+            other = index
+            while other == index:
+                other = rng.choice(same)
+            voice = self.tokens[self.rows[other][1]].codes
         semantic = None
         if self.units is not None:
             ids, frames = self.units.ids[row["key"]], codes.shape[-1]

@@ -234,8 +234,8 @@ def report_lines(report: dict[str, Any], scale_name: str) -> list[str]:
         ),
     ]
     for setting in report["settings"]:
-        scales = ", ".join(f"{key} {setting[key]:g}" for key in (scale_name, "instruction_guidance"))
-        lines.append(f"{scales}: WER {setting['wer']:.3f}")
+        scales = ", ".join(f"{key} {setting[key]:g}" for key in (scale_name, "instruction_guidance") if key in setting)
+        lines.append(f"{scales or 'the model defaults'}: WER {setting['wer']:.3f}")
         lines.append("  attribute  asked  exact  within one level  (in training phrasings: exact, within one)")
         for attribute, row in setting["accuracy"].items():
             known = setting["accuracy_known_words"][attribute]
