@@ -50,7 +50,9 @@ def test_the_quoted_text_is_spoken_and_the_rest_is_style() -> None:
     assert parsed.text == "The meeting starts at nine."
     assert parsed.style == 'A deep male voice, slow and calm, says: "..."'
     separate = parse_instruction("A woman speaks quickly.", text="See you tomorrow.")
-    assert (separate.style, separate.text) == ("A woman speaks quickly.", "See you tomorrow.")
+    assert (separate.style, separate.text) == ('A woman speaks quickly: "..."', "See you tomorrow.")
+    quoted = parse_instruction('She says "..." slowly.', text="Hi.")
+    assert quoted.style == 'She says "..." slowly.'
 
 
 @pytest.mark.parametrize(

@@ -132,7 +132,8 @@ def parse_instruction(instruction: str, text: str | None = None) -> Instruction:
 
     Args:
         instruction: the instruction; its double-quoted part is the text to speak.
-        text: the text to speak, given separately (then quotes in the instruction stay in the style).
+        text: the text to speak, given separately (then quotes in the instruction stay in the style;
+            without any, the style gets ``: "..."`` where training's instructions quote their text).
 
     Raises:
         CodecError: an empty instruction, no quoted text and no ``text``, an empty quote, or an
@@ -142,6 +143,9 @@ def parse_instruction(instruction: str, text: str | None = None) -> Instruction:
         raise CodecError("empty instruction")
     if text is not None:
         style, spoken = instruction.strip(), text
+        if not QUOTES.search(style):
+            # descriptions are read as training composed them, with the spoken text's place marked
+            style = style.rstrip(" .,:;") + ": " + PLACEHOLDER
     else:
         quoted = QUOTES.findall(instruction)
         if not quoted:
