@@ -9,7 +9,7 @@
 #
 #   egs/instruct16k/train.sh [STEPS] [extra LightningCLI arguments of stage 2...]
 #
-# STEPS (default 1500): stage 2's steps, with the learning rate decaying by cosine over them.
+# STEPS (default 2500): stage 2's steps, with the learning rate decaying by cosine over them.
 # PLAIN_STEPS (default 3350): stage 1's (see egs/tts16k/train.sh, which also reads DATA and NICE).
 # DATA  (default ~/.cache/codec/tts16k) and IDATA (default ~/.cache/codec/instruct16k): the two
 #       corpora; IDATA's sizes are TRAIN_UTTERANCES_I (4000) and EVAL_UTTERANCES_I (100), its
@@ -20,7 +20,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-steps=${1:-1500}
+steps=${1:-2500}
 shift || true
 python=${PYTHON:-$repo/.venv/bin/python}
 export DATA=${DATA:-$HOME/.cache/codec/tts16k}
