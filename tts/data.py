@@ -141,7 +141,7 @@ class PairDataset(Dataset):
         if voices:
             for number, (row, _) in enumerate(self.rows):
                 if row.get("speaker") is not None:
-                    self.speakers.setdefault(str(row["speaker"]), []).append(number)
+                    self.speakers.setdefault(row["speaker"], []).append(number)
 
     def _check_units(self, key: str, frames: int, source: str | Path) -> None:
         """Units of ``key`` that cover its token ``frames`` to within two frames (a unit model's
@@ -172,7 +172,7 @@ class PairDataset(Dataset):
         rng = random.Random() if self.split == "train" else random.Random(f"{self.split}-{index}")
         instruction = draw_instruction(row, rng) if self.instructions else None
         voice = None
-        same = self.speakers.get(str(row.get("speaker")), []) if row.get("speaker") is not None else []
+        same = self.speakers.get(row.get("speaker"), [])
         if len(same) > 1:
             other = index
             while other == index:
