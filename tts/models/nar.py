@@ -274,6 +274,8 @@ class NarTTS(nn.Module):
         encoded = self.encode_phones(phones, phone_lengths, style)
         if durations is None:
             predicted = torch.expm1(self.predict_durations(encoded)).clamp(min=0) / speed
+            # word boundaries get a frame too, though training gives them none: without it the asked
+            # rate is met more often but asked pitch less (docs/instruct.md, durations at synthesis)
             durations = predicted.round().long().clamp(min=1)
         durations = durations * lengths_mask(phone_lengths, phones.shape[1])
         lengths = durations.sum(1)
