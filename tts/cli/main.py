@@ -218,7 +218,16 @@ def _eval_instructions(args: argparse.Namespace, model: object) -> int:
     settings = [{name: a, "instruction_guidance": b} for a, b in pairs]
     bins = StyleBins.load(args.bins) if args.bins else None
     report = evaluate_instructions(
-        model, Path(args.pairs), args.split, args.limit, args.contrasts, args.seed, settings, bins, args.prompt
+        model,
+        Path(args.pairs),
+        args.split,
+        args.limit,
+        args.contrasts,
+        args.seed,
+        settings,
+        bins,
+        args.prompt,
+        args.draws,
     )
     print(f"{args.split}: " + "\n".join(report_lines(report, name)))
     if args.json:
@@ -336,6 +345,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--ablation", action="store_true", help="--instruct: also score without guidance and with each scale alone"
     )
     evaluate.add_argument("--contrasts", type=int, default=16, help="--instruct: sentences of contrast pairs")
+    evaluate.add_argument(
+        "--draws",
+        type=int,
+        default=1,
+        help="--instruct: speak every request this many times with other sampling seeds and pool the scores "
+        "(one draw's accuracy spreads by about 0.1 either way)",
+    )
     evaluate.add_argument("--bins", help="--instruct: style_bins.json (default: the bins stored with the model)")
     evaluate.add_argument(
         "--prompt", help="--instruct: a voice prompt for every clip (the voice from it, the style from the instruction)"
