@@ -379,3 +379,40 @@ def test_init_from_copies_the_shared_weights_of_a_folder_or_a_checkpoint(model: 
     assert torch.equal(again["phone_embedding.weight"], warm["phone_embedding.weight"])
     with pytest.raises(CodecError, match="no weight of this checkpoint fits"):
         TTSModule("ar", model={"dim": 8, "heads": 2, "layers": 1}, init_from=str(model), **shape)
+
+
+def test_a_duration_refit_trains_the_duration_predictor_alone_and_lowers_its_loss(
+    corpus: Path, model: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import torch
+
+    from tts.pretrained import load_generator
+    from tts.training.data import TTSDataModule
+
+    data = ["--data.pairs", str(corpus / "pairs.jsonl"), "--data.tokens", str(corpus / "tokens" / "default")]
+    args = ["train", "fit", "--config", str(REPO / "recipes/tts/tiny-instruct-nar.yaml")]
+    args += ["--config", str(REPO / "recipes/tts/duration-refit.yaml"), *data, "--data.batch_size", "8"]
+    args += ["--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), "--trainer.enable_progress_bar", "false"]
+    assert main([*args, "--trainer.max_steps", "1"]) == 2
+    assert "init_from" in capsys.readouterr().err  # a refit needs the trained model
+    args += ["--model.init_from", str(model), "--trainer.max_steps", "40", "--trainer.val_check_interval", "40"]
+    assert main(args) == 0
+    checkpoint = tmp_path / "runs" / "duration-refit" / "run" / "checkpoints" / "last.ckpt"
+    assert main(["export", str(checkpoint), "-o", str(tmp_path / "refit")]) == 0
+    before, _ = load_generator(model)
+    after, config = load_generator(tmp_path / "refit")
+    assert config["objective"] == "durations" and config["trained_steps"] == 40
+    old, new = before.state_dict(), after.state_dict()
+    changed = {k for k in old if not torch.equal(old[k], new[k])}
+    assert changed == {k for k in old if k.startswith("duration.")}
+
+    def duration_loss(generator: torch.nn.Module) -> float:
+        torch.manual_seed(0)
+        loader = TTSDataModule(str(corpus / "pairs.jsonl"), str(corpus / "tokens" / "default"), instructions=True)
+        batches = list(loader.train_dataloader())
+        torch.manual_seed(0)
+        with torch.no_grad():
+            losses = [generator.eval().duration_refit_loss(batch)["duration_loss"] for batch in batches]
+        return float(torch.stack(losses).mean())
+
+    assert duration_loss(after) < 0.7 * duration_loss(before)

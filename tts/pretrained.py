@@ -90,6 +90,8 @@ def export_checkpoint(
         "codec": hparams.get("codec") or {},
         "frontend": hparams["frontend"],
         "trained_steps": loaded.get("global_step"),
+        # a duration refit's steps are its own, not the joint training's before it
+        "objective": hparams.get("objective", "all"),
         "style_bins": hparams.get("style_bins"),
     }
 

@@ -4,8 +4,9 @@
 # stopped:
 #   1. the plain `nar` model on egs/tts16k (egs/tts16k/train.sh PLAIN_STEPS, its export unscored);
 #   2. recipes/tts/instruct-nar.yaml from it, on this corpus (styled speech, with instructions)
-#      beside egs/tts16k's (plain, without), then a float16 export scored as plain TTS and on
-#      instructions.
+#      beside egs/tts16k's (plain, without);
+#   3. its duration predictor refitted on the final phone encoder (recipes/tts/duration-refit.yaml,
+#      1,500 short steps), then a float16 export scored as plain TTS and on instructions.
 #
 #   egs/instruct16k/train.sh [STEPS] [extra LightningCLI arguments of stage 2...]
 #
@@ -52,7 +53,16 @@ else
   args+=(--model.init_from "$plain")
 fi
 nice -n "${NICE:-10}" "$python" -m tts.cli.main "${args[@]}" "$@"
-"$python" -m tts.cli.main export "$last" -o "$OUT" --half
+
+refit="$STATE/tts16k-instruct-refit/run/checkpoints/last.ckpt"
+args=(train fit --config "$repo/recipes/tts/instruct-nar.yaml" --config "$repo/recipes/tts/duration-refit.yaml"
+      --data.pairs "$IDATA/pairs.jsonl" --data.tokens "$tokens"
+      --data.plain_corpora "[{pairs: $DATA/pairs.jsonl, tokens: $DATA/tokens/$fingerprint}]"
+      --model.init_from "$last" --trainer.logger.init_args.save_dir "$STATE"
+      --trainer.logger.init_args.name tts16k-instruct-refit --trainer.logger.init_args.version run)
+[[ -f "$refit" ]] && args+=(--ckpt_path "$refit")
+nice -n "${NICE:-10}" "$python" -m tts.cli.main "${args[@]}"
+"$python" -m tts.cli.main export "$refit" -o "$OUT" --half
 if [[ "${SCORE:-1}" != 0 ]]; then
   "$python" -m tts.cli.main eval --model "$OUT" --pairs "$DATA/pairs.jsonl" --limit 25 \
     --robustness "$DATA/robustness.txt" --json "$OUT.eval.json"

@@ -35,6 +35,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "frontend": config["frontend"],
         "codec": config["codec"],
         "trained_steps": config.get("trained_steps"),
+        "objective": config.get("objective", "all"),
         "instructions": getattr(model, "instruction_encoder", None) is not None,
         "style_bins": config.get("style_bins"),
     }

@@ -185,16 +185,33 @@ class NarTTS(nn.Module):
         hidden = self.hidden(codes, cond, valid, is_target)
         return torch.stack([head(hidden) for head in self.heads], dim=1)
 
-    def loss(self, batch: TTSBatch) -> dict[str, torch.Tensor]:
-        """Masked-token cross-entropy on one codebook level per item, and the duration loss."""
+    def _encode_batch(self, batch: TTSBatch) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, torch.Tensor]]:
+        """``(B, P, D)`` phone states of a training batch, its ``(B, D)`` styles (the null style for
+        ``instruction_drop`` of them) and the style classifier's loss."""
         style = self.encode_style(batch.instructions, batch.instruction_lengths, len(batch.phones))
         extra = self._style_loss(style, batch)
         if style is not None:
             style = drop_styles(self.instruction_encoder, style, self.instruction_drop)
-        encoded = self.encode_phones(batch.phones, batch.phone_lengths, style)
+        return self.encode_phones(batch.phones, batch.phone_lengths, style), style, extra
+
+    def _duration_loss(self, encoded: torch.Tensor, batch: TTSBatch) -> torch.Tensor:
+        """Mean squared error of the predicted log durations over the batch's phones."""
         phone_valid = lengths_mask(batch.phone_lengths, batch.phones.shape[1])
         log_target = torch.log1p(batch.durations.float())
-        duration_loss = F.mse_loss(self.predict_durations(encoded)[phone_valid], log_target[phone_valid])
+        return F.mse_loss(self.predict_durations(encoded)[phone_valid], log_target[phone_valid])
+
+    def duration_refit_loss(self, batch: TTSBatch) -> dict[str, torch.Tensor]:
+        """The duration loss alone, on phone states computed without gradient: trains the duration
+        predictor of a trained model on its final phone encoder (``TTSModule(objective="durations")``)."""
+        with torch.no_grad():
+            encoded, _, _ = self._encode_batch(batch)
+        duration_loss = self._duration_loss(encoded, batch)
+        return {"loss": duration_loss, "duration_loss": duration_loss}
+
+    def loss(self, batch: TTSBatch) -> dict[str, torch.Tensor]:
+        """Masked-token cross-entropy on one codebook level per item, and the duration loss."""
+        encoded, style, extra = self._encode_batch(batch)
+        duration_loss = self._duration_loss(encoded, batch)
         condition = regulate(encoded, batch.durations, batch.codes.shape[-1])
         drop = torch.rand(condition.shape[0], device=condition.device) < self.uncond_prob
         condition = torch.where(drop[:, None, None], self.null_text.expand_as(condition), condition)

@@ -13,6 +13,8 @@ from tts.models import GENERATORS
 from tts.models.batch import TTSBatch
 from tts.pretrained import generator_arguments
 
+OBJECTIVES = ("all", "durations")
+
 
 class TTSModule(LightningModule):
     """A generator (``nar``, ``ar`` or ``ar-aligned``) with AdamW and a warm-up + cosine schedule.
@@ -34,6 +36,9 @@ class TTSModule(LightningModule):
             model wherever names and shapes match (e.g. an instruction model from a plain TTS run);
             resuming ignores it.
         n_units: the semantic units' count (linked from the data; ``ar-semantic``).
+        objective: ``all`` trains the whole generator; ``durations`` (``nar``) refits only the
+            duration predictor of the model it starts from (``init_from``) on its frozen phone
+            encoder, every other weight kept and run as at inference (``docs/instruct.md``).
     """
 
     def __init__(
@@ -54,18 +59,39 @@ class TTSModule(LightningModule):
         style_bins: dict[str, Any] | None = None,
         init_from: str | None = None,
         n_units: int = 0,
+        objective: str = "all",
     ) -> None:
         super().__init__()
         if generator not in GENERATORS:
             raise ValueError(f"unknown generator {generator!r}; known: {', '.join(GENERATORS)}")
         if n_symbols < 1:
             raise ValueError("no phone inventory (n_symbols)")
+        if objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {objective!r}; known: {', '.join(OBJECTIVES)}")
+        if objective == "durations" and (generator != "nar" or not init_from):
+            raise ValueError("objective durations refits the duration predictor of a trained nar model (init_from)")
         self.save_hyperparameters()
         # a plain dict: a tokenizer stored as an attribute would join the state_dict and the checkpoints
         self._decoders: dict[str, Any] = {}
         self.model = GENERATORS[generator](n_symbols, n_codebooks, codebook_size, **generator_arguments(model, n_units))
         if init_from:
             self._initialize(init_from)
+        if objective == "durations":
+            for name, parameter in self.model.named_parameters():
+                parameter.requires_grad_(name.startswith("duration."))
+
+    def train(self, mode: bool = True) -> TTSModule:
+        """Training mode, except for a duration refit: the frozen encoder runs without dropout, as
+        at inference (the duration predictor has none)."""
+        super().train(mode)
+        if self.hparams.objective == "durations":
+            self.model.eval()
+        return self
+
+    def _loss(self, batch: TTSBatch) -> dict[str, torch.Tensor]:
+        if self.hparams.objective == "durations":
+            return self.model.duration_refit_loss(batch)
+        return self.model.loss(batch)
 
     def _initialize(self, checkpoint: str) -> None:
         """Copy the weights of ``checkpoint`` whose names and shapes match this model's."""
@@ -88,14 +114,14 @@ class TTSModule(LightningModule):
         self.load_state_dict(matched, strict=False)
 
     def training_step(self, batch: TTSBatch, batch_idx: int) -> torch.Tensor:
-        out = self.model.loss(batch)
+        out = self._loss(batch)
         self.log_dict(
             {f"train/{key}": value for key, value in out.items()}, prog_bar=False, batch_size=len(batch.phones)
         )
         return out["loss"]
 
     def validation_step(self, batch: TTSBatch, batch_idx: int) -> None:
-        out = self.model.loss(batch)
+        out = self._loss(batch)
         self.log_dict({f"val/{key}": value for key, value in out.items()}, batch_size=len(batch.phones))
         if batch_idx == 0:
             self._log_examples(batch)
@@ -153,6 +179,7 @@ class TTSModule(LightningModule):
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams
-        optimizer = torch.optim.AdamW(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        trained = [parameter for parameter in self.parameters() if parameter.requires_grad]
+        optimizer = torch.optim.AdamW(trained, lr=hp.lr, weight_decay=hp.weight_decay)
         schedule = warmup_cosine(hp.warmup_steps, hp.total_steps, hp.final_lr_ratio)
         return [optimizer], [{"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, schedule), "interval": "step"}]
