@@ -42,11 +42,12 @@ nice -n "${NICE:-10}" "$python" "$here/prepare.py" --out "$IDATA" "${fortunes[@]
   --eval-utterances "${EVAL_UTTERANCES_I:-100}" "${prepare_args[@]}"
 
 last="$STATE/tts16k-instruct/run/checkpoints/last.ckpt"
-args=(train fit --config "$repo/recipes/tts/instruct-nar.yaml" --data.pairs "$IDATA/pairs.jsonl"
-      --data.tokens "$tokens"
-      --data.plain_corpora "[{pairs: $DATA/pairs.jsonl, tokens: $DATA/tokens/$fingerprint}]"
-      --trainer.max_steps "$steps" --model.total_steps "$steps" --trainer.logger.init_args.save_dir "$STATE"
-      --trainer.logger.init_args.name tts16k-instruct --trainer.logger.init_args.version run)
+# both stages read the styled corpus with instructions beside the plain one without
+corpora=(--data.pairs "$IDATA/pairs.jsonl" --data.tokens "$tokens"
+         --data.plain_corpora "[{pairs: $DATA/pairs.jsonl, tokens: $DATA/tokens/$fingerprint}]"
+         --trainer.logger.init_args.save_dir "$STATE" --trainer.logger.init_args.version run)
+args=(train fit --config "$repo/recipes/tts/instruct-nar.yaml" "${corpora[@]}"
+      --trainer.max_steps "$steps" --model.total_steps "$steps" --trainer.logger.init_args.name tts16k-instruct)
 if [[ -f "$last" ]]; then
   args+=(--ckpt_path "$last")
 else
@@ -56,10 +57,7 @@ nice -n "${NICE:-10}" "$python" -m tts.cli.main "${args[@]}" "$@"
 
 refit="$STATE/tts16k-instruct-refit/run/checkpoints/last.ckpt"
 args=(train fit --config "$repo/recipes/tts/instruct-nar.yaml" --config "$repo/recipes/tts/duration-refit.yaml"
-      --data.pairs "$IDATA/pairs.jsonl" --data.tokens "$tokens"
-      --data.plain_corpora "[{pairs: $DATA/pairs.jsonl, tokens: $DATA/tokens/$fingerprint}]"
-      --model.init_from "$last" --trainer.logger.init_args.save_dir "$STATE"
-      --trainer.logger.init_args.name tts16k-instruct-refit --trainer.logger.init_args.version run)
+      "${corpora[@]}" --model.init_from "$last" --trainer.logger.init_args.name tts16k-instruct-refit)
 [[ -f "$refit" ]] && args+=(--ckpt_path "$refit")
 nice -n "${NICE:-10}" "$python" -m tts.cli.main "${args[@]}"
 "$python" -m tts.cli.main export "$refit" -o "$OUT" --half

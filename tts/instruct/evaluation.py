@@ -162,7 +162,7 @@ def evaluate_instructions(
             "accuracy_known_words": _accuracy(requests * draws, known_audio, phones * draws, bins, tts.sample_rate),
             "wer": _wer(tts, audio, pooled_references, transcribe),
         }
-        setting["contrasts"] = _contrasts(tts, rows[:contrast_limit], phones, seed, scales, seeds)
+        setting["contrasts"] = _contrasts(tts, rows[:contrast_limit], phones, scales, seeds)
         report["settings"].append(setting)
     return report
 
@@ -187,12 +187,12 @@ def _accuracy(
 
 
 def _contrasts(
-    tts: TTS, rows: list[dict], phones: list[int], seed: int, scales: dict[str, float], seeds: list[int]
+    tts: TTS, rows: list[dict], phones: list[int], scales: dict[str, float], seeds: list[int]
 ) -> dict[str, dict[str, float]]:
     """Per attribute: share of pairs whose measured difference goes the asked way, and its mean
-    (each sentence's pair spoken once per sampling seed of ``seeds``)."""
+    (each sentence's pair spoken once per sampling seed of ``seeds``, the first the evaluation's own)."""
     out = {}
-    rng = random.Random(f"instruct-contrast-{seed}")
+    rng = random.Random(f"instruct-contrast-{seeds[0]}")
     for attribute, (low, high) in CONTRASTS.items():
         instructions = []
         for row in rows:
