@@ -300,3 +300,37 @@ def test_epoch_length_covers_the_audio_once(tmp_path: Path) -> None:
     dm = AudioDataModule(str(root), val="synthetic", segment_seconds=0.25, batch_size=2)
     dm.setup("fit")
     assert len(dm.train_dataset) == math.ceil(3 * 1.5 / 0.25)
+
+
+def test_extra_training_sources_join_train_but_not_validation(tmp_path: Path) -> None:
+    main = tmp_path / "main"
+    write_tone(main / "a.wav", 1000.0, 16000)
+    write_tone(main / "d.wav", 3000.0, 16000)
+    manifest = write_manifest(
+        main / "manifest.jsonl",
+        [json.dumps({"path": "a.wav", "split": "train"}), json.dumps({"path": "d.wav", "split": "dev"})],
+    )
+    styled = tmp_path / "styled"
+    write_tone(styled / "a.wav", 2000.0, 22050, amplitude=0.05)
+    write_tone(styled / "held.wav", 5000.0, 16000)
+    extra = write_manifest(
+        styled / "train.jsonl",
+        [json.dumps({"path": "a.wav", "split": "train"}), json.dumps({"path": "held.wav", "split": "test"})],
+    )
+    folder = mixed_rate_folder(tmp_path / "folder")
+    dm = AudioDataModule(str(manifest), extra_train=[str(extra), str(folder)], segment_seconds=0.5, batch_size=64)
+    train, val = dm.split_items()
+    assert sorted(item.path for item in train) == sorted(
+        [main / "a.wav", styled / "a.wav", *(item for item in folder.rglob("*") if item.is_file())]
+    )
+    assert [item.path for item in val] == [main / "d.wav"]
+    assert len({item.key for item in train}) == len(train)  # the two a.wav stay apart
+    dm.setup("fit")
+    heard = {round(float(hz), -3) for hz in peak_hz(next(iter(dm.train_dataloader())))}
+    assert heard == {1000.0, 2000.0}
+    assert torch.allclose(peak_hz(torch.cat(list(dm.val_dataloader()))), torch.tensor(3000.0), atol=1)
+
+    with pytest.raises(CodecError, match=re.escape(f"{extra}: no rows with split 'dev'")):
+        AudioDataModule(str(manifest), extra_train=[str(extra)], train_split="dev").split_items()
+    with pytest.raises(CodecError, match="synthetic training data takes none"):
+        AudioDataModule("synthetic", extra_train=[str(extra)]).split_items()

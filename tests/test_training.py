@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -432,3 +433,33 @@ def test_16_mixed_clips_and_steps_unscaled_gradients() -> None:
     assert 0.5 < g16 / g32 < 2 and 0.5 < d16 / d32 < 2, (g16, g32, d16, d32)
     after = dict(model.discriminators.named_parameters())
     assert any(not torch.equal(before[name], after[name]) for name in before)
+
+
+def test_decoder_refit_recipe_keeps_the_tokens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``recipes/codec/decoder-refit.yaml`` after a model's recipe trains the decoder alone on the main
+    corpus plus ``extra_train``, levels spread over +-12 dB: the refitted model's token fingerprint
+    is its source's (generators trained on the tokens keep working), its model fingerprint is not."""
+    import soundfile as sf
+
+    from codec import load_codec
+    from codec.loading import save_pretrained
+
+    monkeypatch.chdir(tmp_path)
+    save_pretrained(module("tiny-vq", seed=1).codec, tmp_path / "source")
+    rng = np.random.default_rng(0)
+    for folder in ("main", "styled"):
+        for index in range(2):
+            (tmp_path / folder).mkdir(exist_ok=True)
+            sf.write(tmp_path / folder / f"{index}.wav", 0.1 * rng.standard_normal(RATE * 3 // 2), RATE)
+    args = ["train", "fit", "--config", str(RECIPES / "tiny-vq.yaml"), "--config", str(RECIPES / "decoder-refit.yaml")]
+    args += ["--data.train", str(tmp_path / "main"), "--data.extra_train", f"[{tmp_path / 'styled'}]"]
+    args += ["--model.init_from", str(tmp_path / "source"), "--trainer.max_steps", "2"]
+    args += ["--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), "--trainer.enable_progress_bar", "false"]
+    args += ["--trainer.limit_val_batches", "1", "--trainer.num_sanity_val_steps", "0"]
+    assert main(args) == 0
+    run = tmp_path / "runs" / "decoder-refit" / "run"
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["data"]["gain_jitter_db"] == 12.0 and config["model"]["freeze_modules"] == ["encoder", "quantizer"]
+    assert main(["export", str(run / "checkpoints" / "last.ckpt"), "-o", str(tmp_path / "refit")]) == 0
+    source, refit = (load_codec(str(tmp_path / name)).fingerprints() for name in ("source", "refit"))
+    assert refit.tokens == source.tokens and refit.model != source.model

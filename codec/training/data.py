@@ -4,6 +4,7 @@
 
     data:
       train: /data/LibriTTS/train-clean-100   # a folder, a manifest.jsonl, or "synthetic"
+      extra_train: [/data/styled/train.jsonl] # optional: more training rows (validation stays train's)
       sample_rate: 16000
       segment_seconds: 1.0
 
@@ -15,6 +16,7 @@ memory as int16, and each step only slices it (``codec.training.segments``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 
@@ -41,6 +43,9 @@ class AudioDataModule(LightningDataModule):
             ``val_fraction`` of a folder's files, or synthetic items with another seed.
         train_split: manifest split used for training; rows without a split count as training rows.
         val_split: manifest split used for validation.
+        extra_train: more folders or manifests whose training rows (split ``train_split`` or none) join
+            ``train``'s; their other rows are not used, so validation stays that of ``train``. Semantic
+            units are served for ``train``'s files only (the extra files' segments get none).
         sample_rate: rate of the batches in Hz (files are resampled with soxr).
         segment_seconds: training segment length.
         batch_size: training batch size.
@@ -68,6 +73,7 @@ class AudioDataModule(LightningDataModule):
         val: str | None = None,
         train_split: str = "train",
         val_split: str = "dev",
+        extra_train: list[str] | None = None,
         sample_rate: int = 16000,
         segment_seconds: float = 1.0,
         batch_size: int = 16,
@@ -90,6 +96,7 @@ class AudioDataModule(LightningDataModule):
         self.val = val
         self.train_split = train_split
         self.val_split = val_split
+        self.extra_train = list(extra_train or [])
         self.sample_rate = sample_rate
         self.segment_samples = round(segment_seconds * sample_rate)
         self.val_segment_samples = round(val_segment_seconds * sample_rate)
@@ -115,6 +122,18 @@ class AudioDataModule(LightningDataModule):
         Raises:
             CodecError: a source is missing, or has no files for its split.
         """
+        train, val = self._own_split()
+        if self.extra_train and self.train == SYNTHETIC:
+            raise CodecError("extra_train adds to real audio; synthetic training data takes none", self.extra_train[0])
+        for source in self.extra_train:
+            rows = [item for item in load_items(source) if item.split in (None, self.train_split)]
+            if not rows:
+                raise CodecError(f"no rows with split {self.train_split!r}", source)
+            # Keys are prefixed by their source so that they never meet train's semantic units.
+            train += [dataclasses.replace(item, key=f"{source}:{item.key}") for item in rows]
+        return train, val
+
+    def _own_split(self) -> tuple[list[AudioItem], list[AudioItem]]:
         items = [] if self.train == SYNTHETIC else load_items(self.train)
         train = [item for item in items if item.split in (None, self.train_split)]
         if items and not train:
