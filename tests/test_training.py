@@ -314,6 +314,18 @@ def test_phase_loss_joins_the_generator_loss() -> None:
     torch.testing.assert_close(logged["train/loss_g"], expected, rtol=1e-5, atol=1e-5)
 
 
+def test_level_loss_joins_the_generator_loss() -> None:
+    """With ``level_weight`` the logged generator loss is mel + commitment + weighted level loss."""
+    model = module("tiny-vq", discriminators=[], level_weight=0.5)
+    fit = trainer(1, log_every_n_steps=1)
+    fit.fit(model, data())
+    logged = fit.logged_metrics
+    expected = model.hparams.mel_weight * logged["train/loss_mel"] + logged["train/loss_commit"]
+    assert logged["train/loss_level"] > 0
+    expected = expected + 0.5 * logged["train/loss_level"]
+    torch.testing.assert_close(logged["train/loss_g"], expected, rtol=1e-5, atol=1e-5)
+
+
 def test_frozen_encoder_and_quantizer_keep_their_weights_and_tokens() -> None:
     """``freeze_modules: [encoder, quantizer]`` trains the decoder alone: after a real fit the
     encoder's weights and the codebooks (EMA buffers included) are bit-identical, so the codes are

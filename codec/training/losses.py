@@ -1,5 +1,5 @@
-"""Reconstruction and GAN losses: multi-scale mel L1, multi-resolution phase, adversarial (hinge /
-LSGAN), feature matching.
+"""Reconstruction and GAN losses: multi-scale mel L1, multi-resolution phase, frame level, pitch,
+adversarial (hinge / LSGAN), feature matching.
 
 Adversarial and feature-matching losses take the lists that the discriminators in
 :mod:`codec.training.discriminators` return: one logit tensor (or one feature-map list) per
@@ -89,6 +89,26 @@ class MultiResolutionPhaseLoss(nn.Module):
             frequency = (weight[..., 1:] * _anti_wrap(difference.diff(dim=2))).mean()
             losses.append(instantaneous + group_delay + frequency)
         return torch.stack(losses).mean()
+
+
+def level_loss(pred: torch.Tensor, target: torch.Tensor, frame: int, floor_db: float = -70.0) -> torch.Tensor:
+    """L1 distance in dB between the RMS levels of ``(B, 1, N)`` prediction and target, per frame of
+    ``frame`` samples; levels below ``floor_db`` dBFS count as ``floor_db``.
+
+    A log-mel L1 loss settles on the median of each band's log energy, which for noise-like content
+    lies below its mean: a decoder trained on it alone plays back quieter than its input. The mean
+    energy of a whole frame is far less spread, so its level is matched without that bias.
+    """
+    if pred.shape != target.shape:
+        raise ValueError(f"pred and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}")
+    frames = pred.shape[-1] // frame
+    floor = 10.0 ** (floor_db / 10.0)
+
+    def levels(audio: torch.Tensor) -> torch.Tensor:
+        power = audio[..., : frames * frame].reshape(*audio.shape[:-1], frames, frame).square().mean(-1)
+        return 10.0 * torch.log10(power.clamp(min=floor))
+
+    return (levels(pred) - levels(target)).abs().mean()
 
 
 def pitch_loss(

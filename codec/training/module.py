@@ -21,6 +21,7 @@ from codec.training.losses import (
     discriminator_loss,
     feature_matching_loss,
     generator_adversarial_loss,
+    level_loss,
     pitch_loss,
 )
 from codec.training.semantic import SemanticHead
@@ -83,6 +84,8 @@ class CodecModule(LightningModule):
         mel_scales: ``(n_fft, hop, n_mels)`` per scale of the mel loss.
         mel_weight, adversarial_weight, feature_weight, commitment_weight: loss weights.
         phase_weight: weight of the multi-resolution phase loss (``MultiResolutionPhaseLoss``; 0 = off).
+        level_weight: weight of the frame level loss in dB (``codec.training.losses.level_loss``, 20 ms
+            frames; 0 = off).
         pitch_weight: weight of the pitch loss (``codec.training.losses.pitch_loss``) of decoders with a pitch
             head (``vocos-hn``); other decoders have none.
         pitch_teacher_forcing: a ``vocos-hn`` decoder's pulse train follows the target's F0 (YIN,
@@ -120,6 +123,7 @@ class CodecModule(LightningModule):
         mel_scales: Sequence[Sequence[int]] = ((512, 128, 64), (1024, 256, 100), (2048, 512, 128)),
         mel_weight: float = 45.0,
         phase_weight: float = 0.0,
+        level_weight: float = 0.0,
         pitch_weight: float = 10.0,
         pitch_teacher_forcing: bool = False,
         adversarial_weight: float = 1.0,
@@ -296,6 +300,10 @@ class CodecModule(LightningModule):
             phase = self.phase_loss(out.audio, audio)
             g_loss = g_loss + hp.phase_weight * phase
             logs["train/loss_phase"] = phase.detach()
+        if hp.level_weight > 0:
+            level = level_loss(out.audio, audio, self.codec.sample_rate // 50)
+            g_loss = g_loss + hp.level_weight * level
+            logs["train/loss_level"] = level.detach()
         if out.log2_f0 is not None and hp.pitch_weight > 0:
             pitch, gross = pitch_loss(out.log2_f0, audio, self.codec.sample_rate, self.codec.decoder.pitch_hop)
             g_loss = g_loss + hp.pitch_weight * pitch
