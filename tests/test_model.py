@@ -76,8 +76,12 @@ def test_tiny_recipes_cover_every_quantizer_family() -> None:
 
 
 def test_every_full_recipe_has_expected_numbers() -> None:
+    """Every recipe but the tiny ones defines a codec with known numbers, or is an overlay given after
+    such a recipe (it has no codec of its own)."""
     full = {p.stem for p in RECIPES.glob("*.yaml") if not p.stem.startswith("tiny-")}
-    assert full == set(FULL)
+    overlays = {name for name in full if "codec" not in yaml.safe_load((RECIPES / f"{name}.yaml").read_text())["model"]}
+    assert overlays == {"decoder-refit"}
+    assert full - overlays == set(FULL)
 
 
 @pytest.mark.parametrize("name", sorted(FULL))
