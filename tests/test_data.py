@@ -330,6 +330,11 @@ def test_extra_training_sources_join_train_but_not_validation(tmp_path: Path) ->
     assert heard == {1000.0, 2000.0}
     assert torch.allclose(peak_hz(torch.cat(list(dm.val_dataloader()))), torch.tensor(3000.0), atol=1)
 
+    alone = AudioDataModule(str(main / "a.wav"), extra_train=[str(extra)], segment_seconds=0.5, batch_size=64)
+    with pytest.warns(UserWarning, match="nothing held out"):
+        alone.setup("fit")  # one main file, nothing to hold out: validation on it, not on the extra files
+    assert torch.allclose(peak_hz(torch.cat(list(alone.val_dataloader()))), torch.tensor(1000.0), atol=1)
+
     with pytest.raises(CodecError, match=re.escape(f"{extra}: no rows with split 'dev'")):
         AudioDataModule(str(manifest), extra_train=[str(extra)], train_split="dev").split_items()
     with pytest.raises(CodecError, match="synthetic training data takes none"):

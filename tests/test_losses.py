@@ -171,19 +171,27 @@ def test_phase_loss_sees_phase_that_the_mel_loss_ignores() -> None:
 
 
 def test_level_loss_is_the_mean_frame_level_difference_in_db() -> None:
-    """Half the amplitude is 6.02 dB on every frame; a silent frame counts at the floor; the loss
-    is symmetric and its gradient raises a quiet prediction."""
+    """Half the amplitude is 6.02 dB on every frame; a silent frame counts at the floor and still
+    gets a gradient; the loss is symmetric, float32 for bfloat16 input, and its gradient raises a
+    quiet prediction."""
     target = torch.randn(2, 1, 3200)
     assert level_loss(target, target, 320) == 0
     half = level_loss(0.5 * target, target, 320)
     torch.testing.assert_close(half, torch.tensor(20 * math.log10(2)), rtol=0, atol=1e-4)
     torch.testing.assert_close(level_loss(target, 0.5 * target, 320), half)
     silent = target.clone()
-    silent[..., :320] = 0  # one frame of ten at -70 dBFS instead of about 0 dBFS
-    expected = (10 * torch.log10(target[..., :320].square().mean(-1)) + 70).mean() / 10
+    silent[..., :320] = 0  # one frame of ten at the -70 dBFS floor instead of about 0 dBFS
+    expected = (10 * torch.log10(target[..., :320].square().mean(-1) + 1e-7) + 70).mean() / 10
     torch.testing.assert_close(level_loss(silent, target, 320), expected, rtol=1e-4, atol=1e-4)
     quiet = (0.5 * target).requires_grad_()
     level_loss(quiet, target, 320).backward()
     assert float((quiet.grad * target).sum()) < 0  # a step against the gradient makes it louder
+    mute = torch.zeros_like(target, requires_grad=True)
+    level_loss(mute + 1e-4, target, 320).backward()
+    assert float(mute.grad.abs().sum()) > 0
+    low = level_loss((0.5 * target).bfloat16(), target.bfloat16(), 320)
+    assert low.dtype == torch.float32 and abs(float(low) - float(half)) < 0.1
     with pytest.raises(ValueError, match="shapes differ"):
         level_loss(target, target[..., :-1], 320)
+    with pytest.raises(ValueError, match="at least one frame"):
+        level_loss(target[..., :100], target[..., :100], 320)

@@ -194,7 +194,8 @@ class AudioDataModule(LightningDataModule):
             )
         if not val_items:
             warnings.warn(f"{self.train}: nothing held out; validating on the training files", stacklevel=3)
-            val_items = train_items
+            extra = tuple(f"{source}:" for source in self.extra_train)
+            val_items = [item for item in train_items if not extra or not item.key.startswith(extra)]
         kept = [item for item in val_items if item.duration is None or item.duration >= self.min_seconds]
         dataset = load_validation(
             spread(kept, self.max_val_items),

@@ -92,8 +92,10 @@ class MultiResolutionPhaseLoss(nn.Module):
 
 
 def level_loss(pred: torch.Tensor, target: torch.Tensor, frame: int, floor_db: float = -70.0) -> torch.Tensor:
-    """L1 distance in dB between the RMS levels of ``(B, 1, N)`` prediction and target, per frame of
-    ``frame`` samples; levels below ``floor_db`` dBFS count as ``floor_db``.
+    """L1 distance in dB between the RMS levels of ``(B, 1, N)`` prediction and target, per whole frame
+    of ``frame`` samples (a shorter tail is left out), in float32 whatever the input's precision.
+    ``floor_db`` dBFS of power is added to every frame, so near-silence neither dominates the loss nor
+    loses its gradient.
 
     A log-mel L1 loss settles on the median of each band's log energy, which for noise-like content
     lies below its mean: a decoder trained on it alone plays back quieter than its input. The mean
@@ -102,11 +104,13 @@ def level_loss(pred: torch.Tensor, target: torch.Tensor, frame: int, floor_db: f
     if pred.shape != target.shape:
         raise ValueError(f"pred and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}")
     frames = pred.shape[-1] // frame
+    if frames == 0:
+        raise ValueError(f"level_loss needs at least one frame of {frame} samples, got {pred.shape[-1]}")
     floor = 10.0 ** (floor_db / 10.0)
 
     def levels(audio: torch.Tensor) -> torch.Tensor:
-        power = audio[..., : frames * frame].reshape(*audio.shape[:-1], frames, frame).square().mean(-1)
-        return 10.0 * torch.log10(power.clamp(min=floor))
+        frames_ = audio[..., : frames * frame].float().reshape(*audio.shape[:-1], frames, frame)
+        return 10.0 * torch.log10(frames_.square().mean(-1) + floor)
 
     return (levels(pred) - levels(target)).abs().mean()
 

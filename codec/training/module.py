@@ -334,15 +334,9 @@ class CodecModule(LightningModule):
                 scheduler.step()
 
         stats = CodeHistogram.batch_stats(out.codes, self.codec.codebook_size)
-        logs.update(
-            {
-                "train/loss_g": g_loss.detach(),
-                "train/loss_mel": mel.detach(),
-                "train/loss_commit": out.commit_loss.detach(),
-                "train/perplexity": stats["perplexity"],
-                "train/lr": torch.tensor(opt_g.param_groups[0]["lr"]),
-            }
-        )
+        logs["train/loss_g"], logs["train/loss_mel"] = g_loss.detach(), mel.detach()
+        logs["train/loss_commit"], logs["train/perplexity"] = out.commit_loss.detach(), stats["perplexity"]
+        logs["train/lr"] = torch.tensor(opt_g.param_groups[0]["lr"])
         self.log_dict(logs, prog_bar=False)
         self.log("mel", mel.detach(), prog_bar=True)
         return g_loss.detach()
