@@ -302,27 +302,19 @@ def test_init_from_warm_starts_the_chosen_parts(tmp_path: Path) -> None:
         module("tiny-vq", init_from=str(tmp_path / "vq"), init_modules=["discriminators"])
 
 
-def test_phase_loss_joins_the_generator_loss() -> None:
-    """With ``phase_weight`` the logged generator loss is mel + commitment + weighted phase."""
-    model = module("tiny-vq", discriminators=[], phase_weight=5.0)
+@pytest.mark.parametrize(
+    ("weight", "value", "logged_as"), [("phase_weight", 5.0, "phase"), ("level_weight", 0.5, "level")]
+)
+def test_optional_loss_joins_the_generator_loss(weight: str, value: float, logged_as: str) -> None:
+    """With ``phase_weight`` or ``level_weight`` the logged generator loss is mel + commitment + that
+    weighted loss."""
+    model = module("tiny-vq", discriminators=[], **{weight: value})
     fit = trainer(1, log_every_n_steps=1)
     fit.fit(model, data())
     logged = fit.logged_metrics
     expected = model.hparams.mel_weight * logged["train/loss_mel"] + logged["train/loss_commit"]
-    expected = expected + 5.0 * logged["train/loss_phase"]
-    assert logged["train/loss_phase"] > 0
-    torch.testing.assert_close(logged["train/loss_g"], expected, rtol=1e-5, atol=1e-5)
-
-
-def test_level_loss_joins_the_generator_loss() -> None:
-    """With ``level_weight`` the logged generator loss is mel + commitment + weighted level loss."""
-    model = module("tiny-vq", discriminators=[], level_weight=0.5)
-    fit = trainer(1, log_every_n_steps=1)
-    fit.fit(model, data())
-    logged = fit.logged_metrics
-    expected = model.hparams.mel_weight * logged["train/loss_mel"] + logged["train/loss_commit"]
-    assert logged["train/loss_level"] > 0
-    expected = expected + 0.5 * logged["train/loss_level"]
+    expected = expected + value * logged[f"train/loss_{logged_as}"]
+    assert logged[f"train/loss_{logged_as}"] > 0
     torch.testing.assert_close(logged["train/loss_g"], expected, rtol=1e-5, atol=1e-5)
 
 
