@@ -17,6 +17,7 @@ import torch
 from codec.errors import CodecError
 from tts.instruct.attributes import WHISPER_VOICING, Style, measure_style
 from tts.instruct.bins import StyleBins
+from tts.instruct.evaluation import judge, measured_levels
 from tts.instruct.instructions import (
     DESCRIPTIONS,
     LEVELS,
@@ -131,6 +132,27 @@ def test_bins_place_pitch_relative_to_gender_and_survive_a_round_trip() -> None:
     assert StyleBins.from_dict(bins.to_dict()) == bins
     with pytest.raises(CodecError, match="too few"):
         StyleBins.fit(rows[:10])
+
+
+def test_judging_bins_pitch_by_the_gender_asked_and_names_the_level_missed() -> None:
+    rng = np.random.default_rng(1)
+    rows = [(Style(float(f), 1.0, 12.0, -20.0, 0.8, 2.0), "male") for f in rng.uniform(90, 140, 200)]
+    rows += [(Style(float(f), 1.0, 12.0, -20.0, 0.8, 2.0), "female") for f in rng.uniform(160, 280, 200)]
+    bins = StyleBins.fit(rows)
+    # a man asked for a high voice who comes out at 150 Hz is very high for a man (one level off)
+    asked = {"gender": "male", "pitch": "high"}
+    voice = Style(150.0, 1.0, 12.0, -20.0, 0.8, 2.0)
+    assert measured_levels(asked, voice, bins) == {"gender": "male", "pitch": "very high"}
+    assert judge(asked, voice, bins) == {"gender": (True, True), "pitch": (False, True)}
+    # the same clip asked of a woman: a woman's very low voice, and the wrong gender
+    asked = {"gender": "female", "pitch": "very high"}
+    assert measured_levels(asked, voice, bins) == {"gender": "male", "pitch": "very low"}
+    assert judge(asked, voice, bins) == {"gender": (False, False), "pitch": (False, False)}
+    # a whisper has no pitch to measure and its gender is not judged
+    whisper = Style(0.0, 0.0, 12.0, -30.0, 0.0, 2.0)
+    asked = {"gender": "female", "pitch": "low", "whisper": "yes"}
+    assert measured_levels(asked, whisper, bins) == {"pitch": None, "whisper": "yes"}
+    assert judge(asked, whisper, bins) == {"pitch": (False, False), "whisper": (True, True)}
 
 
 def load_effects():

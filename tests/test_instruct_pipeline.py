@@ -290,6 +290,10 @@ def test_eval_instruct_reports_every_attribute_and_contrast(
     for setting in report["settings"]:
         assert set(setting["contrasts"]) == {"pitch", "rate", "loudness", "gender", "whisper"}
         assert all(0 <= row["exact"] <= row["within_one"] <= 1 for row in setting["accuracy"].values())
+        for row in setting["accuracy"].values():  # every request lands in one cell of its attribute's confusion
+            assert sum(n for got in row["confusion"].values() for n in got.values()) == row["asked"]
+            exact = sum(got.get(level, 0) for level, got in row["confusion"].items())
+            assert exact == pytest.approx(row["exact"] * row["asked"])
         assert setting["wer"] >= 0
         known = setting["accuracy_known_words"]
         assert {a: r["asked"] for a, r in known.items()} == {a: r["asked"] for a, r in setting["accuracy"].items()}
@@ -297,9 +301,11 @@ def test_eval_instruct_reports_every_attribute_and_contrast(
     recordings = report["ceiling"]["recordings"]
     assert {"pitch", "rate", "loudness"} <= set(recordings)
     assert all(row["exact"] == 1.0 for a, row in recordings.items() if a != "gender"), recordings
+    assert all(set(got) == {level} for level, got in recordings["rate"]["confusion"].items())
     assert set(report["ceiling"]["resynthesis"]) == set(recordings)
     out = capsys.readouterr().out
     assert report["wer"]["resynthesis"] >= 0 and "contrast pitch" in out and "the ceilings" in out
+    assert "pitch met per asked level" in out
 
 
 def test_eval_instruct_pools_draws_with_other_seeds(

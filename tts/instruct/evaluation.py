@@ -68,19 +68,28 @@ def draw_request(rng: random.Random) -> dict[str, str]:
     return words
 
 
-def judge(asked: dict[str, str], style: Style, bins: StyleBins) -> dict[str, tuple[bool, bool]]:
-    """Per asked attribute: (exact level met, within one level); gender is not judged in a whisper."""
+def measured_levels(asked: dict[str, str], style: Style, bins: StyleBins) -> dict[str, str | None]:
+    """Per asked attribute, the level ``style`` measures at (None: not measurable, e.g. the pitch
+    of a whisper); gender is not judged in a whisper. Pitch is binned for the gender asked, else
+    the one measured."""
     measured_gender = style.gender
     gender = asked.get("gender") or (measured_gender if measured_gender != "unknown" else "female")
     got = bins.words(style, gender)
     got.pop("gender")
     if measured_gender != "unknown":
         got["gender"] = measured_gender
+    return {
+        attribute: got.get(attribute)
+        for attribute in asked
+        if not (attribute == "gender" and asked.get("whisper") == "yes")  # a whisper has no F0 to tell it by
+    }
+
+
+def judge(asked: dict[str, str], style: Style, bins: StyleBins) -> dict[str, tuple[bool, bool]]:
+    """Per asked attribute: (exact level met, within one level); see ``measured_levels``."""
     out = {}
-    for attribute, level in asked.items():
-        if attribute == "gender" and asked.get("whisper") == "yes":
-            continue  # a whisper has no F0 to tell the gender by
-        value = got.get(attribute)
+    for attribute, value in measured_levels(asked, style, bins).items():
+        level = asked[attribute]
         if value is None:
             out[attribute] = (False, False)
             continue
@@ -169,18 +178,25 @@ def evaluate_instructions(
 
 def _accuracy(
     requests: list[dict[str, str]], audio: list, phones: list[int], bins: StyleBins, sample_rate: int
-) -> dict[str, dict[str, float]]:
-    """Per attribute: how often the clips measured as asked (exact level, and within one level)."""
+) -> dict[str, dict[str, Any]]:
+    """Per attribute: how often the clips measured as asked (exact level, and within one level),
+    and ``confusion``: per asked level, how many clips measured at each level (``none``: not
+    measurable)."""
     tally: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+    confusion: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
     for words, clip, n in zip(requests, audio, phones, strict=True):
         style = measure_style(np.asarray(clip, dtype=np.float32), sample_rate, n)
         for attribute, verdict in judge(words, style, bins).items():
             tally[attribute].append(verdict)
+        for attribute, got in measured_levels(words, style, bins).items():
+            row = confusion[attribute].setdefault(words[attribute], {})
+            row[got or "none"] = row.get(got or "none", 0) + 1
     return {
         attribute: {
             "asked": len(v),
             "exact": float(np.mean([e for e, _ in v])),
             "within_one": float(np.mean([w for _, w in v])),
+            "confusion": {lv: confusion[attribute][lv] for lv in LEVELS[attribute] if lv in confusion[attribute]},
         }
         for attribute, v in sorted(tally.items())
     }
@@ -260,9 +276,23 @@ def report_lines(report: dict[str, Any], scale_name: str) -> list[str]:
                 f"  {attribute:<9} {row['asked']:>6}  {row['exact']:5.2f}  {row['within_one']:16.2f}"
                 f"  ({known['exact']:.2f}, {known['within_one']:.2f})"
             )
+        for attribute, row in setting["accuracy"].items():
+            if len(LEVELS[attribute]) == 5:
+                lines.append(f"  {attribute} met per asked level: " + _per_level(row["confusion"]))
         for attribute, row in setting["contrasts"].items():
             lines.append(
                 f"  contrast {attribute:<9} {row['right_way']:.2f} of {row['pairs']} the asked way, mean "
                 f"difference {row['mean_difference']:+.2f}"
             )
     return lines
+
+
+def _per_level(confusion: dict[str, dict[str, int]]) -> str:
+    """``very low 3/9 (low 4, ...)``: per asked level, the clips measured at it out of those asked,
+    then the levels the others measured at, most frequent first."""
+    parts = []
+    for level, got in confusion.items():
+        others = sorted(((n, g) for g, n in got.items() if g != level), reverse=True)
+        missed = ", ".join(f"{g} {n}" for n, g in others)
+        parts.append(f"{level} {got.get(level, 0)}/{sum(got.values())}" + (f" ({missed})" if missed else ""))
+    return "; ".join(parts)
