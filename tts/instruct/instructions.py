@@ -71,6 +71,28 @@ TEMPLATES = (
         'Say "{text}" {style}, as {subject}.',
         '"{text}" spoken by {subject} {style}.',
         'In the voice of {subject}, {style}: "{text}"',
+        'Make {subject} say "{text}" {style}.',
+        'Please have {subject} say "{text}" {style}.',
+        'I want to hear {subject} say "{text}" {style}.',
+        'Generate {subject} saying "{text}" {style}.',
+        'Synthesize "{text}" in the voice of {subject}, {style}.',
+        '{Subject} is talking {style}, saying "{text}"',
+        'Let {subject} speak {style}: "{text}"',
+        'Here is {subject}, talking {style}: "{text}"',
+        'The words "{text}", said by {subject} {style}.',
+        'Record {subject} saying "{text}" {style}.',
+        '{Style}, {subject} tells us: "{text}"',
+        'Produce speech of {subject} {style}: "{text}"',
+        'Can you make {subject} say "{text}" {style}?',
+        'Imagine {subject} speaking {style}. The line is "{text}"',
+        '{Subject} delivers the line "{text}" {style}.',
+        'Dialogue for {subject}, spoken {style}: "{text}"',
+        'Have {subject} announce {style}: "{text}"',
+        'We hear {subject} speak {style}: "{text}"',
+        'A line for {subject}, {style}: "{text}"',
+        'Text: "{text}" Speaker: {subject}, {style}.',
+        'A recording of {subject} speaking {style}: "{text}"',
+        '{Subject} talks {style} and says "{text}"',
     ],
     [
         'Read this {style} as {subject} would: "{text}"',
@@ -112,10 +134,11 @@ def compose(
     style = ", ".join(phrases[:-1]) + (" and " if len(phrases) > 1 else "") + (phrases[-1] if phrases else "")
     template = rng.choice(TEMPLATES[1 if held_out else 0])
     if not style:
-        template = template.replace(" {style}", "").replace("{Style}, ", "").replace(", {style}", "")
+        template = template.replace(", {style}", "").replace(" {style}", "").replace("{Style}, ", "")
     capital = {"Subject": subject[:1].upper() + subject[1:], "Style": style[:1].upper() + style[1:]}
     out = template.format(subject=subject, style=style, text=text, **capital)
-    return re.sub(r"\s+([,.:])", r"\1", re.sub(r"\s{2,}", " ", out)).strip()
+    out = re.sub(r"\s+([,.:])", r"\1", re.sub(r"\s{2,}", " ", out)).strip()
+    return out[:1].upper() + out[1:]
 
 
 @dataclass(frozen=True)
