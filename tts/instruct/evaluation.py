@@ -87,16 +87,16 @@ def measured_levels(asked: dict[str, str], style: Style, bins: StyleBins) -> dic
 
 def judge(asked: dict[str, str], style: Style, bins: StyleBins) -> dict[str, tuple[bool, bool]]:
     """Per asked attribute: (exact level met, within one level); see ``measured_levels``."""
-    out = {}
-    for attribute, value in measured_levels(asked, style, bins).items():
-        level = asked[attribute]
-        if value is None:
-            out[attribute] = (False, False)
-            continue
-        order = LEVELS[attribute]
-        near = abs(order.index(value) - order.index(level)) <= 1 if len(order) == 5 else value == level
-        out[attribute] = (value == level, near)
-    return out
+    return {a: _verdict(a, asked[a], value) for a, value in measured_levels(asked, style, bins).items()}
+
+
+def _verdict(attribute: str, level: str, value: str | None) -> tuple[bool, bool]:
+    """(exact, within one level) of measured ``value`` against asked ``level``; None meets neither."""
+    if value is None:
+        return False, False
+    order = LEVELS[attribute]
+    near = abs(order.index(value) - order.index(level)) <= 1 if len(order) == 5 else value == level
+    return value == level, near
 
 
 def evaluate_instructions(
@@ -186,9 +186,8 @@ def _accuracy(
     confusion: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
     for words, clip, n in zip(requests, audio, phones, strict=True):
         style = measure_style(np.asarray(clip, dtype=np.float32), sample_rate, n)
-        for attribute, verdict in judge(words, style, bins).items():
-            tally[attribute].append(verdict)
         for attribute, got in measured_levels(words, style, bins).items():
+            tally[attribute].append(_verdict(attribute, words[attribute], got))
             row = confusion[attribute].setdefault(words[attribute], {})
             row[got or "none"] = row.get(got or "none", 0) + 1
     return {
