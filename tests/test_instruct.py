@@ -15,9 +15,10 @@ import pytest
 import torch
 
 from codec.errors import CodecError
+from tts.data import draw_instruction
 from tts.instruct.attributes import WHISPER_VOICING, Style, measure_style
 from tts.instruct.bins import StyleBins
-from tts.instruct.evaluation import judge, measured_levels
+from tts.instruct.evaluation import draw_requests, judge, measured_levels
 from tts.instruct.instructions import (
     DESCRIPTIONS,
     LEVELS,
@@ -136,6 +137,21 @@ def test_bins_place_pitch_relative_to_gender_and_survive_a_round_trip() -> None:
         StyleBins.fit(rows[:10])
 
 
+def test_overall_pitch_ranks_a_voice_among_all_voices() -> None:
+    rng = np.random.default_rng(2)
+    rows = [(Style(float(f), 1.0, 12.0, -20.0, 0.8, 2.0), "male") for f in rng.uniform(90, 140, 200)]
+    rows += [(Style(float(f), 1.0, 12.0, -20.0, 0.8, 2.0), "female") for f in rng.uniform(160, 280, 200)]
+    bins = StyleBins.fit(rows)
+    # a man's very high voice is a medium one among all voices; a man's medium one low or lower
+    assert bins.words(Style(139, 1, 12, -20, 0.8, 2), "male")["pitch"] == "very high"
+    assert bins.overall_pitch(Style(139, 1, 12, -20, 0.8, 2)) == "medium"
+    assert bins.overall_pitch(Style(92, 1, 12, -20, 0.8, 2)) == "very low"
+    assert bins.overall_pitch(Style(275, 1, 12, -20, 0.8, 2)) == "very high"
+    assert bins.overall_pitch(Style(0, 0, 12, -30, 0.0, 2)) is None  # a whisper has no pitch
+    older = StyleBins({k: v for k, v in bins.edges.items() if k != "pitch/any"}, bins.whisper_voicing)
+    assert older.overall_pitch(Style(92, 1, 12, -20, 0.8, 2)) is None
+
+
 def test_judging_bins_pitch_by_the_gender_asked_and_names_the_level_missed() -> None:
     rng = np.random.default_rng(1)
     rows = [(Style(float(f), 1.0, 12.0, -20.0, 0.8, 2.0), "male") for f in rng.uniform(90, 140, 200)]
@@ -155,6 +171,44 @@ def test_judging_bins_pitch_by_the_gender_asked_and_names_the_level_missed() -> 
     asked = {"gender": "female", "pitch": "low", "whisper": "yes"}
     assert measured_levels(asked, whisper, bins) == {"pitch": None, "whisper": "yes"}
     assert judge(asked, whisper, bins) == {"pitch": (False, False), "whisper": (True, True)}
+    # no gender asked: a 150 Hz voice is judged among all voices (medium), or, by bins fitted
+    # before pitch/any existed, as the man it measures as (very high)
+    asked = {"pitch": "low"}
+    assert measured_levels(asked, voice, bins) == {"pitch": "medium"}
+    older = StyleBins({k: v for k, v in bins.edges.items() if k != "pitch/any"}, bins.whisper_voicing)
+    assert measured_levels(asked, voice, older) == {"pitch": "very high"}
+
+
+def test_evaluation_requests_ask_every_level_about_equally_often() -> None:
+    requests = draw_requests(50, random.Random(0))
+    assert len(requests) == 50
+    for attribute in ("gender", "pitch", "rate", "loudness"):
+        counts = {level: 0 for level in LEVELS[attribute]}
+        for words in requests:
+            if attribute in words:
+                counts[words[attribute]] += 1
+        assert sum(counts.values()) > 10 and max(counts.values()) - min(counts.values()) <= 1
+    assert all("pitch" not in words for words in requests if words.get("whisper") == "yes")
+    assert 0.1 < sum(words.get("whisper") == "yes" for words in requests) / 50 < 0.35
+    assert draw_requests(50, random.Random(0)) == requests
+
+
+def test_a_training_instruction_without_a_gender_asks_the_pitch_among_all_voices() -> None:
+    row = {
+        "text": "Hello there.",
+        "style_words": {"gender": "male", "pitch": "very high", "rate": "medium", "whisper": "no"},
+        "pitch_overall": "medium",
+    }
+    rng = random.Random(0)
+    seen = {True: set(), False: set()}
+    for _ in range(300):
+        asked = known_words(draw_instruction(row, rng))[0]
+        if "pitch" in asked:
+            seen["gender" in asked].add(asked["pitch"])
+    assert seen == {True: {"very high"}, False: {"medium"}}
+    older = {key: value for key, value in row.items() if key != "pitch_overall"}
+    unnamed = {known_words(draw_instruction(older, rng))[0].get("pitch") for _ in range(300)}
+    assert unnamed == {None, "very high"}
 
 
 def load_effects():
@@ -292,7 +346,7 @@ def test_the_style_classifier_names_the_levels_an_instruction_asks_for() -> None
         optimizer.zero_grad()
         out["style_loss"].backward()
         optimizer.step()
-    assert float(out["style_accuracy"]) == 1.0 and float(out["style_loss"]) < 0.1
+    assert float(out["style_accuracy"]) == 1.0 and float(out["style_loss"].detach()) < 0.1
     # the training loss carries it at its weight; a batch without instructions has none
     model.style_loss = 2.0
     torch.manual_seed(1)

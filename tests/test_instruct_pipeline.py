@@ -19,6 +19,7 @@ import pytest
 from codec import CodecError
 from codec.corpus.token_dataset import TokenDataset
 from tts.cli.main import main
+from tts.instruct.attributes import Style
 from tts.instruct.bins import StyleBins
 
 pytestmark = pytest.mark.skipif(
@@ -80,6 +81,11 @@ def test_rows_are_measured_labelled_and_tokenized(corpus: Path) -> None:
     assert len(flite) == 68
     for row in rows:
         assert row["style_words"]["gender"] == row["style"]["gender"]
+        # the level among all voices that instructions naming no gender ask for; none for a whisper
+        assert row["pitch_overall"] == (
+            bins.overall_pitch(Style(**row["measured"])) if "pitch" in row["style_words"] else None
+        )
+    assert any(r["pitch_overall"] not in (None, r["style_words"].get("pitch")) for r in rows)
     for row in flite:
         assert abs(sum(row["durations"]) - row["duration"]) < 1e-3
     slow = min(flite, key=lambda r: r["style"]["rate"] / len(r["phones"]))
@@ -250,6 +256,7 @@ def test_info_says_the_model_reads_instructions(model: Path, capsys: pytest.Capt
     assert info["instructions"] is True and set(info["style_bins"]["edges"]) == {
         "pitch/male",
         "pitch/female",
+        "pitch/any",
         "rate",
         "loudness",
     }

@@ -51,8 +51,12 @@ KEEP_ATTRIBUTE = 0.7
 
 def draw_instruction(row: dict, rng: random.Random, held_out: bool = False) -> str:
     """The style description of an instruction for ``row`` (its ``style_words``, each attribute
-    named with probability ``KEEP_ATTRIBUTE``), with the quoted text taken out."""
+    named with probability ``KEEP_ATTRIBUTE``), with the quoted text taken out. Where the gender
+    is left out, the pitch asked is the row's ``pitch_overall`` (its level among all voices) when
+    the row has one: a pitch word without a gender then picks a voice of that pitch."""
     words = {key: value for key, value in row["style_words"].items() if rng.random() < KEEP_ATTRIBUTE}
+    if "pitch" in words and "gender" not in words and row.get("pitch_overall"):
+        words["pitch"] = row["pitch_overall"]
     return parse_instruction(compose(words, row.get("text") or "...", rng, held_out)).style
 
 

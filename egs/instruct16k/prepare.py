@@ -197,13 +197,16 @@ def styled_pair(job: Any, out_root: str) -> dict[str, Any]:
 
 
 def label(rows: list[dict]) -> StyleBins:
-    """Fit the bins on the training rows and give every row its ``style_words``."""
+    """Fit the bins on the training rows and give every row its ``style_words`` and, where it has
+    a pitch, ``pitch_overall`` (its level among all voices, asked by instructions naming no gender)."""
     from tts.instruct.attributes import Style
 
     measured = [(Style(**row["measured"]), row["style"]["gender"]) for row in rows if row["split"] == "train"]
     bins = StyleBins.fit(measured)
     for row in rows:
-        row["style_words"] = bins.words(Style(**row["measured"]), row["style"]["gender"])
+        style = Style(**row["measured"])
+        row["style_words"] = bins.words(style, row["style"]["gender"])
+        row["pitch_overall"] = bins.overall_pitch(style) if "pitch" in row["style_words"] else None
     return bins
 
 
@@ -223,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     tts16k.reporting.write_text_atomic(out / "style_bins.json", json.dumps(bins.to_dict(), indent=2) + "\n")
-    tts16k.reporting.write_manifests(out, rows, SPLITS, extra_fields=("measured", "style_words"))
+    tts16k.reporting.write_manifests(out, rows, SPLITS, extra_fields=("measured", "style_words", "pitch_overall"))
     tts16k.TextFrontend("flite").inventory.save(out / "inventory.json")
     tokens = None if args.no_tokens else tts16k.tokenize(out, args, [r["key"] for r in rows])
     summary = tts16k.reporting.summarize(rows, len(sentences), timing, tokens, time.monotonic() - start)

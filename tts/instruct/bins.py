@@ -1,7 +1,10 @@
 """Style words from measured numbers: quantile bins fitted on a corpus, saved with the model.
 
 Pitch is binned relative to the speaker's gender (a "high" male voice is lower than a "high"
-female one), as Parler-TTS's data pipeline does; speaking rate and loudness over all speakers.
+female one), as Parler-TTS's data pipeline does, and also over all voices (``pitch/any``): the
+level an instruction that names no gender asks for, since "a very deep voice" said of nobody in
+particular means a deep voice, not the low end of whichever voice is drawn. Speaking rate and
+loudness are binned over all speakers.
 Whispered speech is measured by its voicing ratio. The same bins label the training data and judge
 generated speech, so an instruction is followed when the output's measurement falls in the bin
 that was asked for.
@@ -27,8 +30,9 @@ QUANTILES = (0.15, 0.35, 0.65, 0.85)
 
 @dataclass
 class StyleBins:
-    """Bin edges per attribute: ``edges["pitch/male"]``, ``edges["pitch/female"]``, ``edges["rate"]``,
-    ``edges["loudness"]`` (four ascending numbers each) and the whisper voicing threshold."""
+    """Bin edges per attribute: ``edges["pitch/male"]``, ``edges["pitch/female"]``, ``edges["pitch/any"]``
+    (absent from bins fitted before it existed), ``edges["rate"]``, ``edges["loudness"]`` (four
+    ascending numbers each) and the whisper voicing threshold."""
 
     edges: dict[str, list[float]] = field(default_factory=dict)
     whisper_voicing: float = WHISPER_VOICING
@@ -40,12 +44,19 @@ class StyleBins:
         Raises:
             CodecError: a gender or attribute with fewer than 20 clips.
         """
-        values: dict[str, list[float]] = {"pitch/male": [], "pitch/female": [], "rate": [], "loudness": []}
+        values: dict[str, list[float]] = {
+            "pitch/male": [],
+            "pitch/female": [],
+            "pitch/any": [],
+            "rate": [],
+            "loudness": [],
+        }
         for style, gender in rows:
             if style.voicing < WHISPER_VOICING or style.seconds <= 0:
                 continue
             if gender in ("male", "female") and style.f0_hz > 0:
                 values[f"pitch/{gender}"].append(np.log2(style.f0_hz))
+                values["pitch/any"].append(np.log2(style.f0_hz))
             values["rate"].append(style.rate)
             values["loudness"].append(style.loudness_db)
         edges = {}
@@ -64,6 +75,13 @@ class StyleBins:
         out["rate"] = self._level("rate", self.edges["rate"], style.rate)
         out["loudness"] = self._level("loudness", self.edges["loudness"], style.loudness_db)
         return out
+
+    def overall_pitch(self, style: Style) -> str | None:
+        """The pitch level of ``style`` among all voices (``pitch/any``); None for a whisper, a clip
+        without F0 or bins without ``pitch/any``."""
+        if "pitch/any" not in self.edges or style.voicing < self.whisper_voicing or style.f0_hz <= 0:
+            return None
+        return self._level("pitch", self.edges["pitch/any"], style.f0_hz)
 
     @staticmethod
     def _level(attribute: str, edges: list[float], value: float) -> str:

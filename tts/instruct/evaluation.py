@@ -59,23 +59,42 @@ def spoken_phones(tts: TTS, text: str) -> int:
     return sum(1 for p in tts.frontend.phonemize(text) if p not in ("pau", "|", "sil", "_"))
 
 
-def draw_request(rng: random.Random) -> dict[str, str]:
-    """Random style words to ask for (whisper asked for in a fifth of requests; then no pitch)."""
-    words = {a: rng.choice(levels) for a, levels in LEVELS.items() if a != "whisper" and rng.random() < ASK_SHARE}
-    if rng.random() < 0.2:
-        words["whisper"] = "yes"
-        words.pop("pitch", None)
-    return words
+def draw_requests(count: int, rng: random.Random) -> list[dict[str, str]]:
+    """``count`` requests of random style words: each attribute asked with probability
+    ``ASK_SHARE``, whisper in a fifth of them (then no pitch). The requests that ask an attribute
+    are dealt its levels from shuffled rounds of all of them, so every level is asked as often as
+    the others, give or take one (an independent draw per request can ask 13 men for 2 women)."""
+    asks = []
+    for _ in range(count):
+        asked = [a for a in LEVELS if a != "whisper" and rng.random() < ASK_SHARE]
+        if rng.random() < 0.2:
+            asked = [a for a in asked if a != "pitch"] + ["whisper"]
+        asks.append(asked)
+    requests: list[dict[str, str]] = [{} for _ in range(count)]
+    for attribute, levels in LEVELS.items():
+        takers = [i for i, asked in enumerate(asks) if attribute in asked]
+        if attribute == "whisper":
+            dealt = ["yes"] * len(takers)
+        else:
+            dealt = []
+            while len(dealt) < len(takers):
+                dealt += rng.sample(levels, len(levels))
+        for i, level in zip(takers, dealt, strict=False):
+            requests[i][attribute] = level
+    return requests
 
 
 def measured_levels(asked: dict[str, str], style: Style, bins: StyleBins) -> dict[str, str | None]:
     """Per asked attribute, the level ``style`` measures at (None: not measurable, e.g. the pitch
-    of a whisper); gender is not judged in a whisper. Pitch is binned for the gender asked, else
-    the one measured."""
+    of a whisper); gender is not judged in a whisper. Pitch is binned for the gender asked; where
+    none is asked, among all voices (as training asks it; bins without ``pitch/any``: for the
+    gender measured)."""
     measured_gender = style.gender
     gender = asked.get("gender") or (measured_gender if measured_gender != "unknown" else "female")
     got = bins.words(style, gender)
     got.pop("gender")
+    if "gender" not in asked and "pitch" in got and "pitch/any" in bins.edges:
+        got["pitch"] = bins.overall_pitch(style)
     if measured_gender != "unknown":
         got["gender"] = measured_gender
     return {
@@ -128,7 +147,7 @@ def evaluate_instructions(
         bins = StyleBins.from_dict(tts.config["style_bins"])
     rows = held_out_rows(Path(pairs), split, limit)
     rng = random.Random(f"instruct-eval-{seed}")
-    requests = [draw_request(rng) for _ in rows]
+    requests = draw_requests(len(rows), rng)
     instructions = [compose(words, row["text"], rng, held_out=True) for words, row in zip(requests, rows, strict=True)]
     known = random.Random(f"instruct-eval-known-{seed}")
     in_known_words = [
@@ -140,7 +159,7 @@ def evaluate_instructions(
     transcribe = Transcriber()
     references = [spoken_words(tts, text) for text in texts]
     recordings, resynthesis = _recordings(tts, Path(pairs).parent, rows)
-    # judged as the requests are: whispering only where it is asked for (draw_request never asks "no")
+    # judged as the requests are: whispering only where it is asked for (draw_requests never asks "no")
     labels = [{a: v for a, v in (row.get("style_words") or {}).items() if (a, v) != ("whisper", "no")} for row in rows]
     # draw d speaks item i with seed (seed + i + d * DRAW_STRIDE): no two clips share a seed
     seeds = [seed + d * DRAW_STRIDE for d in range(draws)]
