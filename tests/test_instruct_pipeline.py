@@ -219,6 +219,21 @@ def test_the_model_carries_the_corpus_bins_and_speaks_instructions(
     assert kwargs["instructions"].shape[0] == 1 and prompted.shape[0] > 0
     with pytest.raises(CodecError, match="quotes no text"):
         tts.instruct("A woman speaks quickly.")
+    # the levels it reads: a classifier made to name "female" and nothing else, whatever is asked
+    import torch
+
+    from tts.instruct.evaluation import _reading
+    from tts.models.style_levels import STYLE_CLASSES
+
+    bias = torch.cat([torch.tensor([9.0] + [0.0] * (n - 1)) for n in STYLE_CLASSES])
+    bias[:3] = torch.tensor([0.0, 0.0, 9.0])  # gender: none, male, female
+    with torch.no_grad():
+        tts.generator.style_classifier.weight.zero_()
+        tts.generator.style_classifier.bias.copy_(bias)
+    instructions = ['A man says: "Hi."', 'A woman says with a low voice: "Hi."']
+    assert tts.read_styles(instructions) == [{"gender": "female"}] * 2
+    requests = [{"gender": "male"}, {"gender": "female", "pitch": "low"}]
+    assert _reading(tts, requests, instructions) == {"gender": 0.5, "pitch": 0.0}
 
 
 def torch_equal(a, b) -> bool:
@@ -235,6 +250,7 @@ def test_the_cli_speaks_an_instruction_and_a_file_of_them(
     assert main([*args, "--model", str(model), "-v", "--instruction-guidance", "2"]) == 0
     err = capsys.readouterr().err
     assert "rate=very slow" in err and "gender=female" in err and "zebra" in err
+    assert "; the model reads: " in err  # the tiny recipe's generator reads levels
     assert out.stat().st_size > 44
     (tmp_path / "lines.txt").write_text('A man says: "One."\n\nA woman whispering: "Two."\n')
     args = ["synthesize", "--instruct-file", str(tmp_path / "lines.txt"), "-o", str(tmp_path / "out")]
@@ -264,13 +280,13 @@ def test_info_says_the_model_reads_instructions(model: Path, capsys: pytest.Capt
 
 def test_a_plain_model_refuses_instructions(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = json.loads((model / "config.json").read_text())
-    config["model"]["instruction_layers"] = 0
+    config["model"] |= {"instruction_layers": 0, "style_levels": False}
     shutil.copytree(model, tmp_path / "plain")
     (tmp_path / "plain" / "config.json").write_text(json.dumps(config))
     from safetensors.torch import load_file, save_file
 
     state = load_file(str(model / "model.safetensors"))
-    instruction_parts = ("instruction_encoder", "style_frames", "style_classifier")
+    instruction_parts = ("instruction_encoder", "style_frames", "style_classifier", "style_levels")
     kept = {k: v for k, v in state.items() if not k.startswith(instruction_parts)}
     save_file(kept, str(tmp_path / "plain" / "model.safetensors"))
     args = ["synthesize", "--instruct", 'A man says: "Hi."', "-o", str(tmp_path / "x.wav")]
@@ -313,6 +329,9 @@ def test_eval_instruct_reports_every_attribute_and_contrast(
     out = capsys.readouterr().out
     assert report["wer"]["resynthesis"] >= 0 and "contrast pitch" in out and "the ceilings" in out
     assert "pitch met per asked level" in out
+    reading = report["reading"]  # a model that reads levels: how often it read the level asked
+    assert set(reading["held_out"]) == set(reading["known_words"]) == set(report["settings"][0]["accuracy"])
+    assert all(0 <= share <= 1 for share in reading["held_out"].values()) and "the model reads as asked" in out
 
 
 def test_eval_instruct_pools_draws_with_other_seeds(
@@ -430,3 +449,22 @@ def test_a_duration_refit_trains_the_duration_predictor_alone_and_lowers_its_los
         return float(torch.stack(losses).mean())
 
     assert duration_loss(after) < 0.7 * duration_loss(before)
+
+
+def test_a_style_refit_trains_the_level_classifier_alone(corpus: Path, model: Path, tmp_path: Path) -> None:
+    import torch
+
+    from tts.pretrained import load_generator
+
+    data = ["--data.pairs", str(corpus / "pairs.jsonl"), "--data.tokens", str(corpus / "tokens" / "default")]
+    args = ["train", "fit", "--config", str(REPO / "recipes/tts/tiny-instruct-nar.yaml")]
+    args += ["--config", str(REPO / "recipes/tts/style-refit.yaml"), *data, "--data.batch_size", "8"]
+    args += ["--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), "--trainer.enable_progress_bar", "false"]
+    args += ["--model.init_from", str(model), "--trainer.max_steps", "5", "--trainer.val_check_interval", "5"]
+    assert main(args) == 0
+    checkpoint = tmp_path / "runs" / "style-refit" / "run" / "checkpoints" / "last.ckpt"
+    assert main(["export", str(checkpoint), "-o", str(tmp_path / "refit")]) == 0
+    old, new = load_generator(model)[0].state_dict(), load_generator(tmp_path / "refit")[0].state_dict()
+    changed = {k for k in old if not torch.equal(old[k], new[k])}
+    assert changed and all(k.startswith(("instruction_encoder.", "style_classifier.")) for k in changed)
+    assert any(k.startswith("style_classifier.") for k in changed)

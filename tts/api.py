@@ -21,7 +21,7 @@ import torch
 from codec import Codec, load_codec
 from codec.errors import CodecError
 from codec.io.audio import read_audio, resample, to_mono
-from tts.instruct.instructions import parse_instruction
+from tts.instruct.instructions import LEVELS, parse_instruction
 from tts.models.batch import lengths_mask
 from tts.models.instruction_encoder import encode_instructions
 from tts.pretrained import load_generator, model_folder
@@ -186,6 +186,29 @@ class TTS:
     def follows_instructions(self) -> bool:
         """Whether the model reads style instructions (an instruction-to-speech model)."""
         return getattr(self.generator, "instruction_encoder", None) is not None
+
+    def read_styles(
+        self, instructions: Sequence[str], texts: Sequence[str] | None = None
+    ) -> list[dict[str, str]] | None:
+        """Per instruction, the attribute levels the model reads in it (e.g. ``{"gender": "female",
+        "pitch": "high"}``) where its generator reads levels (``NarTTS(style_levels=True)``); None
+        for models that read the description as a whole.
+
+        Raises:
+            CodecError: an instruction without text to speak (as ``instruct``).
+        """
+        read = getattr(self.generator, "read_levels", None)
+        if read is None or getattr(self.generator, "style_levels", None) is None:
+            return None
+        styles = [parse_instruction(x, None if texts is None else texts[i]).style for i, x in enumerate(instructions)]
+        device = next(self.generator.parameters()).device
+        ids, lengths = (t.to(device) for t in encode_instructions(styles))
+        with torch.inference_mode():
+            levels = read(self.generator.instruction_encoder(ids, lengths), lengths).tolist()
+        return [
+            {attribute: LEVELS[attribute][level - 1] for attribute, level in zip(LEVELS, row, strict=True) if level}
+            for row in levels
+        ]
 
     def instruct(
         self,

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Retrain the shipped default TTS (tts/shipped/tts16k-instruct: one model for plain text and
-# instructions) for the installed default tokenizer, in two stages that each resume where they
+# instructions) for the installed default tokenizer, in stages that each resume where they
 # stopped:
 #   1. the plain `nar` model on egs/tts16k (egs/tts16k/train.sh PLAIN_STEPS, its export unscored);
 #   2. recipes/tts/instruct-nar.yaml from it, on this corpus (styled speech, with instructions)
 #      beside egs/tts16k's (plain, without);
-#   3. its duration predictor refitted on the final phone encoder (recipes/tts/duration-refit.yaml,
+#   3. its level classifier trained alone on the instructions (recipes/tts/style-refit.yaml);
+#   4. its duration predictor refitted on the final phone encoder (recipes/tts/duration-refit.yaml,
 #      1,500 short steps), then a float16 export scored as plain TTS and on instructions.
 #
 #   egs/instruct16k/train.sh [STEPS] [extra LightningCLI arguments of stage 2...]
@@ -55,9 +56,15 @@ else
 fi
 nice -n "${NICE:-10}" "$python" -m tts.cli.main "${args[@]}" "$@"
 
+styles="$STATE/tts16k-instruct-styles/run/checkpoints/last.ckpt"
+args=(train fit --config "$repo/recipes/tts/instruct-nar.yaml" --config "$repo/recipes/tts/style-refit.yaml"
+      "${corpora[@]}" --model.init_from "$last" --trainer.logger.init_args.name tts16k-instruct-styles)
+[[ -f "$styles" ]] && args+=(--ckpt_path "$styles")
+nice -n "${NICE:-10}" "$python" -m tts.cli.main "${args[@]}"
+
 refit="$STATE/tts16k-instruct-refit/run/checkpoints/last.ckpt"
 args=(train fit --config "$repo/recipes/tts/instruct-nar.yaml" --config "$repo/recipes/tts/duration-refit.yaml"
-      "${corpora[@]}" --model.init_from "$last" --trainer.logger.init_args.name tts16k-instruct-refit)
+      "${corpora[@]}" --model.init_from "$styles" --trainer.logger.init_args.name tts16k-instruct-refit)
 [[ -f "$refit" ]] && args+=(--ckpt_path "$refit")
 nice -n "${NICE:-10}" "$python" -m tts.cli.main "${args[@]}"
 "$python" -m tts.cli.main export "$refit" -o "$OUT" --half

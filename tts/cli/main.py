@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from codec.cli.common import EXIT_ERROR
 from codec.errors import CodecError
@@ -59,18 +60,23 @@ def _read_lines(path: str) -> list[tuple[int, str]]:
     return [(n, line.strip()) for n, line in enumerate(lines, 1) if line.strip()]
 
 
-def _report_unknown(instructions: list[str]) -> None:
-    """Verbose mode: the style words of each instruction and the words no phrasing uses."""
+def _report_unknown(instructions: list[str], model: Any, text: str | None = None) -> None:
+    """Verbose mode: the style words of each instruction, the words no phrasing uses and, for a
+    model that reads levels, the levels it read."""
     from tts.instruct.instructions import known_words, parse_instruction
 
-    for instruction in instructions:
+    read = model.read_styles(instructions, None if text is None else [text] * len(instructions))
+    for n, instruction in enumerate(instructions):
         try:
-            style = parse_instruction(instruction).style
+            style = parse_instruction(instruction, text).style
         except CodecError:
             style = instruction
         asked, unknown = known_words(style)
         described = ", ".join(f"{k}={v}" for k, v in asked.items()) or "none"
-        print(f"style words: {described}; unknown: {', '.join(unknown) or 'none'}", file=sys.stderr)
+        line = f"style words: {described}; unknown: {', '.join(unknown) or 'none'}"
+        if read is not None:
+            line += "; the model reads: " + (", ".join(f"{k}={v}" for k, v in read[n].items()) or "nothing")
+        print(line, file=sys.stderr)
 
 
 def cmd_synthesize(args: argparse.Namespace) -> int:
@@ -100,7 +106,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
 
     def speak(lines: list[str], text: str | None = None) -> list:
         if args.verbose and instructed:
-            _report_unknown(lines)
+            _report_unknown(lines, model, text)
         if instructed:
             return model.instruct(lines, None if text is None else [text], **common, **generate)
         return model.synthesize(lines, **common, **generate)

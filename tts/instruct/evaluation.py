@@ -180,6 +180,9 @@ def evaluate_instructions(
         },
         "settings": [],
     }
+    read = _reading(tts, requests, instructions), _reading(tts, requests, in_known_words)
+    if read[0] is not None:
+        report["reading"] = {"held_out": read[0], "known_words": read[1]}
     for scales in guidance or [{}]:
         scales = {**scales, "prompt": prompt} if prompt is not None else scales
         audio = [clip for s in seeds for clip in tts.instruct(instructions, seed=s, **scales)]
@@ -218,6 +221,19 @@ def _accuracy(
         }
         for attribute, v in sorted(tally.items())
     }
+
+
+def _reading(tts: TTS, requests: list[dict[str, str]], instructions: list[str]) -> dict[str, float] | None:
+    """Per attribute, the share of the requests asking it whose level the model reads in the
+    instruction (``TTS.read_styles``); None for a model that reads no levels."""
+    read = tts.read_styles(instructions)
+    if read is None:
+        return None
+    tally: dict[str, list[bool]] = defaultdict(list)
+    for words, levels in zip(requests, read, strict=True):
+        for attribute, level in words.items():
+            tally[attribute].append(levels.get(attribute) == level)
+    return {attribute: float(np.mean(right)) for attribute, right in sorted(tally.items())}
 
 
 def _contrasts(
@@ -284,6 +300,12 @@ def report_lines(report: dict[str, Any], scale_name: str) -> list[str]:
             for a, row in ceiling["resynthesis"].items()
         ),
     ]
+    if report.get("reading"):
+        held_out, known = report["reading"]["held_out"], report["reading"]["known_words"]
+        lines.append(
+            "  levels the model reads as asked (in training phrasings): "
+            + ", ".join(f"{a} {share:.2f} ({known[a]:.2f})" for a, share in held_out.items())
+        )
     for setting in report["settings"]:
         scales = ", ".join(f"{key} {setting[key]:g}" for key in (scale_name, "instruction_guidance") if key in setting)
         lines.append(f"{scales or 'the model defaults'}: WER {setting['wer']:.3f}")

@@ -14,7 +14,10 @@ items; at inference ``logits = uncond + scale * (cond - uncond)``.
 With ``instruction_layers`` the model also reads a style description (instruction-to-speech): its
 style vector joins the phone encoder's input (so durations follow the asked rate) and the target
 frames' conditioning. Instructions are dropped for a share of training items, which both teaches
-plain TTS (no instruction) and gives a second guidance scale at inference.
+plain TTS (no instruction) and gives a second guidance scale at inference. With ``style_levels``
+the generator reads only the attribute levels the instruction asks for: a classifier on the style
+vector names them and their learned embeddings are the style (in training, the embeddings of the
+levels the instruction names), so the wording cannot choose the voice.
 """
 
 from __future__ import annotations
@@ -23,41 +26,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from tts.instruct.instructions import LEVELS
 from tts.models.batch import TTSBatch, lengths_mask
 from tts.models.instruction_encoder import drop_styles, make_instruction_encoder, style_vectors
 from tts.models.maskgit import cosine_masked, draw_unknown, remask_least_confident
+from tts.models.regulation import DECODING_POSITIONS, decoding_chunks, regulate
+from tts.models.style_levels import STYLE_CLASSES, LevelEmbeddings, read_levels
 from tts.models.transformer import Transformer
 from tts.sampling import DEFAULT_SAMPLING, SamplingOptions
-
-
-def regulate(encoded: torch.Tensor, durations: torch.Tensor, frames: int) -> torch.Tensor:
-    """Repeat ``(B, P, D)`` phone states by ``(B, P)`` integer durations into ``(B, frames, D)``
-    (zeros past an item's total)."""
-    out = encoded.new_zeros(encoded.shape[0], frames, encoded.shape[2])
-    for item in range(encoded.shape[0]):
-        repeated = encoded[item].repeat_interleave(durations[item].clamp(min=0), dim=0)[:frames]
-        out[item, : repeated.shape[0]] = repeated
-    return out
-
-
-DECODING_POSITIONS = 2000
-"""Prompt and target frames decoded together at most: a batch is decoded in consecutive groups of
-items of about this size (each item draws alike in any group), because larger groups no longer run
-faster per item on a CPU; their logits outgrow its caches (``bench/tts_speed.py``)."""
-
-
-def decoding_chunks(positions: torch.Tensor, limit: int) -> list[torch.Tensor]:
-    """Indices of consecutive items of ``(B,)`` positions in groups of at most ``limit`` positions
-    (an item longer than that alone)."""
-    chunks, current, size = [], [], 0
-    for item, count in enumerate(positions.tolist()):
-        if current and size + count > limit:
-            chunks.append(current)
-            current, size = [], 0
-        current.append(item)
-        size += count
-    return [torch.tensor(chunk, device=positions.device) for chunk in [*chunks, current]]
 
 
 class NarTTS(nn.Module):
@@ -79,6 +54,10 @@ class NarTTS(nn.Module):
             attribute, the level the instruction asks for (``TTSBatch.style_targets``). The token
             loss alone teaches a byte-level encoder slowly to tell words that share their bytes
             ("a man" / "a woman", "a low voice" / "at a low volume"); 0: none.
+        style_levels: the generator reads the levels the classifier names (one learned embedding per
+            attribute level, summed onto the null style) instead of the style vector; in training,
+            the levels the instruction names. Needs ``style_loss``. A pitch phrase then means a
+            level of the voice asked (or of all voices, where no gender is named), whatever its words.
     """
 
     def __init__(
@@ -96,6 +75,7 @@ class NarTTS(nn.Module):
         instruction_drop: float = 0.2,
         instruction_encoder: str = "bytes",
         style_loss: float = 0.0,
+        style_levels: bool = False,
     ) -> None:
         super().__init__()
         self.n_codebooks, self.codebook_size, self.uncond_prob = n_codebooks, codebook_size, uncond_prob
@@ -116,9 +96,13 @@ class NarTTS(nn.Module):
             )
             self.style_frames = nn.Linear(dim, dim)
         self.style_loss = style_loss if instruction_layers else 0.0
-        self.style_classes = [len(levels) + 1 for levels in LEVELS.values()]
         if self.style_loss:
-            self.style_classifier = nn.Linear(dim, sum(self.style_classes))
+            self.style_classifier = nn.Linear(dim, sum(STYLE_CLASSES))
+        self.style_levels = None
+        if style_levels:
+            if not self.style_loss:
+                raise ValueError("style_levels needs an instruction encoder and style_loss > 0 (the level classifier)")
+            self.style_levels = LevelEmbeddings(dim)
 
     def encode_phones(
         self, phones: torch.Tensor, phone_lengths: torch.Tensor, style: torch.Tensor | None = None
@@ -132,9 +116,25 @@ class NarTTS(nn.Module):
     def encode_style(
         self, instructions: torch.Tensor | None, instruction_lengths: torch.Tensor | None, batch: int
     ) -> torch.Tensor | None:
-        """``(B, D)`` style vectors of ``(B, L)`` instruction bytes (the null style where there is
-        none), or None for a model without an instruction encoder."""
-        return style_vectors(self.instruction_encoder, instructions, instruction_lengths, batch)
+        """``(B, D)`` styles the generator reads for ``(B, L)`` instruction bytes (the null style
+        where there is none; with ``style_levels``, those of the levels read), or None for a model
+        without an instruction encoder."""
+        style = style_vectors(self.instruction_encoder, instructions, instruction_lengths, batch)
+        if self.style_levels is None or style is None:
+            return style
+        return self.level_style(self.read_levels(style, instruction_lengths))
+
+    def read_levels(self, style: torch.Tensor, instruction_lengths: torch.Tensor | None) -> torch.Tensor:
+        """``(B, A)`` levels the classifier names on ``(B, D)`` style vectors (``read_levels``)."""
+        return read_levels(self.style_classifier(style), instruction_lengths)
+
+    def level_style(self, levels: torch.Tensor) -> torch.Tensor:
+        """``(B, D)`` style of ``(B, A)`` levels: the null style plus their embeddings."""
+        return self.instruction_encoder.null + self.style_levels(levels)
+
+    def _batch_styles(self, batch: TTSBatch) -> torch.Tensor | None:
+        """``(B, D)`` style vectors of a training batch's instructions."""
+        return style_vectors(self.instruction_encoder, batch.instructions, batch.instruction_lengths, len(batch.phones))
 
     def _with_style(self, condition: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:
         """Frame conditioning ``(B, T, D)`` plus the style's projection."""
@@ -188,8 +188,14 @@ class NarTTS(nn.Module):
     def _encode_batch(self, batch: TTSBatch) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, torch.Tensor]]:
         """``(B, P, D)`` phone states of a training batch, its ``(B, D)`` styles (the null style for
         ``instruction_drop`` of them) and the style classifier's loss."""
-        style = self.encode_style(batch.instructions, batch.instruction_lengths, len(batch.phones))
+        style = self._batch_styles(batch)
         extra = self._style_loss(style, batch)
+        if style is not None and self.style_levels is not None:
+            # teacher forcing: the levels the instruction names (items without one name none)
+            asked = batch.style_targets
+            if asked is None:
+                asked = torch.zeros(len(batch.phones), len(STYLE_CLASSES), dtype=torch.long, device=style.device)
+            style = self.level_style(asked)
         if style is not None:
             style = drop_styles(self.instruction_encoder, style, self.instruction_drop)
         return self.encode_phones(batch.phones, batch.phone_lengths, style), style, extra
@@ -207,6 +213,13 @@ class NarTTS(nn.Module):
             encoded, _, _ = self._encode_batch(batch)
         duration_loss = self._duration_loss(encoded, batch)
         return {"loss": duration_loss, "duration_loss": duration_loss}
+
+    def style_refit_loss(self, batch: TTSBatch) -> dict[str, torch.Tensor]:
+        """The style classifier's loss alone (``TTSModule(objective="styles")``); zero, with
+        gradient, for a batch without instructed items."""
+        style = self._batch_styles(batch)
+        extra = self._style_loss(style, batch)
+        return {"loss": extra.get("style_loss", style.sum() * 0.0), **extra}
 
     def loss(self, batch: TTSBatch) -> dict[str, torch.Tensor]:
         """Masked-token cross-entropy on one codebook level per item, and the duration loss."""
@@ -248,7 +261,7 @@ class NarTTS(nn.Module):
         instructed = batch.instruction_lengths > 0
         if not bool(instructed.any()):
             return {}
-        logits = self.style_classifier(style[instructed]).split(self.style_classes, dim=-1)
+        logits = self.style_classifier(style[instructed]).split(STYLE_CLASSES, dim=-1)
         targets = batch.style_targets[instructed]
         losses = [F.cross_entropy(part, targets[:, i]) for i, part in enumerate(logits)]
         right = torch.stack([part.argmax(-1) == targets[:, i] for i, part in enumerate(logits)])

@@ -13,7 +13,7 @@ from tts.models import GENERATORS
 from tts.models.batch import TTSBatch
 from tts.pretrained import generator_arguments
 
-OBJECTIVES = ("all", "durations")
+OBJECTIVES = ("all", "durations", "styles")
 
 
 class TTSModule(LightningModule):
@@ -38,7 +38,9 @@ class TTSModule(LightningModule):
         n_units: the semantic units' count (linked from the data; ``ar-semantic``).
         objective: ``all`` trains the whole generator; ``durations`` (``nar``) refits only the
             duration predictor of the model it starts from (``init_from``) on its frozen phone
-            encoder, every other weight kept and run as at inference (``docs/instruct.md``).
+            encoder, every other weight kept and run as at inference (``docs/instruct.md``);
+            ``styles`` (``nar`` with ``style_loss``) trains only the instruction encoder and its
+            level classifier, on the instructions alone (many cheap steps).
     """
 
     def __init__(
@@ -70,15 +72,18 @@ class TTSModule(LightningModule):
             raise ValueError(f"unknown objective {objective!r}; known: {', '.join(OBJECTIVES)}")
         if objective == "durations" and (generator != "nar" or not init_from):
             raise ValueError("objective durations refits the duration predictor of a trained nar model (init_from)")
+        if objective == "styles" and (generator != "nar" or not (model or {}).get("style_loss")):
+            raise ValueError("objective styles trains the level classifier of a nar model with style_loss")
         self.save_hyperparameters()
         # a plain dict: a tokenizer stored as an attribute would join the state_dict and the checkpoints
         self._decoders: dict[str, Any] = {}
         self.model = GENERATORS[generator](n_symbols, n_codebooks, codebook_size, **generator_arguments(model, n_units))
         if init_from:
             self._initialize(init_from)
-        if objective == "durations":
+        trained = {"durations": ("duration.",), "styles": ("instruction_encoder.", "style_classifier.")}
+        if objective in trained:
             for name, parameter in self.model.named_parameters():
-                parameter.requires_grad_(name.startswith("duration."))
+                parameter.requires_grad_(name.startswith(trained[objective]))
 
     def train(self, mode: bool = True) -> TTSModule:
         """Training mode, except for a duration refit: the frozen encoder runs without dropout, as
@@ -91,10 +96,14 @@ class TTSModule(LightningModule):
     def _loss(self, batch: TTSBatch) -> dict[str, torch.Tensor]:
         if self.hparams.objective == "durations":
             return self.model.duration_refit_loss(batch)
+        if self.hparams.objective == "styles":
+            return self.model.style_refit_loss(batch)
         return self.model.loss(batch)
 
     def _initialize(self, checkpoint: str) -> None:
-        """Copy the weights of ``checkpoint`` whose names and shapes match this model's."""
+        """Copy the weights of ``checkpoint`` whose names and shapes match this model's (a model
+        that reads levels, started from an instruction model that did not, gets that model's
+        reading of each level as its level embeddings: ``LevelEmbeddings.init_from_reading``)."""
         from codec.errors import CodecError
         from codec.io.torch_files import load_torch_file
         from tts.pretrained import load_generator, shipped_tts
@@ -112,6 +121,12 @@ class TTSModule(LightningModule):
         if not matched:
             raise CodecError("no weight of this checkpoint fits the model", checkpoint)
         self.load_state_dict(matched, strict=False)
+        # a model that read style vectors hands its reading of each level on; from anything else
+        # (a plain model, a random encoder) the level embeddings start at zero
+        levels = getattr(self.model, "style_levels", None)
+        read = any(key.startswith("model.instruction_encoder.") for key in matched)
+        if levels is not None and "model.style_levels.weight" not in matched and read:
+            levels.init_from_reading(self.model.instruction_encoder)
 
     def training_step(self, batch: TTSBatch, batch_idx: int) -> torch.Tensor:
         out = self._loss(batch)
