@@ -232,6 +232,8 @@ def test_the_model_carries_the_corpus_bins_and_speaks_instructions(
         tts.generator.style_classifier.bias.copy_(bias)
     instructions = ['A man says: "Hi."', 'A woman says with a low voice: "Hi."']
     assert tts.read_styles(instructions) == [{"gender": "female"}] * 2
+    with pytest.raises(CodecError, match="1 texts for 2 instructions"):
+        tts.read_styles(instructions, texts=["Hi."])
     requests = [{"gender": "male"}, {"gender": "female", "pitch": "low"}]
     assert _reading(tts, requests, instructions) == {"gender": 0.5, "pitch": 0.0}
 
@@ -467,4 +469,4 @@ def test_a_style_refit_trains_the_level_classifier_alone(corpus: Path, model: Pa
     old, new = load_generator(model)[0].state_dict(), load_generator(tmp_path / "refit")[0].state_dict()
     changed = {k for k in old if not torch.equal(old[k], new[k])}
     assert changed and all(k.startswith(("instruction_encoder.", "style_classifier.")) for k in changed)
-    assert any(k.startswith("style_classifier.") for k in changed)
+    assert any(k.startswith("style_classifier.") for k in changed) and "instruction_encoder.null" not in changed

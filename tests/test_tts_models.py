@@ -17,7 +17,8 @@ from tts.models.ar_aligned import ArAlignedTTS
 from tts.models.ar_semantic import ArSemanticTTS
 from tts.models.batch import TTSBatch
 from tts.models.maskgit import draw_unknown, remask_least_confident
-from tts.models.nar import NarTTS, decoding_chunks
+from tts.models.nar import NarTTS
+from tts.models.regulation import decoding_chunks
 from tts.models.transformer import KVCache, Transformer
 from tts.sampling import SamplingOptions, filter_logits, generators_for, sample
 

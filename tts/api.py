@@ -200,10 +200,13 @@ class TTS:
         read = getattr(self.generator, "read_levels", None)
         if read is None or getattr(self.generator, "style_levels", None) is None:
             return None
+        if texts is not None and len(texts) != len(instructions):
+            raise CodecError(f"{len(texts)} texts for {len(instructions)} instructions")
         styles = [parse_instruction(x, None if texts is None else texts[i]).style for i, x in enumerate(instructions)]
         device = next(self.generator.parameters()).device
         ids, lengths = (t.to(device) for t in encode_instructions(styles))
-        with torch.inference_mode():
+        # in the arithmetic generation reads them in, so that a near tie reads the same
+        with torch.inference_mode(), precision_autocast(device.type, self.precision):
             levels = read(self.generator.instruction_encoder(ids, lengths), lengths).tolist()
         return [
             {attribute: LEVELS[attribute][level - 1] for attribute, level in zip(LEVELS, row, strict=True) if level}

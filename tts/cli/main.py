@@ -65,7 +65,10 @@ def _report_unknown(instructions: list[str], model: Any, text: str | None = None
     model that reads levels, the levels it read."""
     from tts.instruct.instructions import known_words, parse_instruction
 
-    read = model.read_styles(instructions, None if text is None else [text] * len(instructions))
+    try:
+        read = model.read_styles(instructions, None if text is None else [text] * len(instructions))
+    except CodecError:
+        read = None  # an instruction without text: reported below, then refused by the synthesis
     for n, instruction in enumerate(instructions):
         try:
             style = parse_instruction(instruction, text).style

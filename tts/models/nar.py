@@ -193,6 +193,8 @@ class NarTTS(nn.Module):
         if style is not None and self.style_levels is not None:
             # teacher forcing: the levels the instruction names (items without one name none)
             asked = batch.style_targets
+            if asked is None and batch.instructions is not None:
+                raise ValueError("a model that reads levels trains on batches with style_targets")
             if asked is None:
                 asked = torch.zeros(len(batch.phones), len(STYLE_CLASSES), dtype=torch.long, device=style.device)
             style = self.level_style(asked)

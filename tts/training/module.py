@@ -72,8 +72,9 @@ class TTSModule(LightningModule):
             raise ValueError(f"unknown objective {objective!r}; known: {', '.join(OBJECTIVES)}")
         if objective == "durations" and (generator != "nar" or not init_from):
             raise ValueError("objective durations refits the duration predictor of a trained nar model (init_from)")
-        if objective == "styles" and (generator != "nar" or not (model or {}).get("style_loss")):
-            raise ValueError("objective styles trains the level classifier of a nar model with style_loss")
+        if objective == "styles" and (generator != "nar" or not (model or {}).get("style_levels")):
+            # a generator that reads the style vector would change its voice with the encoder
+            raise ValueError("objective styles trains the level classifier of a nar model with style_levels")
         self.save_hyperparameters()
         # a plain dict: a tokenizer stored as an attribute would join the state_dict and the checkpoints
         self._decoders: dict[str, Any] = {}
@@ -83,7 +84,8 @@ class TTSModule(LightningModule):
         trained = {"durations": ("duration.",), "styles": ("instruction_encoder.", "style_classifier.")}
         if objective in trained:
             for name, parameter in self.model.named_parameters():
-                parameter.requires_grad_(name.startswith(trained[objective]))
+                # the null style is part of every style the generator reads (level_style)
+                parameter.requires_grad_(name.startswith(trained[objective]) and name != "instruction_encoder.null")
 
     def train(self, mode: bool = True) -> TTSModule:
         """Training mode, except for a duration refit: the frozen encoder runs without dropout, as
