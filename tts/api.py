@@ -21,7 +21,7 @@ import torch
 from codec import Codec, load_codec
 from codec.errors import CodecError
 from codec.io.audio import read_audio, resample, to_mono
-from tts.instruct.instructions import LEVELS, parse_instruction
+from tts.instruct.instructions import LEVELS, Instruction, parse_instruction
 from tts.models.batch import lengths_mask
 from tts.models.instruction_encoder import encode_instructions
 from tts.pretrained import load_generator, model_folder
@@ -197,17 +197,14 @@ class TTS:
         Raises:
             CodecError: an instruction without text to speak (as ``instruct``).
         """
-        read = getattr(self.generator, "read_levels", None)
-        if read is None or getattr(self.generator, "style_levels", None) is None:
+        if getattr(self.generator, "style_levels", None) is None:
             return None
-        if texts is not None and len(texts) != len(instructions):
-            raise CodecError(f"{len(texts)} texts for {len(instructions)} instructions")
-        styles = [parse_instruction(x, None if texts is None else texts[i]).style for i, x in enumerate(instructions)]
+        styles = [parsed.style for parsed in _parse_instructions(list(instructions), texts)]
         device = next(self.generator.parameters()).device
         ids, lengths = (t.to(device) for t in encode_instructions(styles))
         # in the arithmetic generation reads them in, so that a near tie reads the same
         with torch.inference_mode(), precision_autocast(device.type, self.precision):
-            levels = read(self.generator.instruction_encoder(ids, lengths), lengths).tolist()
+            levels = self.generator.read_levels(self.generator.instruction_encoder(ids, lengths), lengths).tolist()
         return [
             {attribute: LEVELS[attribute][level - 1] for attribute, level in zip(LEVELS, row, strict=True) if level}
             for row in levels
@@ -236,14 +233,7 @@ class TTS:
             raise CodecError("this model reads no instructions (train one with --data.instructions true)")
         single = isinstance(instructions, str)
         instructions = [instructions] if single else list(instructions)
-        if texts is not None:
-            texts = [texts] if isinstance(texts, str) else list(texts)
-            if len(texts) != len(instructions):
-                raise CodecError(f"{len(texts)} texts for {len(instructions)} instructions")
-        parsed = [
-            parse_instruction(instruction, None if texts is None else texts[i])
-            for i, instruction in enumerate(instructions)
-        ]
+        parsed = _parse_instructions(instructions, [texts] if isinstance(texts, str) else texts)
         synthesize = {**INSTRUCTION_GUIDANCE.get(self.kind, {}), **synthesize}
         audio = self.synthesize([p.text for p in parsed], styles=[p.style for p in parsed], **synthesize)
         return audio[0] if single else audio
@@ -259,6 +249,17 @@ class TTS:
         frames = lengths.clamp(min=1)
         tokens = self.codec.tokens(codes[..., : max(1, int(frames.max()))], frames)
         return self.codec.decode(tokens)
+
+
+def _parse_instructions(instructions: list[str], texts: Sequence[str] | None) -> list[Instruction]:
+    """``parse_instruction`` of each instruction, with its text where ``texts`` gives them apart.
+
+    Raises:
+        CodecError: a count of texts other than of instructions, or an instruction without text.
+    """
+    if texts is not None and len(texts) != len(instructions):
+        raise CodecError(f"{len(texts)} texts for {len(instructions)} instructions")
+    return [parse_instruction(x, None if texts is None else texts[i]) for i, x in enumerate(instructions)]
 
 
 def load_tts(
