@@ -159,3 +159,22 @@ def test_a_level_model_started_from_an_instruction_model_starts_from_its_reading
     assert rows[warm.style_levels.row("gender", 1)].abs().sum() > 0
     cold = TTSModule("nar", model=levels, init_from=str(tmp_path / "plain.ckpt"), **shape).model
     assert cold.style_levels.weight.abs().sum() == 0  # a random encoder's reading is no start
+
+
+def test_level_embeddings_learn_at_their_own_rate() -> None:
+    shape = {"n_symbols": SYMBOLS, "n_codebooks": 1, "codebook_size": CODES}
+    levels = {**TINY, "style_loss": 1.0, "style_levels": True}
+    module = TTSModule("nar", model=levels, lr=1e-3, level_lr_scale=10.0, warmup_steps=0, **shape)
+    optimizer = module.configure_optimizers()[0][0]
+    base, level = optimizer.param_groups
+    assert len(level["params"]) == 1 and level["params"][0] is module.model.style_levels.weight
+    assert level["lr"] == pytest.approx(1e-2) and base["lr"] == pytest.approx(1e-3)
+    assert len(base["params"]) + 1 == len(list(module.parameters()))
+    batch, _ = gender_batch(8, torch.Generator().manual_seed(0))
+    module._loss(batch)["loss"].backward()
+    optimizer.step()
+    # from zero, one Adam step moves every row asked for by about its learning rate
+    moved = module.model.style_levels.weight.detach().abs().amax(-1)
+    assert float(moved[module.model.style_levels.row("gender", 1)]) == pytest.approx(1e-2, rel=0.1)
+    plain = TTSModule("nar", model=TINY, **shape).configure_optimizers()[0][0]
+    assert len(plain.param_groups) == 1

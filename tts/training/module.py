@@ -29,6 +29,10 @@ class TTSModule(LightningModule):
         n_codebooks, codebook_size: the tokens' (linked from the data).
         model: the generator's own arguments (width, layers, ...).
         lr, warmup_steps, total_steps, final_lr_ratio, weight_decay: the optimizer and schedule.
+        level_lr_scale: the level embeddings' learning rate (``NarTTS(style_levels=True)``) as a
+            multiple of ``lr``. Adam moves a weight by about its learning rate per step, and a
+            level's row learns only from the items that ask for it, so rows that start at zero (a
+            pitch level per gender) stay too small to move the voice at the base rate.
         val_audio_items: validation items whose generated and true tokens are logged as audio.
         style_bins: the instruction corpus's style bins (linked from the data; stored with the
             model so that ``tts eval --instruct`` judges by the bins that labelled its data).
@@ -62,6 +66,7 @@ class TTSModule(LightningModule):
         init_from: str | None = None,
         n_units: int = 0,
         objective: str = "all",
+        level_lr_scale: float = 1.0,
     ) -> None:
         super().__init__()
         if generator not in GENERATORS:
@@ -196,7 +201,11 @@ class TTSModule(LightningModule):
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams
-        trained = [parameter for parameter in self.parameters() if parameter.requires_grad]
-        optimizer = torch.optim.AdamW(trained, lr=hp.lr, weight_decay=hp.weight_decay)
+        levels, others = [], []
+        for name, parameter in self.model.named_parameters():
+            if parameter.requires_grad:
+                (levels if name.startswith("style_levels.") else others).append(parameter)
+        groups = [{"params": others}] + ([{"params": levels, "lr": hp.lr * hp.level_lr_scale}] if levels else [])
+        optimizer = torch.optim.AdamW(groups, lr=hp.lr, weight_decay=hp.weight_decay)
         schedule = warmup_cosine(hp.warmup_steps, hp.total_steps, hp.final_lr_ratio)
         return [optimizer], [{"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, schedule), "interval": "step"}]
