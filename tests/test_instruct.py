@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from tts.instruct.evaluation import draw_requests, judge, measured_levels
 from tts.instruct.instructions import (
     DESCRIPTIONS,
     LEVELS,
+    NEUTRAL_ADJECTIVES,
+    NEUTRAL_PHRASES,
     SPEAKERS,
     TEMPLATES,
     attribute_targets,
@@ -95,6 +98,49 @@ def test_composed_instructions_name_what_was_asked_and_training_never_uses_held_
         assert known.startswith("Read this") or '" aloud ' in known, known  # the two held-out frames
         assert not any(p in known for p in held_phrases) and any(p in known for p in train_phrases), known
         assert known_words(parse_instruction(known).style)[0] == words
+
+
+@pytest.mark.parametrize(
+    ("style", "asked"),
+    [
+        ('A deep male voice, slow and calm, says: "..."', {"gender": "male", "pitch": "low", "rate": "slow"}),
+        ('Male voice, fast, loud: "..."', {"gender": "male", "rate": "fast", "loudness": "loud"}),
+        ('An old man whispers: "..."', {"gender": "male", "whisper": "yes"}),
+        (
+            'A soft-spoken, extremely high-pitched woman says "..."',
+            {"gender": "female", "loudness": "quiet", "pitch": "very high"},
+        ),
+        ('Someone speaks slowly and cheerfully: "..."', {"rate": "slow"}),
+    ],
+)
+def test_levels_are_known_as_adjectives_terse_lists_and_the_whisper_verb(style: str, asked: dict[str, str]) -> None:
+    assert known_words(style) == (asked, [])
+
+
+def test_training_takes_every_shape_and_evaluation_none() -> None:
+    def shapes(instructions: list[str]) -> dict[str, int]:
+        neutral = [rf"\b{word}\b" for word in (*NEUTRAL_ADJECTIVES, *NEUTRAL_PHRASES)]
+        return {
+            "adjective": sum(
+                bool(re.search(r"\b(deep|low-pitched|soft-spoken|loud|quiet) (male|female|man|woman)", i))
+                for i in instructions
+            ),
+            "terse": sum(bool(re.match(r"(Male|Female) (voice|speaker)[,.] ", i)) for i in instructions),
+            "verb": sum(" whispers" in i for i in instructions),
+            "neutral": sum(any(re.search(pattern, i) for pattern in neutral) for i in instructions),
+        }
+
+    rng = random.Random(0)
+    words = [
+        {"gender": rng.choice(LEVELS["gender"]), "pitch": "low", "loudness": "quiet", "whisper": "yes"}
+        for _ in range(400)
+    ]
+    training = shapes([compose(w, "Hello there.", rng) for w in words])
+    assert all(count >= 15 for count in training.values()), training
+    held_out = shapes(
+        [compose(w, "Hello there.", rng, held_out=True, held_out_phrases=p) for w in words for p in (False, True)]
+    )
+    assert held_out == dict.fromkeys(training, 0)
 
 
 def test_unknown_words_are_reported_and_the_last_of_two_levels_wins() -> None:
@@ -211,16 +257,31 @@ def test_a_training_instruction_without_a_gender_asks_the_pitch_among_all_voices
     assert unnamed == {None, "very high"}
 
 
-def load_effects():
-    spec = importlib.util.spec_from_file_location("instruct16k_effects_test", REPO / "egs/instruct16k/effects.py")
+def load_egs(name: str):
+    spec = importlib.util.spec_from_file_location(f"instruct16k_{name}_test", REPO / f"egs/instruct16k/{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
 
+def test_the_free_wordings_table_asks_known_levels_and_a_bad_line_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reader = load_egs("read_wordings")
+    rows = reader.read_table(REPO / "egs/instruct16k/free_wordings.tsv")
+    assert len(rows) >= 20 and {"gender", "pitch", "rate", "loudness", "whisper"} <= {a for _, r in rows for a in r}
+    assert all(parse_instruction(instruction).text for instruction, _ in rows)
+    bad = tmp_path / "bad.tsv"
+    bad.write_text('# comment\nA man says: "Hi."\tgender=male, pitch=squeaky\n', encoding="utf-8")
+    with pytest.raises(CodecError, match="line 2: unknown level pitch=squeaky"):
+        reader.read_table(bad)
+    assert reader.main([str(bad)]) == 1
+    assert "pitch=squeaky" in capsys.readouterr().err
+
+
 def test_whispering_removes_voicing_but_keeps_energy_and_timing() -> None:
-    effects = load_effects()
+    effects = load_egs("effects")
     voiced = np.concatenate([np.zeros(4000, np.float32), harmonic(150), np.zeros(4000, np.float32)])
     whispered = effects.whisper(voiced, np.random.default_rng(0))
     before, after = measure_style(voiced, RATE, 10), measure_style(whispered, RATE, 10)

@@ -8,6 +8,9 @@ text is given separately (``parse_instruction(instruction, text=...)``, Parler-T
 Attribute levels (``LEVELS``) are the bins of ``tts.instruct.bins``. Every level has several
 phrasings; templates order the parts differently and leave attributes out. The phrasings and
 templates marked held out never appear in training, so evaluation can ask in unseen wordings.
+Training instructions also come in the shapes people write beside full sentences: levels as
+adjectives of the speaker ("a deep male voice"), terse lists ("Male voice, fast, loud"), the verb
+"whispers", and words that ask for nothing ("an old man", "calmly"), which the reader must ignore.
 """
 
 from __future__ import annotations
@@ -63,6 +66,53 @@ DESCRIPTIONS: dict[str, dict[str, tuple[list[str], list[str]]]] = {
 }
 """Phrases per attribute level: (training phrasings, held-out phrasings)."""
 
+ADJECTIVES: dict[str, dict[str, list[str]]] = {
+    "pitch": {
+        "very low": ["very deep", "very low-pitched"],
+        "low": ["deep", "low-pitched", "deep-voiced"],
+        "medium": ["medium-pitched"],
+        "high": ["high-pitched", "high-voiced"],
+        "very high": ["extremely high-pitched", "very high-voiced"],
+    },
+    "rate": {
+        "very slow": ["very slow"],
+        "slow": ["slow", "unhurried"],
+        "medium": ["moderately paced"],
+        "fast": ["fast", "rapid"],
+        "very fast": ["very fast", "very rapid"],
+    },
+    "loudness": {
+        "very quiet": ["very quiet", "very soft"],
+        "quiet": ["quiet", "soft", "soft-spoken"],
+        "medium": [],
+        "loud": ["loud"],
+        "very loud": ["very loud"],
+    },
+    "whisper": {"yes": ["whispering"], "no": []},
+}
+"""Adjectives per attribute level (training): before the speaker's noun, or listed tersely."""
+
+SPEAKER_ADJECTIVES = ("pitch", "loudness", "whisper")
+"""The attributes whose adjectives fit a speaker ("a soft-spoken woman"; "a fast man" would not)."""
+
+WHISPER_VERB = "whispers"
+WHISPER_TEMPLATES = (
+    '{Subject} whispers {style}: "{text}"',
+    '{Style}, {subject} whispers "{text}"',
+    '{Subject} whispers "{text}" {style}.',
+)
+"""Training templates in which the verb asks for the whisper ("A man whispers: ...")."""
+
+NEUTRAL_ADJECTIVES = ("young", "old", "calm", "friendly", "cheerful", "serious", "tired", "warm", "clear")
+NEUTRAL_PHRASES = ("calmly", "cheerfully", "clearly", "warmly", "with a smile", "in a serious tone", "with emotion")
+"""Words that ask for none of the attributes: training mixes them in so that the reader ignores them."""
+
+TERSE_TEMPLATES = ('{Subject}, {terse}: "{text}"', '{Terse} {subject}: "{text}"', '{Subject}. {Terse}. "{text}"')
+"""Training templates that list the levels as adjectives; the subject goes without its article."""
+
+SHAPE_PROBABILITY = {"adjective": 0.3, "terse": 0.1, "verb": 0.3, "neutral": 0.25}
+"""How often a training instruction takes each of the other shapes (where its levels allow)."""
+
 TEMPLATES = (
     [
         '{Subject} speaks {style}: "{text}"',
@@ -114,7 +164,8 @@ def compose(
     Args:
         words: the attributes to ask for; the others are left out.
         rng: draws phrasings, their order and the template.
-        held_out: use the held-out templates (and phrasings; evaluation).
+        held_out: use the held-out templates (and phrasings; evaluation). Only training
+            instructions take the other shapes (adjectives, terse lists, "whispers", neutral words).
         held_out_phrases: use the held-out phrasings (default: as ``held_out``). Held-out templates
             with training phrasings ask in unseen sentence frames but in words the model knows.
     """
@@ -122,23 +173,73 @@ def compose(
     gender = words.get("gender")
     subjects = SPEAKERS[gender][pick] or SPEAKERS[gender][0]
     subject = rng.choice(subjects)
+    if not held_out and rng.random() < SHAPE_PROBABILITY["terse"]:
+        return _terse(words, subject, text, rng)
+    levels = {a: words[a] for a in ("pitch", "rate", "loudness", "whisper") if a in words}
+    if not held_out:
+        subject = _subject_adjectives(subject, levels, rng)
     phrases = []
-    for attribute in ("pitch", "rate", "loudness", "whisper"):
-        level = words.get(attribute)
-        if level is None:
-            continue
+    for attribute, level in levels.items():
         options = DESCRIPTIONS[attribute][level][pick] or DESCRIPTIONS[attribute][level][0]
         if options:
             phrases.append(rng.choice(options))
     rng.shuffle(phrases)
-    style = ", ".join(phrases[:-1]) + (" and " if len(phrases) > 1 else "") + (phrases[-1] if phrases else "")
     template = rng.choice(TEMPLATES[1 if held_out else 0])
+    if not held_out:
+        if levels.get("whisper") == "yes" and rng.random() < SHAPE_PROBABILITY["verb"]:
+            template = rng.choice(WHISPER_TEMPLATES)
+            phrases = [p for p in phrases if p not in DESCRIPTIONS["whisper"]["yes"][0]]
+        if rng.random() < SHAPE_PROBABILITY["neutral"]:
+            phrases.insert(rng.randrange(len(phrases) + 1), rng.choice(NEUTRAL_PHRASES))
+    style = ", ".join(phrases[:-1]) + (" and " if len(phrases) > 1 else "") + (phrases[-1] if phrases else "")
     if not style:
         template = template.replace(", {style}", "").replace(" {style}", "").replace("{Style}, ", "")
-    capital = {"Subject": subject[:1].upper() + subject[1:], "Style": style[:1].upper() + style[1:]}
+    capital = {"Subject": _capital(subject), "Style": _capital(style)}
     out = template.format(subject=subject, style=style, text=text, **capital)
+    return _tidy(out)
+
+
+def _capital(phrase: str) -> str:
+    return phrase[:1].upper() + phrase[1:]
+
+
+def _tidy(out: str) -> str:
     out = re.sub(r"\s+([,.:])", r"\1", re.sub(r"\s{2,}", " ", out)).strip()
-    return out[:1].upper() + out[1:]
+    return _capital(re.sub(r"\ba (?=[aeiou])", "an ", out))
+
+
+def _subject_adjectives(subject: str, levels: dict[str, str], rng: random.Random) -> str:
+    """``subject`` ("a man") with some of ``levels`` (removed from it) and perhaps a neutral
+    word as adjectives before its noun ("a deep, soft-spoken man")."""
+    if not subject.startswith("a "):
+        return subject  # "someone" takes no adjective
+    adjectives = []
+    for attribute in SPEAKER_ADJECTIVES:
+        offered = attribute in levels and ADJECTIVES[attribute][levels[attribute]]
+        if offered and rng.random() < SHAPE_PROBABILITY["adjective"]:
+            adjectives.append(rng.choice(ADJECTIVES[attribute][levels.pop(attribute)]))
+    if rng.random() < SHAPE_PROBABILITY["neutral"]:
+        adjectives.insert(0, rng.choice(NEUTRAL_ADJECTIVES))
+    return "a " + "".join(adjective + ", " for adjective in adjectives[:-1]) + " ".join([*adjectives[-1:], subject[2:]])
+
+
+def _terse(words: dict[str, str], subject: str, text: str, rng: random.Random) -> str:
+    """``words`` as a terse list of adjectives (phrases for levels without one) beside the
+    subject without its article."""
+    listed = [
+        rng.choice(ADJECTIVES[a][words[a]] or DESCRIPTIONS[a][words[a]][0])
+        for a in ("pitch", "rate", "loudness", "whisper")
+        if a in words and (ADJECTIVES[a][words[a]] or DESCRIPTIONS[a][words[a]][0])
+    ]
+    rng.shuffle(listed)
+    subject = subject[2:] if subject.startswith("a ") else subject
+    if not listed:
+        return _tidy(f'{_capital(subject)}: "{text}"')
+    terse = ", ".join(listed)
+    template = rng.choice(TERSE_TEMPLATES)
+    return _tidy(
+        template.format(subject=subject, Subject=_capital(subject), terse=terse, Terse=_capital(terse), text=text)
+    )
 
 
 @dataclass(frozen=True)
@@ -189,32 +290,39 @@ def known_words(style: str) -> tuple[dict[str, str], list[str]]:
     model, which reads left to right, tends to do)."""
     lowered = style.lower()
     spans: list[tuple[int, int, str, str]] = []
-    for attribute, levels in DESCRIPTIONS.items():
-        for level, (train, held) in levels.items():
-            for phrase in train + held:
-                spans += [(m.start(), m.end(), attribute, level) for m in re.finditer(re.escape(phrase), lowered)]
-    for gender, (train, held) in SPEAKERS.items():
-        for phrase in train + held:
-            if gender is not None:
-                pattern = r"\b" + re.escape(phrase) + r"\b"
-                spans += [(m.start(), m.end(), "gender", gender) for m in re.finditer(pattern, lowered)]
+    for attribute, level, phrase in _level_phrases():
+        spans += [(m.start(), m.end(), attribute, level) for m in re.finditer(rf"\b{re.escape(phrase)}\b", lowered)]
     inside = {a for a in spans for b in spans if a != b and b[0] <= a[0] and a[1] <= b[1] and b[1] - b[0] > a[1] - a[0]}
     asked: dict[str, str] = {}
     for _, _, attribute, level in sorted(set(spans) - inside):
         asked[attribute] = level
-    vocabulary = {
-        word
-        for table in (*DESCRIPTIONS.values(),)
-        for phrases in table.values()
-        for group in phrases
-        for phrase in group
-        for word in re.findall(r"[a-z]+", phrase)
-    }
-    vocabulary |= {word for groups in SPEAKERS.values() for g in groups for p in g for word in re.findall(r"[a-z]+", p)}
-    vocabulary |= {word for t in TEMPLATES for tpl in t for word in re.findall(r"[a-z]+", tpl.lower())}
-    vocabulary.add("and")
-    unknown = sorted({word for word in re.findall(r"[a-z]+", QUOTES.sub(" ", lowered)) if word not in vocabulary})
+    unknown = sorted({word for word in re.findall(r"[a-z]+", QUOTES.sub(" ", lowered)) if word not in _vocabulary()})
     return asked, unknown
+
+
+def _level_phrases() -> list[tuple[str, str, str]]:
+    """(attribute, level, phrase) for every phrasing of a level this module knows; a speaker's
+    gender by its noun alone, so that adjectives may stand before it ("a deep male voice")."""
+    out = [
+        (attribute, level, phrase)
+        for attribute, levels in DESCRIPTIONS.items()
+        for level, (train, held) in levels.items()
+        for phrase in train + held + ADJECTIVES[attribute][level]
+    ]
+    out.append(("whisper", "yes", WHISPER_VERB))
+    for gender, (train, held) in SPEAKERS.items():
+        if gender is not None:
+            out += [("gender", gender, phrase.removeprefix("a ")) for phrase in train + held]
+    return out
+
+
+def _vocabulary() -> set[str]:
+    """Every word of the phrasings, templates and neutral words (the words not reported as unknown)."""
+    texts = [phrase for _, _, phrase in _level_phrases()]
+    texts += [phrase for groups in SPEAKERS.values() for group in groups for phrase in group]
+    texts += [template.lower() for group in (*TEMPLATES, TERSE_TEMPLATES) for template in group]
+    texts += [*NEUTRAL_ADJECTIVES, *NEUTRAL_PHRASES, "and an"]
+    return {word for text in texts for word in re.findall(r"[a-z]+", text)}
 
 
 def attribute_targets(style: str | None) -> list[int]:
