@@ -19,7 +19,7 @@ from codec.errors import CodecError
 from tts.data import draw_instruction
 from tts.instruct.attributes import WHISPER_VOICING, Style, measure_style
 from tts.instruct.bins import StyleBins
-from tts.instruct.evaluation import draw_requests, judge, measured_levels
+from tts.instruct.evaluation import draw_requests, judge, measured_levels, word_error_rate
 from tts.instruct.instructions import (
     DESCRIPTIONS,
     LEVELS,
@@ -150,6 +150,13 @@ def test_unknown_words_are_reported_and_the_last_of_two_levels_wins() -> None:
 
 
 # --------------------------------------------------------------------------- measurement
+
+
+def test_word_error_rate_pools_the_words_of_the_clips_kept() -> None:
+    errors = [(1, 4), (3, 4), (0, 2)]
+    assert word_error_rate(errors) == pytest.approx(0.4)
+    assert word_error_rate(errors, [True, False, True]) == pytest.approx(1 / 6)
+    assert word_error_rate(errors, [False] * 3) is None
 
 
 def test_measured_pitch_level_voicing_and_rate() -> None:

@@ -320,6 +320,8 @@ def test_eval_instruct_reports_every_attribute_and_contrast(
             exact = sum(got.get(level, 0) for level, got in row["confusion"].items())
             assert exact == pytest.approx(row["exact"] * row["asked"])
         assert setting["wer"] >= 0
+        if setting["wer_unwhispered"] is None:  # every request asked for a whisper
+            assert report["wer"]["no_instruction_unwhispered"] is None
         known = setting["accuracy_known_words"]
         assert {a: r["asked"] for a, r in known.items()} == {a: r["asked"] for a, r in setting["accuracy"].items()}
     # the recordings measure as their labels say (the same measurement and bins made the labels)

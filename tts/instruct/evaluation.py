@@ -9,7 +9,8 @@ measured difference has the asked sign, and the effect size is the mean differen
 also scored for the same requests asked in held-out sentence frames but training phrasings, which
 tells a style the model cannot render from a word it does not know. Content: Whisper tiny.en WER
 of the instructed output beside the same model without instruction and the tokenizer's
-resynthesis of the recordings (the ceiling). The ceilings of accuracy: the recordings and their
+resynthesis of the recordings (the ceiling), and again over the requests that ask no whisper (whispered
+speech is the hardest for the ASR model) beside their sentences without instruction. The ceilings of accuracy: the recordings and their
 resynthesis judged against their own labels (what the measurement and the tokenizer let through).
 Each guidance setting is scored on the same instructions and seeds.
 """
@@ -165,14 +166,19 @@ def evaluate_instructions(
     seeds = [seed + d * DRAW_STRIDE for d in range(draws)]
     pooled_references = references * draws
     plain = [clip for s in seeds for clip in tts.synthesize(texts, seed=s, prompt=prompt)]
+    plain_errors = _clip_errors(tts, plain, pooled_references, transcribe)
+    # whispered speech is the hardest for the ASR model; the rest of the requests on their own
+    # compare with the same sentences spoken without instruction
+    unwhispered = [words.get("whisper") != "yes" for words in requests * draws]
     report: dict[str, Any] = {
         "sentences": len(rows),
         "draws": draws,
         "prompt": None if prompt is None else str(prompt),
         "instructions_example": instructions[:3],
         "wer": {
-            "resynthesis": _wer(tts, resynthesis, references, transcribe),
-            "no_instruction": _wer(tts, plain, pooled_references, transcribe),
+            "resynthesis": word_error_rate(_clip_errors(tts, resynthesis, references, transcribe)),
+            "no_instruction": word_error_rate(plain_errors),
+            "no_instruction_unwhispered": word_error_rate(plain_errors, unwhispered),
         },
         "ceiling": {
             "recordings": _accuracy(labels, recordings, phones, bins, tts.sample_rate),
@@ -191,8 +197,9 @@ def evaluate_instructions(
             **{key: value for key, value in scales.items() if key != "prompt"},
             "accuracy": _accuracy(requests * draws, audio, phones * draws, bins, tts.sample_rate),
             "accuracy_known_words": _accuracy(requests * draws, known_audio, phones * draws, bins, tts.sample_rate),
-            "wer": _wer(tts, audio, pooled_references, transcribe),
         }
+        errors = _clip_errors(tts, audio, pooled_references, transcribe)
+        setting |= {"wer": word_error_rate(errors), "wer_unwhispered": word_error_rate(errors, unwhispered)}
         setting["contrasts"] = _contrasts(tts, rows[:contrast_limit], phones, scales, seeds)
         report["settings"].append(setting)
     return report
@@ -264,12 +271,19 @@ def _contrasts(
     return out
 
 
-def _wer(tts: TTS, audio: list, references: list[list[str]], transcribe: Transcriber) -> float:
-    errors = words = 0
-    for clip, reference in zip(audio, references, strict=True):
-        e, w = word_errors(reference, spoken_words(tts, transcribe(at_rate(clip, tts.sample_rate, ANALYSIS_RATE))))
-        errors, words = errors + e, words + w
-    return errors / max(1, words)
+def _clip_errors(tts: TTS, audio: list, references: list[list[str]], transcribe: Transcriber) -> list[tuple[int, int]]:
+    """Per clip, (word errors, reference words) of the ASR model's transcript."""
+    return [
+        word_errors(reference, spoken_words(tts, transcribe(at_rate(clip, tts.sample_rate, ANALYSIS_RATE))))
+        for clip, reference in zip(audio, references, strict=True)
+    ]
+
+
+def word_error_rate(errors: list[tuple[int, int]], keep: list[bool] | None = None) -> float | None:
+    """The WER over the clips of ``errors`` (``_clip_errors``) that ``keep`` marks (all by default);
+    None where none is kept."""
+    kept = [pair for i, pair in enumerate(errors) if keep is None or keep[i]]
+    return sum(e for e, _ in kept) / max(1, sum(w for _, w in kept)) if kept else None
 
 
 def _recordings(tts: TTS, base: Path, rows: list[dict]) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -308,7 +322,13 @@ def report_lines(report: dict[str, Any], scale_name: str) -> list[str]:
         )
     for setting in report["settings"]:
         scales = ", ".join(f"{key} {setting[key]:g}" for key in (scale_name, "instruction_guidance") if key in setting)
-        lines.append(f"{scales or 'the model defaults'}: WER {setting['wer']:.3f}")
+        line = f"{scales or 'the model defaults'}: WER {setting['wer']:.3f}"
+        if setting.get("wer_unwhispered") is not None and wer.get("no_instruction_unwhispered") is not None:
+            line += (
+                f"; requests without a whisper {setting['wer_unwhispered']:.3f}"
+                f" (their sentences without instruction {wer['no_instruction_unwhispered']:.3f})"
+            )
+        lines.append(line)
         lines.append("  attribute  asked  exact  within one level  (in training phrasings: exact, within one)")
         for attribute, row in setting["accuracy"].items():
             known = setting["accuracy_known_words"][attribute]
