@@ -21,6 +21,7 @@ from tts.instruct.attributes import WHISPER_VOICING, Style, measure_style
 from tts.instruct.bins import StyleBins
 from tts.instruct.evaluation import draw_requests, judge, measured_levels, word_error_rate
 from tts.instruct.instructions import (
+    ADJECTIVES,
     DESCRIPTIONS,
     LEVELS,
     NEUTRAL_ADJECTIVES,
@@ -118,16 +119,31 @@ def test_levels_are_known_as_adjectives_terse_lists_and_the_whisper_verb(style: 
 
 
 def test_training_takes_every_shape_and_evaluation_none() -> None:
+    nouns = "|".join(re.sub(r"^an? ", "", p) for gender, (train, _) in SPEAKERS.items() if gender for p in train)
+    level_words = {
+        w
+        for table in (*DESCRIPTIONS.values(), *ADJECTIVES.values())
+        for v in table.values()
+        for g in v
+        for p in (g if isinstance(g, list) else [g])
+        for w in re.findall(r"[a-z-]+", p)
+    }
+    level_words |= set(re.findall(r"[a-z-]+", nouns))
+
     def shapes(instructions: list[str]) -> dict[str, int]:
         neutral = [rf"\b{word}\b" for word in (*NEUTRAL_ADJECTIVES, *NEUTRAL_PHRASES)]
+        styles = [parse_instruction(i).style.lower().replace('"..."', "") for i in instructions]
         return {
             "adjective": sum(
-                bool(re.search(r"\b(deep|low-pitched|soft-spoken|loud|quiet) (male|female|man|woman)", i))
-                for i in instructions
+                bool(re.search(rf"\b(deep|low-pitched|deep-voiced|soft-spoken|quiet|soft) ({nouns})\b", i))
+                for i in styles
             ),
-            "terse": sum(bool(re.match(r"(Male|Female) (voice|speaker)[,.] ", i)) for i in instructions),
-            "verb": sum(" whispers" in i for i in instructions),
-            "neutral": sum(any(re.search(pattern, i) for pattern in neutral) for i in instructions),
+            "terse": sum(set(re.findall(r"[a-z-]+", i)) <= level_words for i in styles),
+            "verb": sum(" whispers" in i for i in styles),
+            "neutral": sum(any(re.search(pattern, i) for pattern in neutral) for i in styles),
+            "family, title or trade": sum(
+                bool(re.search(r"\b(father|mother|king|queen|(business|sales)(wo)?man)\b", i)) for i in styles
+            ),
         }
 
     rng = random.Random(0)

@@ -9,9 +9,10 @@ measured difference has the asked sign, and the effect size is the mean differen
 also scored for the same requests asked in held-out sentence frames but training phrasings, which
 tells a style the model cannot render from a word it does not know. Content: Whisper tiny.en WER
 of the instructed output beside the same model without instruction and the tokenizer's
-resynthesis of the recordings (the ceiling), and again over the requests that ask no whisper (whispered
-speech is the hardest for the ASR model) beside their sentences without instruction. The ceilings of accuracy: the recordings and their
-resynthesis judged against their own labels (what the measurement and the tokenizer let through).
+resynthesis of the recordings (the ceiling), and again over the requests that ask no whisper
+(whispered speech is the hardest for the ASR model) beside their sentences without instruction.
+The ceilings of accuracy: the recordings and their resynthesis judged against their own labels
+(what the measurement and the tokenizer let through).
 Each guidance setting is scored on the same instructions and seeds.
 """
 

@@ -31,11 +31,49 @@ LEVELS: dict[str, tuple[str, ...]] = {
 """Every attribute's levels, lowest first."""
 
 SPEAKERS = {
-    "male": (["a man", "a male speaker", "a male voice"], ["a gentleman", "a guy"]),
-    "female": (["a woman", "a female speaker", "a female voice"], ["a lady", "a girl"]),
+    "male": (
+        [
+            "a man",
+            "a male speaker",
+            "a male voice",
+            "a father",
+            "a grandfather",
+            "a husband",
+            "a brother",
+            "an uncle",
+            "a king",
+            "a businessman",
+            "a policeman",
+            "a salesman",
+            "a fisherman",
+            "a sportsman",
+            "a boy",
+        ],
+        ["a gentleman", "a guy"],
+    ),
+    "female": (
+        [
+            "a woman",
+            "a female speaker",
+            "a female voice",
+            "a mother",
+            "a grandmother",
+            "a wife",
+            "a sister",
+            "an aunt",
+            "a queen",
+            "a businesswoman",
+            "a policewoman",
+            "a saleswoman",
+            "a fisherwoman",
+            "a sportswoman",
+        ],
+        ["a lady", "a girl"],
+    ),
     None: (["a speaker", "a person", "someone", "a voice"], ["a narrator"]),
 }
-"""Subject phrases per gender: (training phrasings, held-out phrasings)."""
+"""Subject phrases per gender: (training phrasings, held-out phrasings). The first three of each
+gender are drawn as often as all the others together."""
 
 DESCRIPTIONS: dict[str, dict[str, tuple[list[str], list[str]]]] = {
     "pitch": {
@@ -172,6 +210,10 @@ def compose(
     pick = 1 if (held_out if held_out_phrases is None else held_out_phrases) else 0
     gender = words.get("gender")
     subjects = SPEAKERS[gender][pick] or SPEAKERS[gender][0]
+    if pick == 0 and gender is not None:
+        # half of training's subjects are family, title and trade nouns; evaluation in training
+        # phrasings asks with the first three, as it always did
+        subjects = subjects[3:] if not held_out and rng.random() < 0.5 else subjects[:3]
     subject = rng.choice(subjects)
     if not held_out and rng.random() < SHAPE_PROBABILITY["terse"]:
         return _terse(words, subject, text, rng)
@@ -211,7 +253,8 @@ def _tidy(out: str) -> str:
 def _subject_adjectives(subject: str, levels: dict[str, str], rng: random.Random) -> str:
     """``subject`` ("a man") with some of ``levels`` (removed from it) and perhaps a neutral
     word as adjectives before its noun ("a deep, soft-spoken man")."""
-    if not subject.startswith("a "):
+    article, _, noun = subject.partition(" ")
+    if article not in ("a", "an"):
         return subject  # "someone" takes no adjective
     adjectives = []
     for attribute in SPEAKER_ADJECTIVES:
@@ -220,7 +263,7 @@ def _subject_adjectives(subject: str, levels: dict[str, str], rng: random.Random
             adjectives.append(rng.choice(ADJECTIVES[attribute][levels.pop(attribute)]))
     if rng.random() < SHAPE_PROBABILITY["neutral"]:
         adjectives.insert(0, rng.choice(NEUTRAL_ADJECTIVES))
-    return "a " + "".join(adjective + ", " for adjective in adjectives[:-1]) + " ".join([*adjectives[-1:], subject[2:]])
+    return "a " + "".join(adjective + ", " for adjective in adjectives[:-1]) + " ".join([*adjectives[-1:], noun])
 
 
 def _terse(words: dict[str, str], subject: str, text: str, rng: random.Random) -> str:
@@ -232,7 +275,7 @@ def _terse(words: dict[str, str], subject: str, text: str, rng: random.Random) -
         if a in words and (ADJECTIVES[a][words[a]] or DESCRIPTIONS[a][words[a]][0])
     ]
     rng.shuffle(listed)
-    subject = subject[2:] if subject.startswith("a ") else subject
+    subject = re.sub(r"^an? ", "", subject)
     if not listed:
         return _tidy(f'{_capital(subject)}: "{text}"')
     terse = ", ".join(listed)
@@ -312,7 +355,7 @@ def _level_phrases() -> list[tuple[str, str, str]]:
     out.append(("whisper", "yes", WHISPER_VERB))
     for gender, (train, held) in SPEAKERS.items():
         if gender is not None:
-            out += [("gender", gender, phrase.removeprefix("a ")) for phrase in train + held]
+            out += [("gender", gender, re.sub(r"^an? ", "", phrase)) for phrase in train + held]
     return out
 
 
