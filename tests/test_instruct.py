@@ -20,6 +20,7 @@ from tts.data import draw_instruction
 from tts.instruct.attributes import WHISPER_VOICING, Style, measure_style
 from tts.instruct.bins import StyleBins
 from tts.instruct.evaluation import draw_requests, judge, measured_levels, word_error_rate
+from tts.instruct.gender import ENVELOPE_BANDS, GenderJudge, envelope
 from tts.instruct.instructions import (
     ADJECTIVES,
     DESCRIPTIONS,
@@ -204,6 +205,58 @@ def test_bins_place_pitch_relative_to_gender_and_survive_a_round_trip() -> None:
     assert StyleBins.from_dict(bins.to_dict()) == bins
     with pytest.raises(CodecError, match="too few"):
         StyleBins.fit(rows[:10])
+
+
+def voice(f0: float, formants: tuple[float, ...], seed: int) -> np.ndarray:
+    """One second of harmonics of ``f0`` shaped by resonances at ``formants`` (a vocal tract),
+    with a little noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(RATE) / RATE
+    harmonics = np.arange(1, int(7000 / f0))
+    gains = sum(1 / (1 + ((harmonics * f0 - f) / 150) ** 2) for f in formants) + 0.01
+    phases = rng.uniform(0, 2 * np.pi, len(harmonics))
+    wave = (gains[:, None] * np.sin(2 * np.pi * f0 * harmonics[:, None] * t + phases[:, None])).sum(0)
+    wave = wave / np.abs(wave).max() * rng.uniform(0.05, 0.5)
+    return (wave + 1e-3 * rng.standard_normal(RATE)).astype(np.float32)
+
+
+def test_the_gender_judge_tells_voices_by_their_envelope_whatever_their_pitch() -> None:
+    low_tract, high_tract = (500.0, 1500.0, 2500.0), (850.0, 2200.0, 3300.0)
+    rng = np.random.default_rng(0)
+    f0s = rng.uniform(100, 240, 60)
+    clips = [voice(f, high_tract if i % 2 else low_tract, i) for i, f in enumerate(f0s)]
+    female = np.arange(60) % 2 == 1
+    judge = GenderJudge.fit(np.stack([envelope(c, RATE) for c in clips]), female)
+    # the opposite pitches: a low "woman", a high "man", at another rate and level
+    woman, man = voice(110, high_tract, 100), voice(230, low_tract, 101)
+    assert measure_style(woman, RATE, 10).gender == "male" and measure_style(man, RATE, 10).gender == "female"
+    assert judge(woman, RATE) == "female" and judge(man, RATE) == "male"
+    assert judge(librosa_resample(woman, 24000), 24000) == "female"
+    assert GenderJudge.from_dict(judge.to_dict()) == judge
+    bins = StyleBins.fit(
+        [(Style(f, 1.0, 12.0, -20.0, 0.8, 2.0), "male") for f in np.linspace(90, 140, 30)]
+        + [(Style(f, 1.0, 12.0, -20.0, 0.8, 2.0), "female") for f in np.linspace(170, 260, 30)]
+    )
+    bins.gender_judge = judge
+    assert StyleBins.from_dict(bins.to_dict()) == bins
+    assert bins.gender(measure_style(woman, RATE, 10), woman, RATE) == "female"
+    assert bins.gender(Style(0, 0, 10, -30, 0.0, 1), woman, RATE) == "unknown"  # a whisper
+    assert measured_levels(
+        {"gender": "female", "pitch": "very low"}, measure_style(woman, RATE, 10), bins, "female"
+    ) == {
+        "gender": "female",
+        "pitch": "very low",
+    }
+    with pytest.raises(CodecError, match="too few clips"):
+        GenderJudge.fit(np.zeros((12, ENVELOPE_BANDS)), np.arange(12) < 3)
+    with pytest.raises(CodecError, match="40 numbers"):
+        GenderJudge.from_dict({**judge.to_dict(), "weights": [0.0]})
+
+
+def librosa_resample(samples: np.ndarray, rate: int) -> np.ndarray:
+    import librosa
+
+    return librosa.resample(samples, orig_sr=RATE, target_sr=rate)
 
 
 def test_overall_pitch_ranks_a_voice_among_all_voices() -> None:

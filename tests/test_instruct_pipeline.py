@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from codec import CodecError
 from codec.corpus.token_dataset import TokenDataset
@@ -74,6 +75,9 @@ def test_rows_are_measured_labelled_and_tokenized(corpus: Path) -> None:
         "test": 2,
     }
     bins = StyleBins.load(corpus / "style_bins.json")
+    voiced = [r for r in rows if not r["style"]["whisper"]]
+    judged = [bins.gender_judge(*sf.read(corpus / r["path"], dtype="float32")) for r in voiced]
+    assert np.mean([j == r["style"]["gender"] for j, r in zip(judged, voiced, strict=True)]) >= 0.95
     whispered = [r for r in rows if r["style"]["whisper"]]
     assert whispered and all(r["style_words"]["whisper"] == "yes" for r in whispered)
     assert all(r["measured"]["voicing"] > bins.whisper_voicing for r in rows if not r["style"]["whisper"])
@@ -333,6 +337,7 @@ def test_eval_instruct_reports_every_attribute_and_contrast(
     out = capsys.readouterr().out
     assert report["wer"]["resynthesis"] >= 0 and "contrast pitch" in out and "the ceilings" in out
     assert "pitch met per asked level" in out
+    assert report["gender_judged_by"] == "spectral envelope" and "gender judged by the voice's spectral envelope" in out
     reading = report["reading"]  # a model that reads levels: how often it read the level asked
     assert set(reading["held_out"]) == set(reading["known_words"]) == set(report["settings"][0]["accuracy"])
     assert all(0 <= share <= 1 for share in reading["held_out"].values()) and "the model reads as asked" in out

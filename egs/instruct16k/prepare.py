@@ -196,13 +196,25 @@ def styled_pair(job: Any, out_root: str) -> dict[str, Any]:
     return row
 
 
-def label(rows: list[dict]) -> StyleBins:
-    """Fit the bins on the training rows and give every row its ``style_words`` and, where it has
-    a pitch, ``pitch_overall`` (its level among all voices, asked by instructions naming no gender)."""
+JUDGE_CLIPS = 3000
+"""Voiced training clips (at most) the gender judge is fitted on."""
+
+
+def label(rows: list[dict], root: Path) -> StyleBins:
+    """Fit the bins and the gender judge on the training rows (audio under ``root``) and give every
+    row its ``style_words`` and, where it has a pitch, ``pitch_overall`` (its level among all voices,
+    asked by instructions naming no gender)."""
     from tts.instruct.attributes import Style
+    from tts.instruct.gender import GenderJudge, envelope
 
     measured = [(Style(**row["measured"]), row["style"]["gender"]) for row in rows if row["split"] == "train"]
     bins = StyleBins.fit(measured)
+    voiced = [row for row in rows if row["split"] == "train" and not row["style"].get("whisper")]
+    voiced = random.Random("gender-judge").sample(voiced, min(JUDGE_CLIPS, len(voiced)))
+    features = [envelope(*sf.read(root / row["path"], dtype="float32")) for row in voiced]
+    bins.gender_judge = GenderJudge.fit(
+        np.stack(features), np.array([row["style"]["gender"] == "female" for row in voiced])
+    )
     for row in rows:
         style = Style(**row["measured"])
         row["style_words"] = bins.words(style, row["style"]["gender"])
@@ -221,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sentences = tts16k.read_sentences(args, out)
         jobs = plan(args, sentences)
         rows, timing = tts16k.synthesize_all(jobs, out, args.jobs, args.nice, args.quiet, speak=styled_pair)
-        bins = label(rows)
+        bins = label(rows, out)
     except CodecError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

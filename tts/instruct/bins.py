@@ -7,7 +7,8 @@ particular means a deep voice, not the low end of whichever voice is drawn. Spea
 loudness are binned over all speakers.
 Whispered speech is measured by its voicing ratio. The same bins label the training data and judge
 generated speech, so an instruction is followed when the output's measurement falls in the bin
-that was asked for.
+that was asked for. Bins may carry a ``GenderJudge`` fitted on the same corpus (``gender``): the
+voice's gender by its spectral envelope rather than its median F0.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 
 from codec.errors import CodecError
 from tts.instruct.attributes import WHISPER_VOICING, Style
+from tts.instruct.gender import GenderJudge
 from tts.instruct.instructions import LEVELS
 
 QUANTILES = (0.15, 0.35, 0.65, 0.85)
@@ -32,10 +34,19 @@ QUANTILES = (0.15, 0.35, 0.65, 0.85)
 class StyleBins:
     """Bin edges per attribute: ``edges["pitch/male"]``, ``edges["pitch/female"]``, ``edges["pitch/any"]``
     (absent from bins fitted before it existed), ``edges["rate"]``, ``edges["loudness"]`` (four
-    ascending numbers each) and the whisper voicing threshold."""
+    ascending numbers each), the whisper voicing threshold and, where fitted, the gender judge."""
 
     edges: dict[str, list[float]] = field(default_factory=dict)
     whisper_voicing: float = WHISPER_VOICING
+    gender_judge: GenderJudge | None = None
+
+    def gender(self, style: Style, samples: np.ndarray, rate: int) -> str:
+        """The gender of a clip's voice (``style``: its measurement): by the judge where the bins
+        have one, else by the median F0 (``Style.gender``); ``unknown`` for whispered or unvoiced
+        speech either way."""
+        if self.gender_judge is None or style.gender == "unknown":
+            return style.gender
+        return self.gender_judge(samples, rate)
 
     @classmethod
     def fit(cls, rows: Iterable[tuple[Style, str]]) -> StyleBins:
@@ -89,12 +100,15 @@ class StyleBins:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (saved with the corpus and the model)."""
-        return {"edges": self.edges, "whisper_voicing": self.whisper_voicing, "quantiles": list(QUANTILES)}
+        out = {"edges": self.edges, "whisper_voicing": self.whisper_voicing, "quantiles": list(QUANTILES)}
+        return out | ({"gender_judge": self.gender_judge.to_dict()} if self.gender_judge else {})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StyleBins:
         """Inverse of ``to_dict``."""
-        return cls({key: [float(v) for v in edges] for key, edges in data["edges"].items()}, data["whisper_voicing"])
+        judge = GenderJudge.from_dict(data["gender_judge"]) if data.get("gender_judge") else None
+        edges = {key: [float(v) for v in values] for key, values in data["edges"].items()}
+        return cls(edges, data["whisper_voicing"], judge)
 
     @classmethod
     def load(cls, path: str | Path) -> StyleBins:

@@ -12,7 +12,8 @@ of the instructed output beside the same model without instruction and the token
 resynthesis of the recordings (the ceiling), and again over the requests that ask no whisper
 (whispered speech is the hardest for the ASR model) beside their sentences without instruction.
 The ceilings of accuracy: the recordings and their resynthesis judged against their own labels
-(what the measurement and the tokenizer let through).
+(what the measurement and the tokenizer let through). Gender is judged by the bins' gender judge
+(``tts.instruct.gender``: the spectral envelope) where they carry one, else by the median F0.
 Each guidance setting is scored on the same instructions and seeds.
 """
 
@@ -86,12 +87,15 @@ def draw_requests(count: int, rng: random.Random) -> list[dict[str, str]]:
     return requests
 
 
-def measured_levels(asked: dict[str, str], style: Style, bins: StyleBins) -> dict[str, str | None]:
+def measured_levels(
+    asked: dict[str, str], style: Style, bins: StyleBins, measured_gender: str | None = None
+) -> dict[str, str | None]:
     """Per asked attribute, the level ``style`` measures at (None: not measurable, e.g. the pitch
     of a whisper); gender is not judged in a whisper. Pitch is binned for the gender asked; where
     none is asked, among all voices (as training asks it; bins without ``pitch/any``: for the
-    gender measured)."""
-    measured_gender = style.gender
+    gender measured). ``measured_gender``: the voice's gender (``StyleBins.gender``; default:
+    by the median F0)."""
+    measured_gender = measured_gender or style.gender
     gender = asked.get("gender") or (measured_gender if measured_gender != "unknown" else "female")
     got = bins.words(style, gender)
     got.pop("gender")
@@ -176,6 +180,7 @@ def evaluate_instructions(
         "draws": draws,
         "prompt": None if prompt is None else str(prompt),
         "instructions_example": instructions[:3],
+        "gender_judged_by": "spectral envelope" if bins.gender_judge else "median F0",
         "wer": {
             "resynthesis": word_error_rate(_clip_errors(tts, resynthesis, references, transcribe)),
             "no_instruction": word_error_rate(plain_errors),
@@ -215,8 +220,9 @@ def _accuracy(
     tally: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
     confusion: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
     for words, clip, n in zip(requests, audio, phones, strict=True):
-        style = measure_style(np.asarray(clip, dtype=np.float32), sample_rate, n)
-        for attribute, got in measured_levels(words, style, bins).items():
+        samples = np.asarray(clip, dtype=np.float32)
+        style = measure_style(samples, sample_rate, n)
+        for attribute, got in measured_levels(words, style, bins, bins.gender(style, samples, sample_rate)).items():
             tally[attribute].append(_verdict(attribute, words[attribute], got))
             row = confusion[attribute].setdefault(words[attribute], {})
             row[got or "none"] = row.get(got or "none", 0) + 1
@@ -308,6 +314,7 @@ def report_lines(report: dict[str, Any], scale_name: str) -> list[str]:
         + ", instructions in held-out wording"
         + (f", in the voice of {report['prompt']}" if report.get("prompt") else ", no voice prompt"),
         f"  WER: tokenizer resynthesis {wer['resynthesis']:.3f}, model without instruction {wer['no_instruction']:.3f}",
+        f"  gender judged by the voice's {report.get('gender_judged_by', 'median F0')}",
         "  exact-level accuracy of the recordings / their resynthesis against their own labels (the ceilings):",
         "    "
         + ", ".join(
