@@ -94,6 +94,7 @@ def test_default_tts_follows_opposite_instructions_on_the_same_words() -> None:
     very low voice", on average by at least LEVEL_DB_MIN and PITCH_SEMITONES_MIN; every "A woman"
     clip is GENDER_SEMITONES_MIN above its "A man" twin and each measures as the gender asked."""
     from tts.instruct.attributes import measure_style
+    from tts.instruct.bins import StyleBins
     from tts.instruct.evaluation import MEASURE
 
     tts = load_tts("default")
@@ -116,10 +117,12 @@ def test_default_tts_follows_opposite_instructions_on_the_same_words() -> None:
     assert min(ratios) >= RATE_RATIO_MIN, ratios
     assert np.mean(difference("very loudly", "very quietly", "loudness")) >= LEVEL_DB_MIN
     assert np.mean(difference("with a very high voice", "with a very low voice", "pitch")) >= PITCH_SEMITONES_MIN
-    women, men = (
-        [measure_style(c.numpy(), tts.sample_rate, 1) for c in speak("", who)] for who in ("A woman", "A man")
-    )
+    clips = {who: speak("", who) for who in ("A woman", "A man")}
+    women, men = ([measure_style(c.numpy(), tts.sample_rate, 1) for c in clips[who]] for who in clips)
     assert [w.gender for w in women] == ["female"] * 4 and [m.gender for m in men] == ["male"] * 4
+    bins = StyleBins.from_dict(tts.config["style_bins"])  # the voice's gender, as tts eval --instruct judges it
+    judged = {who: [bins.gender_judge(c.numpy(), tts.sample_rate) for c in clips[who]] for who in clips}
+    assert judged == {"A woman": ["female"] * 4, "A man": ["male"] * 4}
     assert (
         min(MEASURE["gender"](w) - MEASURE["gender"](m) for w, m in zip(women, men, strict=True))
         >= GENDER_SEMITONES_MIN
