@@ -15,6 +15,7 @@ adjectives of the speaker ("a deep male voice"), terse lists ("Male voice, fast,
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from dataclasses import dataclass
@@ -343,7 +344,8 @@ def known_words(style: str) -> tuple[dict[str, str], list[str]]:
     return asked, unknown
 
 
-def _level_phrases() -> list[tuple[str, str, str]]:
+@functools.cache
+def _level_phrases() -> tuple[tuple[str, str, str], ...]:
     """(attribute, level, phrase) for every phrasing of a level this module knows; a speaker's
     gender by its noun alone, so that adjectives may stand before it ("a deep male voice")."""
     out = [
@@ -356,16 +358,17 @@ def _level_phrases() -> list[tuple[str, str, str]]:
     for gender, (train, held) in SPEAKERS.items():
         if gender is not None:
             out += [("gender", gender, re.sub(r"^an? ", "", phrase)) for phrase in train + held]
-    return out
+    return tuple(out)
 
 
-def _vocabulary() -> set[str]:
+@functools.cache
+def _vocabulary() -> frozenset[str]:
     """Every word of the phrasings, templates and neutral words (the words not reported as unknown)."""
     texts = [phrase for _, _, phrase in _level_phrases()]
     texts += [phrase for groups in SPEAKERS.values() for group in groups for phrase in group]
     texts += [template.lower() for group in (*TEMPLATES, TERSE_TEMPLATES) for template in group]
     texts += [*NEUTRAL_ADJECTIVES, *NEUTRAL_PHRASES, "and an"]
-    return {word for text in texts for word in re.findall(r"[a-z]+", text)}
+    return frozenset(word for text in texts for word in re.findall(r"[a-z]+", text))
 
 
 def attribute_targets(style: str | None) -> list[int]:
