@@ -143,8 +143,18 @@ WHISPER_TEMPLATES = (
 """Training templates in which the verb asks for the whisper ("A man whispers: ...")."""
 
 NEUTRAL_ADJECTIVES = ("young", "old", "calm", "friendly", "cheerful", "serious", "tired", "warm", "clear")
-NEUTRAL_PHRASES = ("calmly", "cheerfully", "clearly", "warmly", "with a smile", "in a serious tone", "with emotion")
-"""Words that ask for none of the attributes: training mixes them in so that the reader ignores them."""
+NEUTRAL_PHRASES = (
+    "calmly",
+    "cheerfully",
+    "clearly",
+    "warmly",
+    "with a smile",
+    "in a serious tone",
+    "with emotion",
+    "aloud",
+)
+"""Words that ask for none of the attributes: training mixes them in so that the reader ignores them
+("aloud" is not "loud")."""
 
 TERSE_TEMPLATES = ('{Subject}, {terse}: "{text}"', '{Terse} {subject}: "{text}"', '{Subject}. {Terse}. "{text}"')
 """Training templates that list the levels as adjectives; the subject goes without its article."""
