@@ -132,7 +132,8 @@ def test_training_takes_every_shape_and_evaluation_none() -> None:
     level_words |= set(re.findall(r"[a-z-]+", nouns))
 
     def shapes(instructions: list[str]) -> dict[str, int]:
-        neutral = [rf"\b{word}\b" for word in (*NEUTRAL_ADJECTIVES, *NEUTRAL_PHRASES)]
+        # "aloud" is also a word of a held-out frame ("reads ... aloud")
+        neutral = [rf"\b{word}\b" for word in (*NEUTRAL_ADJECTIVES, *NEUTRAL_PHRASES) if word != "aloud"]
         styles = [parse_instruction(i).style.lower().replace('"..."', "") for i in instructions]
         return {
             "adjective": sum(
