@@ -71,10 +71,33 @@ SPEAKERS = {
         ],
         ["a lady", "a girl"],
     ),
-    None: (["a speaker", "a person", "someone", "a voice"], ["a narrator"]),
+    None: (
+        [
+            "a speaker",
+            "a person",
+            "someone",
+            "a voice",
+            "a reader",
+            "an announcer",
+            "a teacher",
+            "a doctor",
+            "a student",
+            "a host",
+            "a presenter",
+            "a stranger",
+            "a neighbour",
+            "a friend",
+            "a customer",
+            "a pilot",
+        ],
+        ["a narrator"],
+    ),
 }
-"""Subject phrases per gender: (training phrasings, held-out phrasings). The first three of each
-gender are drawn as often as all the others together."""
+"""Subject phrases per gender: (training phrasings, held-out phrasings). The first ``PLAIN_SUBJECTS``
+of each are drawn as often as all the others together: family, title and trade nouns for a gender,
+nouns of either gender for none (so that a noun the reader does not know reads as no gender)."""
+
+PLAIN_SUBJECTS = {"male": 3, "female": 3, None: 4}
 
 DESCRIPTIONS: dict[str, dict[str, tuple[list[str], list[str]]]] = {
     "pitch": {
@@ -221,10 +244,10 @@ def compose(
     pick = 1 if (held_out if held_out_phrases is None else held_out_phrases) else 0
     gender = words.get("gender")
     subjects = SPEAKERS[gender][pick] or SPEAKERS[gender][0]
-    if pick == 0 and gender is not None:
-        # half of training's subjects are family, title and trade nouns; evaluation in training
-        # phrasings asks with the first three, as it always did
-        subjects = subjects[3:] if not held_out and rng.random() < 0.5 else subjects[:3]
+    if pick == 0:
+        # evaluation in training phrasings asks with the plain subjects, as it always did
+        plain = PLAIN_SUBJECTS[gender]
+        subjects = subjects[plain:] if not held_out and rng.random() < 0.5 else subjects[:plain]
     subject = rng.choice(subjects)
     if not held_out and rng.random() < SHAPE_PROBABILITY["terse"]:
         return _terse(words, subject, text, rng)
