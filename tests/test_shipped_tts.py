@@ -21,16 +21,16 @@ from tts.pretrained import WEIGHTS_FILE, model_folder
 
 SYNTHETIC = Path(__file__).parent / "data" / "synthetic"
 ROWS = [json.loads(line) for line in (SYNTHETIC / "manifest.jsonl").read_text().splitlines()]
-# Measured with the model that reads levels: WER 0.356 unprompted, 0.667 with each sentence's own
-# voice as prompt (four sentences, one seed).
-FLOORS = {"wer_max": 0.51, "prompted_wer_max": 0.82}
+# Measured with the level model whose level embeddings learned at their own rate: WER 0.422
+# unprompted, 0.467 with each sentence's own voice as prompt (four sentences, one seed).
+FLOORS = {"wer_max": 0.57, "prompted_wer_max": 0.62}
 # Opposite instructions on the same words, about half the effects measured (seeds 0-3): "very slowly"
-# 1.78-1.90 times as long as "very quickly", "very loudly" 17.3-18.4 dB above "very quietly"
-# (loudness of the active frames); "A man speaks with a very high voice" 3.1-3.7 semitones above
+# 1.98-2.05 times as long as "very quickly", "very loudly" 16.9-17.6 dB above "very quietly"
+# (loudness of the active frames); "A man speaks with a very high voice" 6.4-7.6 semitones above
 # "... with a very low voice" (means over the four sentences: both a man's voice, the levels within
-# it); "A woman speaks" 8.5-16.7 semitones above "A man speaks" in each pair, every clip on its side
-# of 165 Hz.
-RATE_RATIO_MIN, LEVEL_DB_MIN, PITCH_SEMITONES_MIN, GENDER_SEMITONES_MIN = 1.5, 8.0, 1.5, 4.0
+# it); "A woman speaks" 5.8-14.6 semitones above "A man speaks" in each pair; at seed 0 (the test's)
+# every clip on its side of 165 Hz, at seed 2 one "A woman" clip below it.
+RATE_RATIO_MIN, LEVEL_DB_MIN, PITCH_SEMITONES_MIN, GENDER_SEMITONES_MIN = 1.5, 8.0, 3.0, 4.0
 
 
 def test_default_tts_is_shipped_small_and_tied_to_the_default_tokenizer() -> None:
