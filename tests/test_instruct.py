@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from codec.errors import CodecError
+from codec.io.audio import resample
 from tts.data import draw_instruction
 from tts.instruct.attributes import WHISPER_VOICING, Style, measure_style
 from tts.instruct.bins import StyleBins
@@ -227,18 +228,18 @@ def test_the_gender_judge_tells_voices_by_their_envelope_whatever_their_pitch() 
     f0s = rng.uniform(100, 240, 60)
     clips = [voice(f, high_tract if i % 2 else low_tract, i) for i, f in enumerate(f0s)]
     female = np.arange(60) % 2 == 1
-    judge = GenderJudge.fit(np.stack([envelope(c, RATE) for c in clips]), female)
+    gender_judge = GenderJudge.fit(np.stack([envelope(c, RATE) for c in clips]), female)
     # the opposite pitches: a low "woman", a high "man", at another rate and level
     woman, man = voice(110, high_tract, 100), voice(230, low_tract, 101)
     assert measure_style(woman, RATE, 10).gender == "male" and measure_style(man, RATE, 10).gender == "female"
-    assert judge(woman, RATE) == "female" and judge(man, RATE) == "male"
-    assert judge(librosa_resample(woman, 24000), 24000) == "female"
-    assert GenderJudge.from_dict(judge.to_dict()) == judge
+    assert gender_judge(woman, RATE) == "female" and gender_judge(man, RATE) == "male"
+    assert gender_judge(resample(woman, RATE, 24000), 24000) == "female"
+    assert GenderJudge.from_dict(gender_judge.to_dict()) == gender_judge
     bins = StyleBins.fit(
         [(Style(f, 1.0, 12.0, -20.0, 0.8, 2.0), "male") for f in np.linspace(90, 140, 30)]
         + [(Style(f, 1.0, 12.0, -20.0, 0.8, 2.0), "female") for f in np.linspace(170, 260, 30)]
     )
-    bins.gender_judge = judge
+    bins.gender_judge = gender_judge
     assert StyleBins.from_dict(bins.to_dict()) == bins
     assert bins.gender(measure_style(woman, RATE, 10), woman, RATE) == "female"
     assert bins.gender(Style(0, 0, 10, -30, 0.0, 1), woman, RATE) == "unknown"  # a whisper
@@ -251,13 +252,7 @@ def test_the_gender_judge_tells_voices_by_their_envelope_whatever_their_pitch() 
     with pytest.raises(CodecError, match="too few clips"):
         GenderJudge.fit(np.zeros((12, ENVELOPE_BANDS)), np.arange(12) < 3)
     with pytest.raises(CodecError, match="40 numbers"):
-        GenderJudge.from_dict({**judge.to_dict(), "weights": [0.0]})
-
-
-def librosa_resample(samples: np.ndarray, rate: int) -> np.ndarray:
-    import librosa
-
-    return librosa.resample(samples, orig_sr=RATE, target_sr=rate)
+        GenderJudge.from_dict({**gender_judge.to_dict(), "weights": [0.0]})
 
 
 def test_overall_pitch_ranks_a_voice_among_all_voices() -> None:

@@ -20,6 +20,7 @@ import librosa
 import numpy as np
 
 from codec.errors import CodecError
+from codec.io.audio import resample
 
 ENVELOPE_RATE = 16000
 ENVELOPE_BANDS = 40
@@ -30,9 +31,7 @@ ACTIVE_RANGE_DB = 26.0
 def envelope(samples: np.ndarray, rate: int) -> np.ndarray:
     """``(T,)`` mono audio -> ``(ENVELOPE_BANDS,)`` mean log-mel spectrum of its active frames, less
     its own mean (zeros for silence)."""
-    audio = np.asarray(samples, dtype=np.float32)
-    if rate != ENVELOPE_RATE:
-        audio = librosa.resample(audio, orig_sr=rate, target_sr=ENVELOPE_RATE)
+    audio = resample(np.asarray(samples, dtype=np.float32), rate, ENVELOPE_RATE)
     if audio.size < 512 or not np.any(audio):
         return np.zeros(ENVELOPE_BANDS, dtype=np.float32)
     mel = librosa.feature.melspectrogram(y=audio, sr=ENVELOPE_RATE, n_fft=512, hop_length=160, n_mels=ENVELOPE_BANDS)

@@ -154,6 +154,9 @@ ADJECTIVES: dict[str, dict[str, list[str]]] = {
 }
 """Adjectives per attribute level (training): before the speaker's noun, or listed tersely."""
 
+STYLE_ATTRIBUTES = tuple(attribute for attribute in LEVELS if attribute != "gender")
+"""The attributes a description's phrases ask for (gender is the subject's), in composing order."""
+
 SPEAKER_ADJECTIVES = ("pitch", "loudness", "whisper")
 """The attributes whose adjectives fit a speaker ("a soft-spoken woman"; "a fast man" would not)."""
 
@@ -251,7 +254,7 @@ def compose(
     subject = rng.choice(subjects)
     if not held_out and rng.random() < SHAPE_PROBABILITY["terse"]:
         return _terse(words, subject, text, rng)
-    levels = {a: words[a] for a in ("pitch", "rate", "loudness", "whisper") if a in words}
+    levels = {a: words[a] for a in STYLE_ATTRIBUTES if a in words}
     if not held_out:
         subject = _subject_adjectives(subject, levels, rng)
     phrases = []
@@ -284,6 +287,11 @@ def _tidy(out: str) -> str:
     return _capital(re.sub(r"\ba (?=[aeiou])", "an ", out))
 
 
+def _noun(subject: str) -> str:
+    """A subject phrase without its article ("an uncle" -> "uncle")."""
+    return re.sub(r"^an? ", "", subject)
+
+
 def _subject_adjectives(subject: str, levels: dict[str, str], rng: random.Random) -> str:
     """``subject`` ("a man") with some of ``levels`` (removed from it) and perhaps a neutral
     word as adjectives before its noun ("a deep, soft-spoken man")."""
@@ -303,13 +311,10 @@ def _subject_adjectives(subject: str, levels: dict[str, str], rng: random.Random
 def _terse(words: dict[str, str], subject: str, text: str, rng: random.Random) -> str:
     """``words`` as a terse list of adjectives (phrases for levels without one) beside the
     subject without its article."""
-    listed = [
-        rng.choice(ADJECTIVES[a][words[a]] or DESCRIPTIONS[a][words[a]][0])
-        for a in ("pitch", "rate", "loudness", "whisper")
-        if a in words and (ADJECTIVES[a][words[a]] or DESCRIPTIONS[a][words[a]][0])
-    ]
+    options = [ADJECTIVES[a][words[a]] or DESCRIPTIONS[a][words[a]][0] for a in STYLE_ATTRIBUTES if a in words]
+    listed = [rng.choice(phrases) for phrases in options if phrases]
     rng.shuffle(listed)
-    subject = re.sub(r"^an? ", "", subject)
+    subject = _noun(subject)
     if not listed:
         return _tidy(f'{_capital(subject)}: "{text}"')
     terse = ", ".join(listed)
@@ -390,7 +395,7 @@ def _level_phrases() -> tuple[tuple[str, str, str], ...]:
     out.append(("whisper", "yes", WHISPER_VERB))
     for gender, (train, held) in SPEAKERS.items():
         if gender is not None:
-            out += [("gender", gender, re.sub(r"^an? ", "", phrase)) for phrase in train + held]
+            out += [("gender", gender, _noun(phrase)) for phrase in train + held]
     return tuple(out)
 
 
