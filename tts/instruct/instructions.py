@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 
 from codec.errors import CodecError
+from tts.instruct.lexicon import CLASSES, nouns, word_class
 
 LEVELS: dict[str, tuple[str, ...]] = {
     "gender": ("male", "female"),
@@ -185,8 +186,10 @@ NEUTRAL_PHRASES = (
 TERSE_TEMPLATES = ('{Subject}, {terse}: "{text}"', '{Terse} {subject}: "{text}"', '{Subject}. {Terse}. "{text}"')
 """Training templates that list the levels as adjectives; the subject goes without its article."""
 
-SHAPE_PROBABILITY = {"adjective": 0.3, "terse": 0.1, "verb": 0.3, "neutral": 0.25}
-"""How often a training instruction takes each of the other shapes (where its levels allow)."""
+SHAPE_PROBABILITY = {"adjective": 0.3, "terse": 0.1, "verb": 0.3, "neutral": 0.25, "lexicon": 0.3}
+"""How often a training instruction takes each of the other shapes (where its levels allow);
+``lexicon``: a speaker of a gender is any person noun of that gender in ``tts.instruct.lexicon``
+(but the held-out subjects), so that the reader learns the noun's class rather than its spelling."""
 
 TEMPLATES = (
     [
@@ -252,6 +255,8 @@ def compose(
         plain = PLAIN_SUBJECTS[gender]
         subjects = subjects[plain:] if not held_out and rng.random() < 0.5 else subjects[:plain]
     subject = rng.choice(subjects)
+    if not held_out and gender in CLASSES and rng.random() < SHAPE_PROBABILITY["lexicon"]:
+        subject = "a " + rng.choice(nouns(gender, _held_out_nouns()))
     if not held_out and rng.random() < SHAPE_PROBABILITY["terse"]:
         return _terse(words, subject, text, rng)
     levels = {a: words[a] for a in STYLE_ATTRIBUTES if a in words}
@@ -366,19 +371,23 @@ def parse_instruction(instruction: str, text: str | None = None) -> Instruction:
 
 
 def known_words(style: str) -> tuple[dict[str, str], list[str]]:
-    """The attribute levels a style description names in any phrasing this module knows, and the
-    words it does not know (reported in verbose mode; the model reads the description as a whole).
+    """The attribute levels a style description names in any phrasing this module knows (a
+    speaker's gender also by a person noun of ``tts.instruct.lexicon``), and the words it does not
+    know (reported in verbose mode; the model reads the description as a whole).
     When a description asks for two levels of one attribute, the last one named wins (as the
     model, which reads left to right, tends to do)."""
     lowered = style.lower()
     spans: list[tuple[int, int, str, str]] = []
     for attribute, level, phrase in _level_phrases():
         spans += [(m.start(), m.end(), attribute, level) for m in re.finditer(rf"\b{re.escape(phrase)}\b", lowered)]
+    unquoted = QUOTES.sub(lambda m: " " * len(m.group()), lowered)  # the same offsets as the phrases'
+    words = [(m, word_class(m.group())) for m in re.finditer(r"[a-z]+", unquoted)]
+    spans += [(m.start(), m.end(), "gender", kind) for m, kind in words if kind is not None]
     inside = {a for a in spans for b in spans if a != b and b[0] <= a[0] and a[1] <= b[1] and b[1] - b[0] > a[1] - a[0]}
     asked: dict[str, str] = {}
     for _, _, attribute, level in sorted(set(spans) - inside):
         asked[attribute] = level
-    unknown = sorted({word for word in re.findall(r"[a-z]+", QUOTES.sub(" ", lowered)) if word not in _vocabulary()})
+    unknown = sorted({m.group() for m, kind in words if kind is None and m.group() not in _vocabulary()})
     return asked, unknown
 
 
@@ -397,6 +406,12 @@ def _level_phrases() -> tuple[tuple[str, str, str], ...]:
         if gender is not None:
             out += [("gender", gender, _noun(phrase)) for phrase in train + held]
     return tuple(out)
+
+
+@functools.cache
+def _held_out_nouns() -> frozenset[str]:
+    """The nouns of the held-out subjects ("gentleman", "lady"), which no training instruction names."""
+    return frozenset(_noun(phrase) for _, held in SPEAKERS.values() for phrase in held)
 
 
 @functools.cache

@@ -2,7 +2,9 @@
 
 ``InstructionEncoder`` reads UTF-8 bytes: no vocabulary file, any wording, spelling or language; a
 small transformer trained with the generator learns which words matter (the quoted text is taken
-out beforehand, ``tts.instruct.instructions.parse_instruction``, so only the style is read).
+out beforehand, ``tts.instruct.instructions.parse_instruction``, so only the style is read). With
+``lexicon`` it also reads each word's class in ``tts.instruct.lexicon`` (the gender of person nouns
+from WordNet), which a noun's bytes do not tell.
 ``PretrainedInstructionEncoder`` reads the description with a frozen pretrained text encoder from a
 local folder (any Hugging Face ``transformers`` encoder: BERT, T5's encoder, ...), which knows
 synonyms the corpus never shows; only its projection is trained and saved, so a model trained with
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from tts.instruct.lexicon import CLASSES, byte_classes
 from tts.models.batch import lengths_mask
 from tts.models.transformer import Transformer
 
@@ -36,21 +39,39 @@ class InstructionEncoder(nn.Module):
     """``(B, L)`` byte ids -> ``(B, D)`` style vectors (masked mean of a transformer's states).
 
     Items of length 0 (no instruction) get the learned ``null`` vector, which is also what
-    classifier-free guidance compares against.
+    classifier-free guidance compares against. With ``lexicon`` each byte's embedding is added its
+    word's class embedding (``tts.instruct.lexicon.byte_classes``; starts at zero, so that a model
+    trained without one reads as before).
     """
 
-    def __init__(self, dim: int, layers: int, heads: int, dropout: float = 0.1) -> None:
+    def __init__(self, dim: int, layers: int, heads: int, dropout: float = 0.1, lexicon: bool = False) -> None:
         super().__init__()
         self.embedding = nn.Embedding(BYTE_SYMBOLS, dim, padding_idx=0)
+        self.word_classes = None
+        if lexicon:
+            self.word_classes = nn.Embedding(len(CLASSES) + 1, dim, padding_idx=0)
+            nn.init.zeros_(self.word_classes.weight)
         self.transformer = Transformer(dim, layers, heads, dropout=dropout)
         self.out = nn.Linear(dim, dim)
         self.null = nn.Parameter(torch.zeros(dim))
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         valid = lengths_mask(lengths, ids.shape[1])
-        states = self.transformer(self.embedding(ids), valid)
+        embedded = self.embedding(ids)
+        if self.word_classes is not None:
+            embedded = embedded + self.word_classes(word_class_ids(ids, lengths))
+        states = self.transformer(embedded, valid)
         pooled = (states * valid[..., None]).sum(1) / valid.sum(1, keepdim=True).clamp(min=1)
         return torch.where((lengths > 0)[:, None], self.out(pooled), self.null)
+
+
+def word_class_ids(ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``(B, L)`` instruction byte ids -> ``(B, L)`` their words' class ids in the lexicon (0: none)."""
+    classes = torch.zeros_like(ids)
+    for item, length in enumerate(lengths.tolist()):
+        row = bytes((ids[item, :length] - 1).tolist())
+        classes[item, :length] = torch.tensor(byte_classes(row), dtype=ids.dtype)
+    return classes
 
 
 def decode_instructions(ids: torch.Tensor, lengths: torch.Tensor) -> list[str]:
@@ -99,11 +120,11 @@ class PretrainedInstructionEncoder(nn.Module):
 
 
 def make_instruction_encoder(dim: int, layers: int, heads: int, dropout: float, kind: str = "bytes") -> nn.Module:
-    """The byte-level ``InstructionEncoder`` (``kind="bytes"``) or a ``PretrainedInstructionEncoder``
-    of the local folder ``kind``."""
-    return (
-        InstructionEncoder(dim, layers, heads, dropout) if kind == "bytes" else PretrainedInstructionEncoder(dim, kind)
-    )
+    """The byte-level ``InstructionEncoder`` (``kind="bytes"``; ``"lexicon"``: with the lexicon's
+    word classes) or a ``PretrainedInstructionEncoder`` of the local folder ``kind``."""
+    if kind in ("bytes", "lexicon"):
+        return InstructionEncoder(dim, layers, heads, dropout, lexicon=kind == "lexicon")
+    return PretrainedInstructionEncoder(dim, kind)
 
 
 def style_vectors(
