@@ -1,4 +1,5 @@
-"""Build ``tts/instruct/lexicon.tsv``, the gender of English person nouns, from WordNet 3.0.
+"""Build ``tts/instruct/lexicon.tsv``, the gender of English person nouns and the synonyms of the
+level words' modifiers, from WordNet 3.0.
 
 The instruction corpus names a few dozen speakers; users write "a lady", "a gentleman", "a bride".
 A noun's gender comes from its first person sense among its two most frequent senses: a sense under
@@ -42,7 +43,13 @@ LEFT_OUT_WORDS = frozenset({
     "ponce", "prickteaser", "sexpot", "slut", "squaw", "strumpet", "trollop", "twat", "wanton",
 })  # fmt: skip
 """Slurs and sexual words whose WordNet glosses do not say so."""
-HEADER = """# The gender of English person nouns (word<TAB>gender), read by tts.instruct.lexicon.
+SYNONYM_SEEDS = {"middle": ("adj", ("medium", "moderate", "normal")), "intense": ("adv", ("very", "extremely"))}
+"""Modifier classes: (WordNet part of speech, seed words)."""
+SEED_TAGGED = 5
+SENSE_TYPES = {"noun": "1", "verb": "2", "adj": "3", "adv": "4"}
+OWN_TYPES = {"adj": "35", "adv": "4"}
+"""Sense-key types of a part of speech (adjectives: heads 3 and satellites 5)."""
+HEADER = """# Person nouns' gender and modifiers' classes (word<TAB>class), read by tts.instruct.lexicon.
 # Built by egs/instruct16k/build_lexicon.py from WordNet 3.0:
 # WordNet 3.0 Copyright 2006 by Princeton University. All rights reserved.
 # THIS SOFTWARE AND DATABASE IS PROVIDED "AS IS" AND PRINCETON UNIVERSITY MAKES NO REPRESENTATIONS OR
@@ -164,6 +171,56 @@ def build(folder: Path) -> dict[str, str]:
     return dict(sorted(genders.items()))
 
 
+def read_tagged(folder: Path) -> dict[str, int]:
+    """Sense key -> how often WordNet's sense-tagged corpus uses it (``cntlist.rev``)."""
+    counts = folder / "cntlist.rev"
+    lines = counts.read_text(encoding="latin-1").splitlines() if counts.exists() else []
+    return {key: int(count) for key, _, count in (line.split() for line in lines)}
+
+
+def modifier_classes(folder: Path) -> dict[str, str]:
+    """word -> modifier class (``SYNONYM_SEEDS``): the seeds and their synonyms."""
+    tagged = read_tagged(folder)
+    by_type: dict[tuple[str, str], int] = {}
+    for key, count in tagged.items():
+        lemma, _, rest = key.partition("%")
+        by_type[lemma, rest[0]] = by_type.get((lemma, rest[0]), 0) + count
+    classes = {}
+    for kind, (pos, seeds) in SYNONYM_SEEDS.items():
+        own_types = OWN_TYPES[pos]
+        for members in _sense_keys(folder, pos).values():
+            if not any(tagged.get(key, 0) >= SEED_TAGGED for word, key in members if word in seeds):
+                continue
+            for word, _ in members:
+                own = sum(by_type.get((word, t), 0) for t in own_types)
+                others = sum(by_type.get((word, t), 0) for t in "12345" if t not in own_types)
+                if word in seeds or (re.fullmatch(r"[a-z]+", word) and own > others):
+                    classes.setdefault(word, kind)
+    return classes
+
+
+def _sense_keys(folder: Path, pos: str) -> dict[str, list[tuple[str, str]]]:
+    """Synset offset -> (lemma, sense key) of its members, for ``data.<pos>`` (wndb(5), senseidx(5))."""
+    lines = [line for line in (folder / f"data.{pos}").read_text(encoding="latin-1").splitlines() if line[:1] != " "]
+    parsed = {}
+    for line in lines:
+        fields = line.partition(" | ")[0].split()
+        count = int(fields[3], 16)
+        words = [(re.sub(r"\(.*\)$", "", fields[4 + 2 * i]).lower(), int(fields[5 + 2 * i], 16)) for i in range(count)]
+        at = 4 + 2 * count
+        heads = [fields[at + 2 + 4 * k] for k in range(int(fields[at])) if fields[at + 1 + 4 * k] == "&"]
+        parsed[fields[0]] = (fields[1], fields[2], words, heads)
+    keys = {}
+    for offset, (lexfile, kind, words, heads) in parsed.items():
+        head = ":"
+        if kind == "s" and heads:
+            head_word, head_id = parsed[heads[0]][2][0]
+            head = f"{head_word}:{head_id:02d}"
+        ss_type = "5" if kind == "s" else SENSE_TYPES[pos]
+        keys[offset] = [(word, f"{word}%{ss_type}:{lexfile}:{lex_id:02d}:{head}") for word, lex_id in words]
+    return keys
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--wordnet", type=Path, default=Path("/usr/share/wordnet"), help="WordNet 3.0 dict folder")
@@ -173,15 +230,17 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.wordnet / "data.noun").exists():
             raise CodecError("no data.noun (apt-get install wordnet-base)", str(args.wordnet))
         genders = build(args.wordnet)
+        modifiers = modifier_classes(args.wordnet)
     except CodecError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    text = HEADER + "".join(f"{word}\t{gender}\n" for word, gender in genders.items())
+    entries = dict(sorted({**genders, **modifiers}.items()))
+    text = HEADER + "".join(f"{word}\t{kind}\n" for word, kind in entries.items())
     partial = args.out.with_name(args.out.name + ".partial")
     partial.write_text(text, encoding="utf-8")
     os.replace(partial, args.out)
-    counts = {g: sum(v == g for v in genders.values()) for g in GENDER_SYNSETS}
-    print(f"{args.out}: {len(genders)} nouns ({', '.join(f'{n} {g}' for g, n in counts.items())})")
+    counts = {kind: sum(v == kind for v in entries.values()) for kind in [*GENDER_SYNSETS, *SYNONYM_SEEDS]}
+    print(f"{args.out}: {len(entries)} words ({', '.join(f'{n} {kind}' for kind, n in counts.items())})")
     return 0
 
 

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 
 from codec.errors import CodecError
-from tts.instruct.lexicon import CLASSES, nouns, word_class
+from tts.instruct.lexicon import CLASSES, GENDERS, members, word_class
 
 LEVELS: dict[str, tuple[str, ...]] = {
     "gender": ("male", "female"),
@@ -186,10 +186,14 @@ NEUTRAL_PHRASES = (
 TERSE_TEMPLATES = ('{Subject}, {terse}: "{text}"', '{Terse} {subject}: "{text}"', '{Subject}. {Terse}. "{text}"')
 """Training templates that list the levels as adjectives; the subject goes without its article."""
 
-SHAPE_PROBABILITY = {"adjective": 0.3, "terse": 0.1, "verb": 0.3, "neutral": 0.25, "lexicon": 0.3}
+SHAPE_PROBABILITY = {"adjective": 0.3, "terse": 0.1, "verb": 0.3, "neutral": 0.25, "lexicon": 0.3, "synonym": 0.3}
 """How often a training instruction takes each of the other shapes (where its levels allow);
-``lexicon``: a speaker of a gender is any person noun of that gender in ``tts.instruct.lexicon``
-(but the held-out subjects), so that the reader learns the noun's class rather than its spelling."""
+``lexicon``: a speaker of a gender is any person noun of that gender in ``tts.instruct.lexicon``;
+``synonym``: a modifier of the lexicon ("very", "normal") is swapped for another of its class (per
+modifier). Words only held-out phrasings use are never drawn, so that the reader learns a word's
+class rather than its spelling."""
+
+MODIFIERS = tuple(kind for kind in CLASSES if kind not in GENDERS)
 
 TEMPLATES = (
     [
@@ -255,8 +259,8 @@ def compose(
         plain = PLAIN_SUBJECTS[gender]
         subjects = subjects[plain:] if not held_out and rng.random() < 0.5 else subjects[:plain]
     subject = rng.choice(subjects)
-    if not held_out and gender in CLASSES and rng.random() < SHAPE_PROBABILITY["lexicon"]:
-        subject = "a " + rng.choice(nouns(gender, _held_out_nouns()))
+    if not held_out and gender in GENDERS and rng.random() < SHAPE_PROBABILITY["lexicon"]:
+        subject = "a " + rng.choice(members(gender, _held_out_words()))
     if not held_out and rng.random() < SHAPE_PROBABILITY["terse"]:
         return _terse(words, subject, text, rng)
     levels = {a: words[a] for a in STYLE_ATTRIBUTES if a in words}
@@ -279,8 +283,8 @@ def compose(
     if not style:
         template = template.replace(", {style}", "").replace(" {style}", "").replace("{Style}, ", "")
     capital = {"Subject": _capital(subject), "Style": _capital(style)}
-    out = template.format(subject=subject, style=style, text=text, **capital)
-    return _tidy(out)
+    out = _tidy(template.format(subject=subject, style=style, text=text, **capital))
+    return out if held_out else _swap_modifiers(out, rng)
 
 
 def _capital(phrase: str) -> str:
@@ -290,6 +294,27 @@ def _capital(phrase: str) -> str:
 def _tidy(out: str) -> str:
     out = re.sub(r"\s+([,.:])", r"\1", re.sub(r"\s{2,}", " ", out)).strip()
     return _capital(re.sub(r"\ba (?=[aeiou])", "an ", out))
+
+
+def _swap_modifiers(instruction: str, rng: random.Random) -> str:
+    """``instruction`` with some modifiers outside its quotes swapped for others of their class
+    ("very slowly" -> "really slowly"); unchanged where that would make a held-out phrasing."""
+
+    def swap(match: re.Match[str]) -> str:
+        word = match.group()
+        kind = word_class(word)
+        if kind not in MODIFIERS or rng.random() >= SHAPE_PROBABILITY["synonym"]:
+            return word
+        other = rng.choice(members(kind, _held_out_words()))
+        return _capital(other) if word[0].isupper() else other
+
+    parts = re.split(r'("[^"]*")', instruction)
+    swapped = "".join(part if part.startswith('"') else re.sub(r"[A-Za-z]+", swap, part) for part in parts)
+    swapped = _tidy(re.sub(r"\b([Aa])n (?=[b-df-hj-np-tv-z])", r"\1 ", swapped))
+    lowered = swapped.lower()
+    if any(re.search(rf"\b{re.escape(phrase)}\b", lowered) for phrase in _held_out_phrases()):
+        return instruction
+    return swapped
 
 
 def _noun(subject: str) -> str:
@@ -378,8 +403,8 @@ def known_words(style: str) -> tuple[dict[str, str], list[str]]:
     model, which reads left to right, tends to do)."""
     lowered = style.lower()
     spans: list[tuple[int, int, str, str]] = []
-    for attribute, level, phrase in _level_phrases():
-        spans += [(m.start(), m.end(), attribute, level) for m in re.finditer(rf"\b{re.escape(phrase)}\b", lowered)]
+    for attribute, level, pattern in _level_patterns():
+        spans += [(m.start(), m.end(), attribute, level) for m in pattern.finditer(lowered)]
     unquoted = QUOTES.sub(lambda m: " " * len(m.group()), lowered)  # the same offsets as the phrases'
     words = [(m, word_class(m.group())) for m in re.finditer(r"[a-z]+", unquoted)]
     spans += [(m.start(), m.end(), "gender", kind) for m, kind in words if kind is not None]
@@ -409,9 +434,38 @@ def _level_phrases() -> tuple[tuple[str, str, str], ...]:
 
 
 @functools.cache
-def _held_out_nouns() -> frozenset[str]:
-    """The nouns of the held-out subjects ("gentleman", "lady"), which no training instruction names."""
-    return frozenset(_noun(phrase) for _, held in SPEAKERS.values() for phrase in held)
+def _held_out_phrases() -> tuple[str, ...]:
+    """The held-out phrasings of levels and subjects."""
+    held = [phrase for levels in DESCRIPTIONS.values() for _, out in levels.values() for phrase in out]
+    return tuple(held + [phrase for _, out in SPEAKERS.values() for phrase in out])
+
+
+@functools.cache
+def _held_out_words() -> frozenset[str]:
+    """Words of held-out phrasings that no training phrasing uses ("lady", "average"): no
+    training instruction draws them from the lexicon."""
+    training = [p for levels in DESCRIPTIONS.values() for train, _ in levels.values() for p in train]
+    training += [p for levels in ADJECTIVES.values() for options in levels.values() for p in options]
+    training += [p for train, _ in SPEAKERS.values() for p in train]
+    known = {word for phrase in training for word in re.findall(r"[a-z]+", phrase)}
+    return frozenset(w for phrase in _held_out_phrases() for w in re.findall(r"[a-z]+", phrase) if w not in known)
+
+
+@functools.cache
+def _level_patterns() -> tuple[tuple[str, str, re.Pattern[str]], ...]:
+    """``_level_phrases`` as whole-word patterns in which a modifier stands for any of its class
+    ("with a really low voice" is "with a very low voice") and "a" for "an"."""
+    out = []
+    for attribute, level, phrase in _level_phrases():
+        parts = []
+        for token in re.split(r"([a-z]+)", phrase):
+            kind = word_class(token) if token.isalpha() else None
+            if kind in MODIFIERS:
+                parts.append(f"(?:{'|'.join(members(kind))})")
+            else:
+                parts.append("an?" if token in ("a", "an") else re.escape(token))
+        out.append((attribute, level, re.compile(rf"\b{''.join(parts)}\b")))
+    return tuple(out)
 
 
 @functools.cache

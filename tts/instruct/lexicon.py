@@ -16,8 +16,10 @@ from pathlib import Path
 
 LEXICON = Path(__file__).with_name("lexicon.tsv")
 
-CLASSES = ("male", "female")
+CLASSES = ("male", "female", "middle", "intense")
 """Word classes of the lexicon; a word's class id is ``1 + index`` (0: none)."""
+GENDERS = CLASSES[:2]
+"""The classes of person nouns (the others are modifiers, which take no plural)."""
 
 WORD = re.compile(rb"[A-Za-z]+")
 PLURALS = ((r"men$", "man"), (r"ies$", "y"), (r"ves$", "fe"), (r"ves$", "f"), (r"(?<=[sxh])es$", ""), (r"s$", ""))
@@ -36,13 +38,13 @@ def lexicon() -> dict[str, str]:
 
 
 def word_class(word: str) -> str | None:
-    """The class of ``word`` (any case, singular or regular plural), or None."""
+    """The class of ``word`` (any case; a person noun also in a regular plural), or None."""
     word, entries = word.lower(), lexicon()
     if word in entries:
         return entries[word]
     for ending, singular in PLURALS:
         stem = re.sub(ending, singular, word)
-        if stem != word and stem in entries:
+        if stem != word and entries.get(stem) in GENDERS:
             return entries[stem]
     return None
 
@@ -58,6 +60,6 @@ def byte_classes(text: bytes) -> list[int]:
 
 
 @cache
-def nouns(kind: str, leave_out: frozenset[str] = frozenset()) -> tuple[str, ...]:
-    """The lexicon's nouns of class ``kind`` but those in ``leave_out``, sorted."""
+def members(kind: str, leave_out: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """The lexicon's words of class ``kind`` but those in ``leave_out``, sorted."""
     return tuple(word for word, entry in sorted(lexicon().items()) if entry == kind and word not in leave_out)
