@@ -477,3 +477,4 @@ def test_a_style_refit_trains_the_level_classifier_alone(corpus: Path, model: Pa
     changed = {k for k in old if not torch.equal(old[k], new[k])}
     assert changed and all(k.startswith(("instruction_encoder.", "style_classifier.")) for k in changed)
     assert any(k.startswith("style_classifier.") for k in changed) and "instruction_encoder.null" not in changed
+    assert "instruction_encoder.word_classes.weight" in changed  # the recipe's encoder reads the lexicon

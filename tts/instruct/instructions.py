@@ -186,7 +186,7 @@ NEUTRAL_PHRASES = (
 TERSE_TEMPLATES = ('{Subject}, {terse}: "{text}"', '{Terse} {subject}: "{text}"', '{Subject}. {Terse}. "{text}"')
 """Training templates that list the levels as adjectives; the subject goes without its article."""
 
-SHAPE_PROBABILITY = {"adjective": 0.3, "terse": 0.1, "verb": 0.3, "neutral": 0.25, "lexicon": 0.3, "synonym": 0.3}
+SHAPE_PROBABILITY = {"adjective": 0.3, "terse": 0.1, "verb": 0.3, "neutral": 0.25, "lexicon": 0.5, "synonym": 0.3}
 """How often a training instruction takes each of the other shapes (where its levels allow);
 ``lexicon``: a speaker of a gender is any person noun of that gender in ``tts.instruct.lexicon``;
 ``synonym``: a modifier of the lexicon ("very", "normal") is swapped for another of its class (per
