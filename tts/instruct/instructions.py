@@ -194,6 +194,10 @@ modifier). Words only held-out phrasings use are never drawn, so that the reader
 class rather than its spelling."""
 
 MODIFIERS = tuple(kind for kind in CLASSES if kind not in GENDERS)
+PREPOSITIONS = ("at", "in", "with")
+"""The prepositions of a level phrase ("at a normal pitch", "in a low pitch", "with a low voice"):
+training swaps them too (``synonym``), and ``known_words`` reads any of them."""
+LEVEL_NOUN = re.compile(r"(?= an? (?:[\w-]+ ){0,2}(?:pitch|voice|pace|speed|volume)\b)")
 
 TEMPLATES = (
     [
@@ -298,10 +302,14 @@ def _tidy(out: str) -> str:
 
 def _swap_modifiers(instruction: str, rng: random.Random) -> str:
     """``instruction`` with some modifiers outside its quotes swapped for others of their class
-    ("very slowly" -> "really slowly"); unchanged where that would make a held-out phrasing."""
+    ("very slowly" -> "really slowly") and some prepositions of level phrases for others ("at a
+    low pitch" -> "with a low pitch"); unchanged where that would make a held-out phrasing."""
 
     def swap(match: re.Match[str]) -> str:
         word = match.group()
+        if word.lower() in PREPOSITIONS and LEVEL_NOUN.match(match.string, match.end()):
+            other = word if rng.random() >= SHAPE_PROBABILITY["synonym"] else rng.choice(PREPOSITIONS)
+            return _capital(other) if word[0].isupper() else other
         kind = word_class(word)
         if kind not in MODIFIERS or rng.random() >= SHAPE_PROBABILITY["synonym"]:
             return word
@@ -454,7 +462,8 @@ def _held_out_words() -> frozenset[str]:
 @functools.cache
 def _level_patterns() -> tuple[tuple[str, str, re.Pattern[str]], ...]:
     """``_level_phrases`` as whole-word patterns in which a modifier stands for any of its class
-    ("with a really low voice" is "with a very low voice") and "a" for "an"."""
+    ("with a really low voice" is "with a very low voice"), a preposition for any of
+    ``PREPOSITIONS`` and "a" for "an"."""
     out = []
     for attribute, level, phrase in _level_phrases():
         parts = []
@@ -464,6 +473,8 @@ def _level_patterns() -> tuple[tuple[str, str, re.Pattern[str]], ...]:
                 parts.append(f"(?:{'|'.join(members(kind))})")
             else:
                 parts.append("an?" if token in ("a", "an") else re.escape(token))
+                if token in PREPOSITIONS:
+                    parts[-1] = f"(?:{'|'.join(PREPOSITIONS)})"
         out.append((attribute, level, re.compile(rf"\b{''.join(parts)}\b")))
     return tuple(out)
 
