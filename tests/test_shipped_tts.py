@@ -45,6 +45,22 @@ def test_default_tts_is_shipped_small_and_tied_to_the_default_tokenizer() -> Non
     assert tts.sample_rate == 16000
 
 
+def test_default_tts_reads_words_only_its_lexicon_knows() -> None:
+    """Subjects and modifiers no training instruction used, read through the lexicon's classes."""
+    read = load_tts("default").read_styles(
+        [
+            'A gentleman speaks at an average pace: "Hello."',
+            'A lady says extremely quickly: "Hello."',
+            'A bride says really softly: "Hello."',
+        ]
+    )
+    assert read == [
+        {"gender": "male", "rate": "medium"},
+        {"gender": "female", "rate": "very fast"},
+        {"gender": "female", "loudness": "very quiet"},
+    ]
+
+
 def _wer(audio: list, texts: list[str], rate: int) -> float:
     from codec.evaluation.scorers import Transcriber, normalize_text, word_errors
     from tts.evaluation import at_rate
