@@ -33,6 +33,7 @@ HELD_OUT_NOUNS = {phrase.split()[-1] for _, held in SPEAKERS.values() for phrase
         ("teacher", None),
         ("human", None),
         ("lovely", None),
+        ("dragon", None),
         ("average", "middle"),
         ("Really", "intense"),
         ("averages", None),
@@ -60,6 +61,7 @@ def test_byte_classes_mark_each_byte_of_a_known_word() -> None:
     assert classes[start : start + 4] == [1 + CLASSES.index("female")] * 4
     assert sum(classes) == 4 * (1 + CLASSES.index("female"))  # nothing else is a known noun
     assert byte_classes("é".encode()) == [0, 0]
+    assert byte_classes("Ñman".encode()) == [0] * 5  # one foreign word, not "man" after a stray letter
 
 
 def test_training_draws_subjects_from_the_lexicon_but_never_a_held_out_noun() -> None:
@@ -69,7 +71,8 @@ def test_training_draws_subjects_from_the_lexicon_but_never_a_held_out_noun() ->
         gender = rng.choice(["male", "female"])
         instruction = compose({"gender": gender, "rate": "slow"}, "Hello.", rng)
         words = set(re.findall(r"[a-z]+", instruction.lower()))
-        assert not words & HELD_OUT_NOUNS, instruction
+        assert not any(noun in word for noun in HELD_OUT_NOUNS for word in words), instruction  # "girlfriend"
+        assert not re.search(r"\b[Aa] [aeiouAEIOU]|\b[Aa]n [b-df-hj-np-tv-z]", instruction), instruction
         drawn |= {word for word in words if word_class(word) is not None}
         assert known_words(parse_instruction(instruction).style)[0] == {"gender": gender, "rate": "slow"}
     assert len(drawn) > 100  # far more nouns than the subject lists name
@@ -84,6 +87,7 @@ def test_training_draws_subjects_from_the_lexicon_but_never_a_held_out_noun() ->
         ('Exceedingly loudly, a chap says "..."', {"gender": "male", "loudness": "very loud"}),
         ('Someone with an intermediate pitch says "..."', {"pitch": "medium"}),
         ('Someone says "..." in a highly high pitch.', {"pitch": "very high"}),
+        ('A man speaks very calmly: "..."', {"gender": "male"}),
     ],
 )
 def test_modifiers_read_as_their_class_and_nouns_by_their_gender(style: str, asked: dict[str, str]) -> None:
@@ -96,11 +100,12 @@ def test_training_swaps_modifiers_for_synonyms_but_never_makes_a_held_out_phrasi
     swapped = set()
     for _ in range(600):
         words = {"rate": rng.choice(["very fast", "medium", "very slow"]), "loudness": rng.choice(LEVELS["loudness"])}
-        instruction = compose(words, "Very normal.", rng)
-        assert instruction.count('"Very normal."') == 1, instruction  # the spoken text is never swapped
+        instruction = compose(words, "An hour, a very normal one.", rng)
+        assert instruction.count('"An hour, a very normal one."') == 1, instruction  # the spoken text stays
         lowered = instruction.lower()
         assert not any(re.search(rf"\b{re.escape(p)}\b", lowered) for p in held), instruction
-        assert "average" not in lowered and not re.search(r"\ban [b-df-hj-np-tv-z]", lowered), instruction
+        outside = re.sub(r'"[^"]*"', '""', lowered)
+        assert "average" not in outside and not re.search(r"\ban [b-df-hj-np-tv-z]", outside), instruction
         assert known_words(parse_instruction(instruction).style) == (words, [])
         swapped |= {w for w in re.findall(r"[a-z]+", lowered.split('"')[0] + lowered.split('"')[-1])}
     assert {"really", "exceedingly", "intermediate"} <= swapped

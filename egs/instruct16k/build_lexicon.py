@@ -2,7 +2,8 @@
 level words' modifiers, from WordNet 3.0.
 
 The instruction corpus names a few dozen speakers; users write "a lady", "a gentleman", "a bride".
-A noun's gender comes from its first person sense among its two most frequent senses: a sense under
+A noun's gender comes from its most frequent sense where that is a person (for the gender words
+themselves, "male", "female", among their two most frequent): a sense under
 WordNet's "male person" / "adult male" (or "female person" / "adult female") synsets, else one whose
 definition's head names one gender ("a female actor", "the wife or widow | of a king"; not "an
 enlisted man or woman"), else a compound's ending ("sales|woman"). Named people, slurs and sexual
@@ -46,7 +47,7 @@ LEFT_OUT_WORDS = frozenset({
 SYNONYM_SEEDS = {"middle": ("adj", ("medium", "moderate", "normal")), "intense": ("adv", ("very", "extremely"))}
 """Modifier classes: (WordNet part of speech, seed words)."""
 SEED_TAGGED = 5
-SENSE_TYPES = {"noun": "1", "verb": "2", "adj": "3", "adv": "4"}
+SENSE_TYPES = {"adj": "3", "adv": "4"}
 OWN_TYPES = {"adj": "35", "adv": "4"}
 """Sense-key types of a part of speech (adjectives: heads 3 and satellites 5)."""
 HEADER = """# Person nouns' gender and modifiers' classes (word<TAB>class), read by tts.instruct.lexicon.
@@ -111,12 +112,10 @@ def read_nouns(folder: Path) -> Nouns:
         if not line.startswith("  "):
             fields = line.split()
             nouns.senses[fields[0]] = fields[-int(fields[2]) :]
-    counts = folder / "cntlist.rev"
-    for line in counts.read_text(encoding="latin-1").splitlines() if counts.exists() else []:
-        key, _, count = line.split()
+    for key, count in read_tagged(folder).items():
         lemma, _, sense = key.partition("%")
         tally = nouns.tagged.setdefault(lemma, {True: 0, False: 0})
-        tally[sense.startswith("1")] += int(count)
+        tally[sense.startswith("1")] += count
     return nouns
 
 
@@ -125,7 +124,10 @@ def noun_gender(nouns: Nouns, word: str, roots: dict[str, set[str]], person: set
     tally = nouns.tagged.get(word, {True: 0, False: 0})
     if tally[False] > tally[True]:
         return None  # mostly an adjective or verb ("lovely", "private")
-    for synset in nouns.senses.get(word, [])[:2]:
+    senses = nouns.senses.get(word, [])
+    roots_named = any(word in nouns.lemmas[synset] for synset in set().union(*roots.values()))
+    # a person sense second to another ("dog", "dragon", "peach") is not what a user means, but "male"
+    for synset in senses[:2] if roots_named else senses[:1]:
         if synset in nouns.named or LEFT_OUT.search(nouns.gloss[synset]):
             return None
         above = nouns.ancestors(synset)

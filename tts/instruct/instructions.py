@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 
 from codec.errors import CodecError
-from tts.instruct.lexicon import CLASSES, GENDERS, members, word_class
+from tts.instruct.lexicon import CLASSES, GENDERS, lexicon, members, word_class
 
 LEVELS: dict[str, tuple[str, ...]] = {
     "gender": ("male", "female"),
@@ -264,7 +264,8 @@ def compose(
         subjects = subjects[plain:] if not held_out and rng.random() < 0.5 else subjects[:plain]
     subject = rng.choice(subjects)
     if not held_out and gender in GENDERS and rng.random() < SHAPE_PROBABILITY["lexicon"]:
-        subject = "a " + rng.choice(members(gender, _held_out_words()))
+        noun = rng.choice(members(gender, _held_out_words()))
+        subject = ("an " if noun[0] in "aeiou" else "a ") + noun
     if not held_out and rng.random() < SHAPE_PROBABILITY["terse"]:
         return _terse(words, subject, text, rng)
     levels = {a: words[a] for a in STYLE_ATTRIBUTES if a in words}
@@ -317,12 +318,17 @@ def _swap_modifiers(instruction: str, rng: random.Random) -> str:
         return _capital(other) if word[0].isupper() else other
 
     parts = re.split(r'("[^"]*")', instruction)
-    swapped = "".join(part if part.startswith('"') else re.sub(r"[A-Za-z]+", swap, part) for part in parts)
-    swapped = _tidy(re.sub(r"\b([Aa])n (?=[b-df-hj-np-tv-z])", r"\1 ", swapped))
+    swapped = "".join(part if part.startswith('"') else _articles(re.sub(r"[A-Za-z]+", swap, part)) for part in parts)
     lowered = swapped.lower()
     if any(re.search(rf"\b{re.escape(phrase)}\b", lowered) for phrase in _held_out_phrases()):
         return instruction
     return swapped
+
+
+def _articles(phrase: str) -> str:
+    """``phrase`` with "a" / "an" as the next word's first letter asks ("a extremely" -> "an extremely")."""
+    phrase = re.sub(r"\b([Aa])n (?=[b-df-hj-np-tv-zB-DF-HJ-NP-TV-Z])", r"\1 ", phrase)
+    return re.sub(r"\b([Aa]) (?=[aeiouAEIOU])", r"\1n ", phrase)
 
 
 def _noun(subject: str) -> str:
@@ -414,8 +420,8 @@ def known_words(style: str) -> tuple[dict[str, str], list[str]]:
     for attribute, level, pattern in _level_patterns():
         spans += [(m.start(), m.end(), attribute, level) for m in pattern.finditer(lowered)]
     unquoted = QUOTES.sub(lambda m: " " * len(m.group()), lowered)  # the same offsets as the phrases'
-    words = [(m, word_class(m.group())) for m in re.finditer(r"[a-z]+", unquoted)]
-    spans += [(m.start(), m.end(), "gender", kind) for m, kind in words if kind is not None]
+    words = [(m, word_class(m.group())) for m in re.finditer(r"[^\W\d_]+", unquoted)]
+    spans += [(m.start(), m.end(), "gender", kind) for m, kind in words if kind in GENDERS]
     inside = {a for a in spans for b in spans if a != b and b[0] <= a[0] and a[1] <= b[1] and b[1] - b[0] > a[1] - a[0]}
     asked: dict[str, str] = {}
     for _, _, attribute, level in sorted(set(spans) - inside):
@@ -450,13 +456,15 @@ def _held_out_phrases() -> tuple[str, ...]:
 
 @functools.cache
 def _held_out_words() -> frozenset[str]:
-    """Words of held-out phrasings that no training phrasing uses ("lady", "average"): no
-    training instruction draws them from the lexicon."""
+    """Words of held-out phrasings that no training phrasing uses ("lady", "average"), and the
+    lexicon's words that contain one ("ladylove"): no training instruction draws them."""
     training = [p for levels in DESCRIPTIONS.values() for train, _ in levels.values() for p in train]
     training += [p for levels in ADJECTIVES.values() for options in levels.values() for p in options]
     training += [p for train, _ in SPEAKERS.values() for p in train]
     known = {word for phrase in training for word in re.findall(r"[a-z]+", phrase)}
-    return frozenset(w for phrase in _held_out_phrases() for w in re.findall(r"[a-z]+", phrase) if w not in known)
+    held = {w for phrase in _held_out_phrases() for w in re.findall(r"[a-z]+", phrase) if w not in known}
+    # "girlfriend" and "ladylove" would show the bytes of "girl" and "lady" with their gender
+    return frozenset(word for word in lexicon() if any(h in word for h in held)) | held
 
 
 @functools.cache

@@ -1,11 +1,13 @@
-"""Word knowledge an instruction's bytes cannot carry: the gender of person nouns.
+"""Word knowledge an instruction's bytes cannot carry: the gender of person nouns, the synonyms of
+the level words' modifiers.
 
-The corpus's instructions name a few dozen speakers ("a woman", "a father"); users also write "a
-lady", "a gentleman", "a bride". ``lexicon.tsv`` (built from WordNet 3.0 by
-``egs/instruct16k/build_lexicon.py``) gives about 700 person nouns their gender. The byte encoder
-reads each word's class beside its bytes (``InstructionEncoder(lexicon=True)``), and training draws
-subjects from the lexicon (``compose``), so that the class, not the spelling, carries the gender: a
-noun no training instruction used reads by its class.
+The corpus's instructions name a few dozen speakers ("a woman", "a father") and a few modifiers
+("very", "normal"); users also write "a lady", "a gentleman", "really", "average". ``lexicon.tsv``
+(built from WordNet 3.0 by ``egs/instruct16k/build_lexicon.py``) gives about 650 person nouns their
+gender and the modifiers' synonyms a class (``middle``, ``intense``). The byte encoder reads each
+word's class beside its bytes (``InstructionEncoder(lexicon=True)``), and training draws subjects
+and modifiers from the lexicon (``tts.instruct.instructions.compose``), so that the class, not the
+spelling, carries the meaning: a word no training instruction used reads by its class.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ CLASSES = ("male", "female", "middle", "intense")
 GENDERS = CLASSES[:2]
 """The classes of person nouns (the others are modifiers, which take no plural)."""
 
-WORD = re.compile(rb"[A-Za-z]+")
+WORD = re.compile(rb"[A-Za-z\x80-\xff]+")
+"""A word of UTF-8 bytes: letters, and any non-ASCII byte, so that "señora" stays one (unknown) word."""
 PLURALS = ((r"men$", "man"), (r"ies$", "y"), (r"ves$", "fe"), (r"ves$", "f"), (r"(?<=[sxh])es$", ""), (r"s$", ""))
 """Plural endings: "policemen", "ladies", "wives", "bosses", "queens"."""
 
@@ -37,6 +40,7 @@ def lexicon() -> dict[str, str]:
     return entries
 
 
+@cache
 def word_class(word: str) -> str | None:
     """The class of ``word`` (any case; a person noun also in a regular plural), or None."""
     word, entries = word.lower(), lexicon()
@@ -53,7 +57,8 @@ def byte_classes(text: bytes) -> list[int]:
     """Per byte of UTF-8 ``text``, the class id (``1 + index`` in ``CLASSES``) of the word it is in; 0 elsewhere."""
     ids = [0] * len(text)
     for match in WORD.finditer(text):
-        kind = word_class(match.group().decode("ascii"))
+        word = match.group()
+        kind = word_class(word.decode("ascii")) if word.isascii() else None
         if kind is not None:
             ids[match.start() : match.end()] = [1 + CLASSES.index(kind)] * (match.end() - match.start())
     return ids

@@ -3,8 +3,8 @@
 ``InstructionEncoder`` reads UTF-8 bytes: no vocabulary file, any wording, spelling or language; a
 small transformer trained with the generator learns which words matter (the quoted text is taken
 out beforehand, ``tts.instruct.instructions.parse_instruction``, so only the style is read). With
-``lexicon`` it also reads each word's class in ``tts.instruct.lexicon`` (the gender of person nouns
-from WordNet), which a noun's bytes do not tell.
+``lexicon`` it also reads each word's class in ``tts.instruct.lexicon`` (the gender of person nouns,
+the synonyms of "very" and "normal", from WordNet), which a word's bytes do not tell.
 ``PretrainedInstructionEncoder`` reads the description with a frozen pretrained text encoder from a
 local folder (any Hugging Face ``transformers`` encoder: BERT, T5's encoder, ...), which knows
 synonyms the corpus never shows; only its projection is trained and saved, so a model trained with
@@ -67,11 +67,10 @@ class InstructionEncoder(nn.Module):
 
 def word_class_ids(ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """``(B, L)`` instruction byte ids -> ``(B, L)`` their words' class ids in the lexicon (0: none)."""
-    classes = torch.zeros_like(ids)
-    for item, length in enumerate(lengths.tolist()):
-        row = bytes((ids[item, :length] - 1).tolist())
-        classes[item, :length] = torch.tensor(byte_classes(row), dtype=ids.dtype)
-    return classes
+    rows, classes = ids.cpu().tolist(), torch.zeros(ids.shape, dtype=ids.dtype)  # one copy from the device
+    for item, length in enumerate(lengths.cpu().tolist()):
+        classes[item, :length] = torch.tensor(byte_classes(bytes(b - 1 for b in rows[item][:length])), dtype=ids.dtype)
+    return classes.to(ids.device)
 
 
 def decode_instructions(ids: torch.Tensor, lengths: torch.Tensor) -> list[str]:

@@ -49,8 +49,9 @@ class NarTTS(nn.Module):
         instruction_layers: transformer blocks of the instruction encoder (0: no instructions).
         instruction_drop: share of training items whose instruction is replaced by the null style.
         instruction_encoder: ``bytes`` (the trained byte-level encoder), ``lexicon`` (the same, also
-            reading the gender of person nouns, ``tts.instruct.lexicon``) or a local folder with a
-            pretrained text encoder (``PretrainedInstructionEncoder``; ``instruction_layers`` > 0).
+            reading the classes of ``tts.instruct.lexicon``: the gender of person nouns, the synonyms
+            of modifiers) or a local folder with a pretrained text encoder
+            (``PretrainedInstructionEncoder``; ``instruction_layers`` > 0).
         style_loss: weight of an auxiliary loss on the style vector: a linear classifier names, per
             attribute, the level the instruction asks for (``TTSBatch.style_targets``). The token
             loss alone teaches a byte-level encoder slowly to tell words that share their bytes
