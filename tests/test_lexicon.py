@@ -4,8 +4,11 @@ no training instruction named."""
 
 from __future__ import annotations
 
+import importlib.util
 import random
 import re
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -88,6 +91,7 @@ def test_training_draws_subjects_from_the_lexicon_but_never_a_held_out_noun() ->
         ('Someone with an intermediate pitch says "..."', {"pitch": "medium"}),
         ('Someone says "..." in a highly high pitch.', {"pitch": "very high"}),
         ('A man speaks very calmly: "..."', {"gender": "male"}),
+        ('Someone says "..." with a normal pitch.', {"pitch": "medium"}),
     ],
 )
 def test_modifiers_read_as_their_class_and_nouns_by_their_gender(style: str, asked: dict[str, str]) -> None:
@@ -149,3 +153,91 @@ def _gender_reader(kind: str, steps: int = 150) -> float:
 
 def test_a_tiny_reader_reads_the_gender_of_unseen_nouns_through_the_lexicon() -> None:
     assert _gender_reader("lexicon") == 1.0
+
+
+WORDNET = {
+    "data.noun": [
+        "00000001 03 n 02 person 0 individual 0 000 | a human being",
+        "00000002 18 n 02 male 0 male_person 0 001 @ 00000001 n 0000 | a male person",
+        "00000003 18 n 02 female 0 female_person 0 001 @ 00000001 n 0000 | a female person",
+        "00000004 18 n 01 lady 0 001 @ 00000003 n 0000 | a polite name for any woman",
+        "00000005 18 n 01 narrator 0 001 @ 00000001 n 0000 | someone who tells a story",
+        "00000006 18 n 01 actress 0 001 @ 00000001 n 0000 | a female actor; she acts",
+        "00000007 18 n 01 salesman 0 001 @ 00000001 n 0000 | someone who sells",
+        "00000008 04 n 01 sales 0 000 | the selling of goods",
+        "00000009 05 n 01 dog 0 000 | a domestic animal",
+        "00000010 18 n 01 dog 1 001 @ 00000003 n 0000 | a dull unattractive woman",
+        "00000011 18 n 01 soldier 0 001 @ 00000001 n 0000 | an enlisted man or woman who serves",
+        "00000012 18 n 01 Hirohito 0 001 @i 00000002 n 0000 | emperor of Japan",
+    ],
+    "index.noun": [
+        "  licence header",
+        "person n 1 0 1 0 00000001",
+        "individual n 1 0 1 0 00000001",
+        "male n 1 1 @ 1 0 00000002",
+        "male_person n 1 1 @ 1 0 00000002",
+        "female n 1 1 @ 1 0 00000003",
+        "female_person n 1 1 @ 1 0 00000003",
+        "lady n 1 1 @ 1 0 00000004",
+        "narrator n 1 1 @ 1 0 00000005",
+        "actress n 1 1 @ 1 0 00000006",
+        "salesman n 1 1 @ 1 0 00000007",
+        "sales n 1 0 1 0 00000008",
+        "dog n 2 1 @ 2 0 00000009 00000010",
+        "soldier n 1 1 @ 1 0 00000011",
+        "hirohito n 1 1 @i 1 0 00000012",
+    ],
+    "data.adj": [
+        "00000100 00 s 03 average 0 intermediate 0 medium 0 001 & 00000101 a 0000 | around the middle",
+        "00000101 00 a 01 moderate 0 001 & 00000100 a 0000 | within limits",
+        "00000102 00 a 01 normal 0 000 | conforming to a norm",
+    ],
+    "data.adv": [
+        "00000200 02 r 02 very 0 really 0 000 | used as intensifiers",
+        "00000201 02 r 02 extremely 0 passing 0 000 | to an extreme degree",
+    ],
+    "cntlist.rev": [
+        "medium%5:00:00:moderate:00 1 5",
+        "average%5:00:00:moderate:00 4 2",
+        "average%1:09:00:: 1 1",
+        "intermediate%5:00:00:moderate:00 2 1",
+        "moderate%3:00:00:: 1 10",
+        "normal%3:00:00:: 1 77",
+        "very%4:02:00:: 1 260",
+        "really%4:02:00:: 1 61",
+        "extremely%4:02:00:: 1 6",
+        "passing%1:04:03:: 1 7",
+    ],
+}
+
+
+def test_the_lexicon_builder_reads_gender_and_synonyms_from_a_wordnet_folder(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location(
+        "build_lexicon_test", Path(__file__).parents[1] / "egs/instruct16k/build_lexicon.py"
+    )
+    builder = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = builder
+    spec.loader.exec_module(builder)
+    folder = tmp_path / "wordnet"
+    folder.mkdir()
+    for name, lines in WORDNET.items():
+        (folder / name).write_text("\n".join(lines) + "\n", encoding="latin-1")
+    out = tmp_path / "lexicon.tsv"
+    assert builder.main(["--wordnet", str(folder), "-o", str(out)]) == 0
+    rows = dict(line.split("\t") for line in out.read_text(encoding="utf-8").splitlines() if not line.startswith("#"))
+    assert rows == {
+        "actress": "female",  # by its definition's head
+        "average": "middle",
+        "extremely": "intense",
+        "female": "female",
+        "intermediate": "middle",
+        "lady": "female",  # under the female person synset
+        "male": "male",
+        "medium": "middle",
+        "moderate": "middle",
+        "normal": "middle",
+        "really": "intense",
+        "salesman": "male",  # a compound's ending
+        "very": "intense",
+    }  # not: a person of either gender, a dog (an animal first), a soldier (man or woman), a name, "passing"
+    assert builder.main(["--wordnet", str(tmp_path / "none"), "-o", str(out)]) == 1

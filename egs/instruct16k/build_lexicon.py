@@ -17,13 +17,14 @@ genders are left out.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from codec.errors import CodecError
+from codec.io.audio import atomic_write_bytes
 
 GENDER_SYNSETS = {"male": ("male_person", "adult_male"), "female": ("female_person", "adult_female")}
 """Lemmas that name each gender's root synsets (WordNet 3.0's male.n.02 / man.n.01, female.n.02 / woman.n.01)."""
@@ -62,6 +63,37 @@ HEADER = """# Person nouns' gender and modifiers' classes (word<TAB>class), read
 """
 
 
+class Synset(NamedTuple):
+    """One line of a WordNet ``data.<pos>`` file (wndb(5))."""
+
+    lexfile: str
+    kind: str
+    """``n``, ``v``, ``a``, ``s`` (adjective satellite) or ``r``."""
+    words: list[tuple[str, int]]
+    """(lemma as written, lex id) of its members."""
+    pointers: list[tuple[str, str, str]]
+    """(symbol, target offset, target part of speech)."""
+    gloss: str
+
+
+def read_synsets(folder: Path, pos: str) -> dict[str, Synset]:
+    """Synset offset -> ``Synset`` of ``data.<pos>`` (``noun``, ``adj``, ``adv``)."""
+    synsets = {}
+    for line in (folder / f"data.{pos}").read_text(encoding="latin-1").splitlines():
+        if line.startswith("  "):
+            continue  # the licence header
+        head, _, gloss = line.partition(" | ")
+        fields = head.split()
+        count = int(fields[3], 16)
+        words = [(fields[4 + 2 * i], int(fields[5 + 2 * i], 16)) for i in range(count)]
+        at = 4 + 2 * count
+        pointers = [
+            (fields[at + 1 + 4 * k], fields[at + 2 + 4 * k], fields[at + 3 + 4 * k]) for k in range(int(fields[at]))
+        ]
+        synsets[fields[0]] = Synset(fields[1], fields[2], words, pointers, gloss)
+    return synsets
+
+
 @dataclass
 class Nouns:
     """WordNet's noun synsets: lemmas (as written), hypernyms, gloss and its first definition; senses per lemma."""
@@ -89,30 +121,21 @@ class Nouns:
         return {synset for synset, lemmas in self.lemmas.items() if lemma in lemmas}
 
 
-def read_nouns(folder: Path) -> Nouns:
-    """Parse ``data.noun`` and ``index.noun`` (the WordNet database format, wndb(5))."""
+def read_nouns(folder: Path, tagged: dict[str, int]) -> Nouns:
+    """The nouns of ``data.noun`` and ``index.noun``, with the sense-tagged counts ``tagged``."""
     nouns = Nouns()
-    for line in (folder / "data.noun").read_text(encoding="latin-1").splitlines():
-        if line.startswith("  "):
-            continue  # the licence header
-        head, _, gloss = line.partition(" | ")
-        fields = head.split()
-        offset, count = fields[0], int(fields[3], 16)
-        nouns.lemmas[offset] = [fields[4 + 2 * i] for i in range(count)]
-        at = 4 + 2 * count
-        pointers = [fields[at + 1 + 4 * k : at + 5 + 4 * k] for k in range(int(fields[at]))]
-        nouns.hypernyms[offset] = [
-            target for symbol, target, pos, _ in pointers if symbol in ("@", "@i") and pos == "n"
-        ]
-        if any(symbol == "@i" for symbol, *_ in pointers):
+    for offset, synset in read_synsets(folder, "noun").items():
+        nouns.lemmas[offset] = [word for word, _ in synset.words]
+        nouns.hypernyms[offset] = [to for symbol, to, pos in synset.pointers if symbol in ("@", "@i") and pos == "n"]
+        if any(symbol == "@i" for symbol, _, _ in synset.pointers):
             nouns.named.add(offset)
-        nouns.gloss[offset] = gloss.lower()
-        nouns.definition[offset] = gloss.split(";")[0].lower()
+        nouns.gloss[offset] = synset.gloss.lower()
+        nouns.definition[offset] = synset.gloss.split(";")[0].lower()
     for line in (folder / "index.noun").read_text(encoding="latin-1").splitlines():
         if not line.startswith("  "):
             fields = line.split()
             nouns.senses[fields[0]] = fields[-int(fields[2]) :]
-    for key, count in read_tagged(folder).items():
+    for key, count in tagged.items():
         lemma, _, sense = key.partition("%")
         tally = nouns.tagged.setdefault(lemma, {True: 0, False: 0})
         tally[sense.startswith("1")] += count
@@ -157,9 +180,9 @@ def _compound(nouns: Nouns, word: str, ending: str) -> bool:
     )
 
 
-def build(folder: Path) -> dict[str, str]:
+def build(folder: Path, tagged: dict[str, int]) -> dict[str, str]:
     """word -> ``male`` / ``female`` for every one-word person noun of one gender."""
-    nouns = read_nouns(folder)
+    nouns = read_nouns(folder, tagged)
     roots = {gender: set().union(*map(nouns.named_by, lemmas)) for gender, lemmas in GENDER_SYNSETS.items()}
     person = {synset for synset in nouns.named_by("person") if "individual" in nouns.lemmas[synset]}
     if not all(roots.values()) or not person:
@@ -180,9 +203,8 @@ def read_tagged(folder: Path) -> dict[str, int]:
     return {key: int(count) for key, _, count in (line.split() for line in lines)}
 
 
-def modifier_classes(folder: Path) -> dict[str, str]:
+def modifier_classes(folder: Path, tagged: dict[str, int]) -> dict[str, str]:
     """word -> modifier class (``SYNONYM_SEEDS``): the seeds and their synonyms."""
-    tagged = read_tagged(folder)
     by_type: dict[tuple[str, str], int] = {}
     for key, count in tagged.items():
         lemma, _, rest = key.partition("%")
@@ -202,25 +224,26 @@ def modifier_classes(folder: Path) -> dict[str, str]:
 
 
 def _sense_keys(folder: Path, pos: str) -> dict[str, list[tuple[str, str]]]:
-    """Synset offset -> (lemma, sense key) of its members, for ``data.<pos>`` (wndb(5), senseidx(5))."""
-    lines = [line for line in (folder / f"data.{pos}").read_text(encoding="latin-1").splitlines() if line[:1] != " "]
-    parsed = {}
-    for line in lines:
-        fields = line.partition(" | ")[0].split()
-        count = int(fields[3], 16)
-        words = [(re.sub(r"\(.*\)$", "", fields[4 + 2 * i]).lower(), int(fields[5 + 2 * i], 16)) for i in range(count)]
-        at = 4 + 2 * count
-        heads = [fields[at + 2 + 4 * k] for k in range(int(fields[at])) if fields[at + 1 + 4 * k] == "&"]
-        parsed[fields[0]] = (fields[1], fields[2], words, heads)
+    """Synset offset -> (lemma, sense key) of its members, for ``data.<pos>`` (senseidx(5))."""
+    synsets = read_synsets(folder, pos)
     keys = {}
-    for offset, (lexfile, kind, words, heads) in parsed.items():
+    for offset, synset in synsets.items():
         head = ":"
-        if kind == "s" and heads:
-            head_word, head_id = parsed[heads[0]][2][0]
-            head = f"{head_word}:{head_id:02d}"
-        ss_type = "5" if kind == "s" else SENSE_TYPES[pos]
-        keys[offset] = [(word, f"{word}%{ss_type}:{lexfile}:{lex_id:02d}:{head}") for word, lex_id in words]
+        heads = [to for symbol, to, _ in synset.pointers if symbol == "&"]
+        if synset.kind == "s" and heads:
+            head_word, head_id = synsets[heads[0]].words[0]
+            head = f"{_lemma(head_word)}:{head_id:02d}"
+        ss_type = "5" if synset.kind == "s" else SENSE_TYPES[pos]
+        keys[offset] = [
+            (_lemma(word), f"{_lemma(word)}%{ss_type}:{synset.lexfile}:{lex_id:02d}:{head}")
+            for word, lex_id in synset.words
+        ]
     return keys
+
+
+def _lemma(word: str) -> str:
+    """An adjective as written in ``data.adj`` without its position marker ("mean(a)" -> "mean")."""
+    return re.sub(r"\(.*\)$", "", word).lower()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -231,16 +254,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not (args.wordnet / "data.noun").exists():
             raise CodecError("no data.noun (apt-get install wordnet-base)", str(args.wordnet))
-        genders = build(args.wordnet)
-        modifiers = modifier_classes(args.wordnet)
+        tagged = read_tagged(args.wordnet)
+        entries = dict(sorted({**build(args.wordnet, tagged), **modifier_classes(args.wordnet, tagged)}.items()))
+        text = HEADER + "".join(f"{word}\t{kind}\n" for word, kind in entries.items())
+        atomic_write_bytes(args.out, text.encode("utf-8"))
     except CodecError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    entries = dict(sorted({**genders, **modifiers}.items()))
-    text = HEADER + "".join(f"{word}\t{kind}\n" for word, kind in entries.items())
-    partial = args.out.with_name(args.out.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, args.out)
     counts = {kind: sum(v == kind for v in entries.values()) for kind in [*GENDER_SYNSETS, *SYNONYM_SEEDS]}
     print(f"{args.out}: {len(entries)} words ({', '.join(f'{n} {kind}' for kind, n in counts.items())})")
     return 0

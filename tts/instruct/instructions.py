@@ -309,12 +309,14 @@ def _swap_modifiers(instruction: str, rng: random.Random) -> str:
     def swap(match: re.Match[str]) -> str:
         word = match.group()
         if word.lower() in PREPOSITIONS and LEVEL_NOUN.match(match.string, match.end()):
-            other = word if rng.random() >= SHAPE_PROBABILITY["synonym"] else rng.choice(PREPOSITIONS)
-            return _capital(other) if word[0].isupper() else other
-        kind = word_class(word)
-        if kind not in MODIFIERS or rng.random() >= SHAPE_PROBABILITY["synonym"]:
+            options = PREPOSITIONS
+        elif (kind := word_class(word)) in MODIFIERS:
+            options = members(kind, _held_out_words())
+        else:
             return word
-        other = rng.choice(members(kind, _held_out_words()))
+        if rng.random() >= SHAPE_PROBABILITY["synonym"]:
+            return word
+        other = rng.choice(options)
         return _capital(other) if word[0].isupper() else other
 
     parts = re.split(r'("[^"]*")', instruction)
@@ -474,17 +476,19 @@ def _level_patterns() -> tuple[tuple[str, str, re.Pattern[str]], ...]:
     ``PREPOSITIONS`` and "a" for "an"."""
     out = []
     for attribute, level, phrase in _level_phrases():
-        parts = []
-        for token in re.split(r"([a-z]+)", phrase):
-            kind = word_class(token) if token.isalpha() else None
-            if kind in MODIFIERS:
-                parts.append(f"(?:{'|'.join(members(kind))})")
-            else:
-                parts.append("an?" if token in ("a", "an") else re.escape(token))
-                if token in PREPOSITIONS:
-                    parts[-1] = f"(?:{'|'.join(PREPOSITIONS)})"
+        parts = [_token_pattern(token) for token in re.split(r"([a-z]+)", phrase)]
         out.append((attribute, level, re.compile(rf"\b{''.join(parts)}\b")))
     return tuple(out)
+
+
+def _token_pattern(token: str) -> str:
+    """The pattern of one word (or the text between words) of a level phrase."""
+    kind = word_class(token) if token.isalpha() else None
+    if kind in MODIFIERS:
+        return f"(?:{'|'.join(members(kind))})"
+    if token in PREPOSITIONS:
+        return f"(?:{'|'.join(PREPOSITIONS)})"
+    return "an?" if token in ("a", "an") else re.escape(token)
 
 
 @functools.cache
