@@ -20,9 +20,11 @@ from codec.io.audio import resample
 from tts.data import draw_instruction
 from tts.instruct.attributes import WHISPER_VOICING, Style, measure_style
 from tts.instruct.bins import StyleBins
+from tts.instruct.composing import compose
 from tts.instruct.evaluation import draw_requests, judge, measured_levels, word_error_rate
 from tts.instruct.gender import ENVELOPE_BANDS, GenderJudge, envelope
-from tts.instruct.instructions import (
+from tts.instruct.instructions import QUOTES, attribute_targets, known_words, parse_instruction
+from tts.instruct.phrasings import (
     ADJECTIVES,
     DESCRIPTIONS,
     LEVELS,
@@ -30,10 +32,6 @@ from tts.instruct.instructions import (
     NEUTRAL_PHRASES,
     SPEAKERS,
     TEMPLATES,
-    attribute_targets,
-    compose,
-    known_words,
-    parse_instruction,
 )
 from tts.models.batch import TTSBatch
 from tts.models.instruction_encoder import encode_instructions
@@ -102,6 +100,17 @@ def test_composed_instructions_name_what_was_asked_and_training_never_uses_held_
         assert known.startswith("Read this") or '" aloud ' in known, known  # the two held-out frames
         assert not any(p in known for p in held_phrases) and any(p in known for p in train_phrases), known
         assert known_words(parse_instruction(known).style)[0] == words
+
+
+@pytest.mark.parametrize("held_out", [False, True])
+def test_composing_leaves_the_quoted_text_as_given(held_out: bool) -> None:
+    text = "Save a unicorn , a used car  and a apple."  # "a" before vowels, odd spaces: spoken as given
+    rng = random.Random(0)
+    for _ in range(200):
+        words = {a: rng.choice(levels) for a, levels in LEVELS.items() if rng.random() < 0.7}
+        instruction = compose(words, text, rng, held_out=held_out)
+        assert parse_instruction(instruction).text == text, instruction
+        assert not re.search(r"\ba [aeiou]", QUOTES.sub("", instruction)), instruction
 
 
 @pytest.mark.parametrize(

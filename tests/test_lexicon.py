@@ -14,8 +14,10 @@ import pytest
 import torch
 from torch import nn
 
-from tts.instruct.instructions import DESCRIPTIONS, LEVELS, SPEAKERS, compose, known_words, parse_instruction
+from tts.instruct.composing import compose
+from tts.instruct.instructions import known_words, parse_instruction
 from tts.instruct.lexicon import CLASSES, GENDERS, byte_classes, lexicon, members, word_class
+from tts.instruct.phrasings import DESCRIPTIONS, LEVELS, SPEAKERS
 from tts.models.instruction_encoder import InstructionEncoder, encode_instructions, make_instruction_encoder
 
 HELD_OUT_NOUNS = {phrase.split()[-1] for _, held in SPEAKERS.values() for phrase in held}

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tts.instruct.instructions import LEVELS, attribute_targets, compose, parse_instruction
+from tts.instruct.composing import compose
+from tts.instruct.instructions import attribute_targets, parse_instruction
+from tts.instruct.phrasings import LEVELS
 from tts.models.batch import TTSBatch
 from tts.models.instruction_encoder import encode_instructions
 from tts.models.nar import NarTTS

@@ -21,7 +21,8 @@ import torch
 from codec import Codec, load_codec
 from codec.errors import CodecError
 from codec.io.audio import read_audio, resample, to_mono
-from tts.instruct.instructions import LEVELS, Instruction, parse_instruction
+from tts.instruct.instructions import Instruction, parse_instruction
+from tts.instruct.phrasings import LEVELS
 from tts.models.batch import lengths_mask
 from tts.models.instruction_encoder import encode_instructions
 from tts.pretrained import load_generator, model_folder

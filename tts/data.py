@@ -24,7 +24,8 @@ from torch.utils.data import Dataset
 from codec.corpus.token_dataset import TokenDataset
 from codec.errors import CodecError
 from codec.training.semantic import load_units
-from tts.instruct.instructions import attribute_targets, compose, parse_instruction
+from tts.instruct.composing import compose
+from tts.instruct.instructions import attribute_targets, parse_instruction
 from tts.models.batch import TTSBatch
 from tts.models.instruction_encoder import encode_instructions
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from codec.errors import CodecError
 from tts.api import load_tts
-from tts.instruct.instructions import LEVELS
+from tts.instruct.phrasings import LEVELS
 
 
 def read_table(path: Path) -> list[tuple[str, dict[str, str]]]:

@@ -24,7 +24,7 @@ import numpy as np
 from codec.errors import CodecError
 from tts.instruct.attributes import WHISPER_VOICING, Style
 from tts.instruct.gender import GenderJudge
-from tts.instruct.instructions import LEVELS
+from tts.instruct.phrasings import LEVELS
 
 QUANTILES = (0.15, 0.35, 0.65, 0.85)
 """Edges between the five levels: the outer levels hold 15 % of the corpus each."""

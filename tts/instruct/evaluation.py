@@ -33,7 +33,8 @@ from tts.api import TTS
 from tts.evaluation import at_rate, held_out_rows, spoken_words
 from tts.instruct.attributes import Style, measure_style
 from tts.instruct.bins import StyleBins
-from tts.instruct.instructions import LEVELS, compose
+from tts.instruct.composing import compose
+from tts.instruct.phrasings import LEVELS
 
 ASK_SHARE = 0.6
 """Chance that an evaluation instruction asks for each attribute."""

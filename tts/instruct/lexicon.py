@@ -6,7 +6,7 @@ The corpus's instructions name a few dozen speakers ("a woman", "a father") and 
 (built from WordNet 3.0 by ``egs/instruct16k/build_lexicon.py``) gives about 650 person nouns their
 gender and the modifiers' synonyms a class (``middle``, ``intense``). The byte encoder reads each
 word's class beside its bytes (``InstructionEncoder(lexicon=True)``), and training draws subjects
-and modifiers from the lexicon (``tts.instruct.instructions.compose``), so that the class, not the
+and modifiers from the lexicon (``tts.instruct.composing.compose``), so that the class, not the
 spelling, carries the meaning: a word no training instruction used reads by its class.
 """
 

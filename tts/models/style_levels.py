@@ -17,7 +17,9 @@ import random
 import torch
 from torch import nn
 
-from tts.instruct.instructions import LEVELS, attribute_targets, compose, parse_instruction
+from tts.instruct.composing import compose
+from tts.instruct.instructions import attribute_targets, parse_instruction
+from tts.instruct.phrasings import LEVELS
 from tts.models.instruction_encoder import encode_instructions
 
 STYLE_CLASSES = [len(levels) + 1 for levels in LEVELS.values()]
