@@ -21,7 +21,7 @@ from tts.data import draw_instruction
 from tts.instruct.attributes import WHISPER_VOICING, Style, measure_style
 from tts.instruct.bins import StyleBins
 from tts.instruct.composing import compose
-from tts.instruct.evaluation import draw_requests, judge, measured_levels, word_error_rate
+from tts.instruct.evaluation import draw_requests, judge, measured_levels, wer_by_level, word_error_rate
 from tts.instruct.gender import ENVELOPE_BANDS, GenderJudge, envelope
 from tts.instruct.instructions import QUOTES, attribute_targets, known_words, parse_instruction
 from tts.instruct.phrasings import (
@@ -186,6 +186,17 @@ def test_word_error_rate_pools_the_words_of_the_clips_kept() -> None:
     assert word_error_rate(errors) == pytest.approx(0.4)
     assert word_error_rate(errors, [True, False, True]) == pytest.approx(1 / 6)
     assert word_error_rate(errors, [False] * 3) is None
+
+
+def test_wer_by_level_sets_each_asked_level_beside_its_sentences_without_instruction() -> None:
+    requests = [{"rate": "very fast", "gender": "male"}, {"rate": "slow"}, {"rate": "very fast", "whisper": "yes"}]
+    errors, plain = [(2, 4), (0, 5), (4, 6)], [(1, 4), (1, 5), (0, 6)]
+    table = wer_by_level(requests, errors, plain)
+    assert table["rate"]["very fast"] == {"clips": 2, "wer": pytest.approx(0.6), "no_instruction": pytest.approx(0.1)}
+    assert table["rate"]["slow"] == {"clips": 1, "wer": 0.0, "no_instruction": pytest.approx(0.2)}
+    assert list(table["rate"]) == ["slow", "very fast"]  # lowest level first, levels never asked left out
+    assert table["gender"] == {"male": {"clips": 1, "wer": 0.5, "no_instruction": 0.25}}
+    assert set(table) == {"rate", "gender", "whisper"}
 
 
 def test_measured_pitch_level_voicing_and_rate() -> None:

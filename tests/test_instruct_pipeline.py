@@ -326,6 +326,10 @@ def test_eval_instruct_reports_every_attribute_and_contrast(
         assert setting["wer"] >= 0
         if setting["wer_unwhispered"] is None:  # every request asked for a whisper
             assert report["wer"]["no_instruction_unwhispered"] is None
+        by_level = setting["wer_by_level"]  # every clip counted once per attribute it asks
+        assert {a: sum(r["clips"] for r in levels.values()) for a, levels in by_level.items()} == {
+            a: r["asked"] for a, r in setting["accuracy"].items()
+        }
         known = setting["accuracy_known_words"]
         assert {a: r["asked"] for a, r in known.items()} == {a: r["asked"] for a, r in setting["accuracy"].items()}
     # the recordings measure as their labels say (the same measurement and bins made the labels)
@@ -336,7 +340,7 @@ def test_eval_instruct_reports_every_attribute_and_contrast(
     assert set(report["ceiling"]["resynthesis"]) == set(recordings)
     out = capsys.readouterr().out
     assert report["wer"]["resynthesis"] >= 0 and "contrast pitch" in out and "the ceilings" in out
-    assert "pitch met per asked level" in out
+    assert "pitch met per asked level" in out and "WER per asked level" in out
     assert report["gender_judged_by"] == "spectral envelope" and "gender judged by the voice's spectral envelope" in out
     reading = report["reading"]  # a model that reads levels: how often it read the level asked
     assert set(reading["held_out"]) == set(reading["known_words"]) == set(report["settings"][0]["accuracy"])

@@ -207,6 +207,7 @@ def evaluate_instructions(
         }
         errors = _clip_errors(tts, audio, pooled_references, transcribe)
         setting |= {"wer": word_error_rate(errors), "wer_unwhispered": word_error_rate(errors, unwhispered)}
+        setting["wer_by_level"] = wer_by_level(requests * draws, errors, plain_errors)
         setting["contrasts"] = _contrasts(tts, rows[:contrast_limit], phones, scales, seeds)
         report["settings"].append(setting)
     return report
@@ -294,6 +295,25 @@ def word_error_rate(errors: list[tuple[int, int]], keep: list[bool] | None = Non
     return sum(e for e, _ in kept) / max(1, sum(w for _, w in kept)) if kept else None
 
 
+def wer_by_level(
+    requests: list[dict[str, str]], errors: list[tuple[int, int]], plain_errors: list[tuple[int, int]]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Per attribute and asked level: ``clips``, the ``wer`` of the clips asking it and
+    ``no_instruction``, the WER of the same sentences spoken without instruction (where the
+    instructions cost intelligibility)."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for attribute, levels in LEVELS.items():
+        for level in levels:
+            keep = [words.get(attribute) == level for words in requests]
+            if any(keep):
+                out.setdefault(attribute, {})[level] = {
+                    "clips": sum(keep),
+                    "wer": word_error_rate(errors, keep),
+                    "no_instruction": word_error_rate(plain_errors, keep),
+                }
+    return out
+
+
 def _recordings(tts: TTS, base: Path, rows: list[dict]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The rows' recordings at the model's rate, and the tokenizer's resynthesis of them."""
     recordings, resynthesis = [], []
@@ -348,6 +368,13 @@ def report_lines(report: dict[str, Any], scale_name: str) -> list[str]:
         for attribute, row in setting["accuracy"].items():
             if len(LEVELS[attribute]) == 5:
                 lines.append(f"  {attribute} met per asked level: " + _per_level(row["confusion"]))
+        if setting.get("wer_by_level"):
+            lines.append("  WER per asked level (the same sentences without instruction):")
+            for attribute, levels in setting["wer_by_level"].items():
+                lines.append(
+                    f"    {attribute}: "
+                    + "; ".join(f"{lv} {row['wer']:.2f} ({row['no_instruction']:.2f})" for lv, row in levels.items())
+                )
         for attribute, row in setting["contrasts"].items():
             lines.append(
                 f"  contrast {attribute:<9} {row['right_way']:.2f} of {row['pairs']} the asked way, mean "
