@@ -464,6 +464,45 @@ def test_a_duration_refit_trains_the_duration_predictor_alone_and_lowers_its_los
     assert duration_loss(after) < 0.7 * duration_loss(before)
 
 
+def test_a_level_refit_trains_the_level_embeddings_alone_and_lowers_its_loss(
+    corpus: Path, model: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import torch
+
+    from tts.pretrained import load_generator
+    from tts.training.data import TTSDataModule
+
+    data = ["--data.pairs", str(corpus / "pairs.jsonl"), "--data.tokens", str(corpus / "tokens" / "default")]
+    args = ["train", "fit", "--config", str(REPO / "recipes/tts/tiny-instruct-nar.yaml")]
+    args += ["--config", str(REPO / "recipes/tts/level-refit.yaml"), *data, "--data.batch_size", "8"]
+    args += ["--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), "--trainer.enable_progress_bar", "false"]
+    assert main([*args, "--trainer.max_steps", "1"]) == 2
+    assert "objective levels" in capsys.readouterr().err  # a refit needs the trained model
+    args += ["--model.init_from", str(model), "--trainer.max_steps", "40", "--trainer.val_check_interval", "40"]
+    assert main(args) == 0
+    checkpoint = tmp_path / "runs" / "level-refit" / "run" / "checkpoints" / "last.ckpt"
+    assert main(["export", str(checkpoint), "-o", str(tmp_path / "refit")]) == 0
+    before, _ = load_generator(model)
+    after, config = load_generator(tmp_path / "refit")
+    assert config["objective"] == "levels" and config["trained_steps"] == 40
+    old, new = before.state_dict(), after.state_dict()
+    assert {k for k in old if not torch.equal(old[k], new[k])} == {"style_levels.weight"}
+
+    torch.manual_seed(0)
+    loader = TTSDataModule(str(corpus / "pairs.jsonl"), str(corpus / "tokens" / "default"), instructions=True)
+    batches = list(loader.train_dataloader())
+
+    def losses(generator: torch.nn.Module) -> dict[str, float]:
+        torch.manual_seed(0)  # the same masks and dropped styles for both models
+        with torch.no_grad():
+            out = [generator.eval().loss(batch) for batch in batches]
+        return {key: float(torch.stack([o[key] for o in out]).mean()) for key in ("token_loss", "duration_loss")}
+
+    # the tiny model's tokens are near chance, its durations are not: the rate levels move them
+    was, now = losses(before), losses(after)
+    assert now["duration_loss"] < 0.95 * was["duration_loss"] and now["token_loss"] < was["token_loss"] + 0.01
+
+
 def test_a_style_refit_trains_the_level_classifier_alone(corpus: Path, model: Path, tmp_path: Path) -> None:
     import torch
 

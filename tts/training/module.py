@@ -13,7 +13,7 @@ from tts.models import GENERATORS
 from tts.models.batch import TTSBatch
 from tts.pretrained import generator_arguments
 
-OBJECTIVES = ("all", "durations", "styles")
+OBJECTIVES = ("all", "durations", "styles", "levels")
 
 
 class TTSModule(LightningModule):
@@ -44,7 +44,10 @@ class TTSModule(LightningModule):
             duration predictor of the model it starts from (``init_from``) on its frozen phone
             encoder, every other weight kept and run as at inference (``docs/instruct.md``);
             ``styles`` (``nar`` with ``style_loss``) trains only the instruction encoder and its
-            level classifier, on the instructions alone (many cheap steps).
+            level classifier, on the instructions alone (many cheap steps); ``levels`` (``nar``
+            with ``style_levels``) trains only the level embeddings the generator reads, on the
+            generator's own losses with every other weight kept and run as at inference, so that
+            speech without instruction stays exactly as it was.
     """
 
     def __init__(
@@ -80,23 +83,29 @@ class TTSModule(LightningModule):
         if objective == "styles" and (generator != "nar" or not (model or {}).get("style_levels")):
             # a generator that reads the style vector would change its voice with the encoder
             raise ValueError("objective styles trains the level classifier of a nar model with style_levels")
+        if objective == "levels" and (generator != "nar" or not (model or {}).get("style_levels") or not init_from):
+            raise ValueError("objective levels refits the level embeddings of a trained nar model with style_levels")
         self.save_hyperparameters()
         # a plain dict: a tokenizer stored as an attribute would join the state_dict and the checkpoints
         self._decoders: dict[str, Any] = {}
         self.model = GENERATORS[generator](n_symbols, n_codebooks, codebook_size, **generator_arguments(model, n_units))
         if init_from:
             self._initialize(init_from)
-        trained = {"durations": ("duration.",), "styles": ("instruction_encoder.", "style_classifier.")}
+        trained = {
+            "durations": ("duration.",),
+            "styles": ("instruction_encoder.", "style_classifier."),
+            "levels": ("style_levels.",),
+        }
         if objective in trained:
             for name, parameter in self.model.named_parameters():
                 # the null style is part of every style the generator reads (level_style)
                 parameter.requires_grad_(name.startswith(trained[objective]) and name != "instruction_encoder.null")
 
     def train(self, mode: bool = True) -> TTSModule:
-        """Training mode, except for a duration refit: the frozen encoder runs without dropout, as
-        at inference (the duration predictor has none)."""
+        """Training mode, except for a duration or level refit: the frozen network runs without
+        dropout, as at inference (the duration predictor and the level embeddings have none)."""
         super().train(mode)
-        if self.hparams.objective == "durations":
+        if self.hparams.objective in ("durations", "levels"):
             self.model.eval()
         return self
 
