@@ -18,13 +18,7 @@ from tts.instruct.composing import compose
 from tts.instruct.instructions import known_words, parse_instruction
 from tts.instruct.lexicon import CLASSES, GENDERS, byte_classes, lexicon, members, word_class
 from tts.instruct.phrasings import DESCRIPTIONS, LEVELS, SPEAKERS
-from tts.models.instruction_encoder import (
-    InstructionEncoder,
-    encode_instructions,
-    hidden_words,
-    make_instruction_encoder,
-    word_class_ids,
-)
+from tts.models.instruction_encoder import InstructionEncoder, encode_instructions, make_instruction_encoder
 
 HELD_OUT_NOUNS = {phrase.split()[-1] for _, held in SPEAKERS.values() for phrase in held}
 
@@ -135,29 +129,6 @@ def test_the_lexicon_encoder_starts_as_the_byte_encoder_and_its_classes_change_o
         knowing.word_classes.weight[1:].normal_()  # row 0 (no class) is padding and stays zero
         moved = (knowing(ids, lengths) - plain(ids, lengths)).abs().amax(-1)
     assert moved[0] > 1e-3 and moved[1] == 0 and moved[2] == 0
-
-
-def test_word_drop_hides_whole_lexicon_words_in_training_only() -> None:
-    ids, lengths = encode_instructions(["A lady speaks very slowly at a normal pace", "A wife speaks"] * 200)
-    classes = word_class_ids(ids, lengths)
-    torch.manual_seed(0)
-    hidden = hidden_words(classes, 0.3)
-    assert not hidden[classes == 0].any()
-    for item in range(4):  # a word is hidden whole or not at all
-        for start, end in ((2, 6), (14, 18), (31, 37)):
-            if end <= int(lengths[item]):
-                assert hidden[item, start:end].all() or not hidden[item, start:end].any()
-    words = [hidden[i, 2] for i in range(len(ids))] + [hidden[i, 14] for i in range(0, len(ids), 2)]
-    assert 0.25 < float(torch.stack(words).float().mean()) < 0.35
-    torch.manual_seed(0)
-    encoder = make_instruction_encoder(16, 1, 2, 0.0, "lexicon", word_drop=1.0)
-    with torch.no_grad():
-        encoder.word_classes.weight[1:].normal_()
-        pair = encode_instructions(["A lady speaks", "A wife speaks"])  # one class, one length, two spellings
-        trained = encoder.train()(*pair)
-        read = encoder.eval()(*pair)
-    assert torch.allclose(trained[0], trained[1])  # in training the class alone shows
-    assert (read[0] - read[1]).abs().amax() > 1e-3  # at inference the bytes are read too
 
 
 def _gender_reader(kind: str, steps: int = 150) -> float:

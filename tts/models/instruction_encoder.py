@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from tts.instruct.lexicon import CLASSES, byte_classes
@@ -42,17 +41,11 @@ class InstructionEncoder(nn.Module):
     Items of length 0 (no instruction) get the learned ``null`` vector, which is also what
     classifier-free guidance compares against. With ``lexicon`` each byte's embedding is added its
     word's class embedding (``tts.instruct.lexicon.byte_classes``; starts at zero, so that a model
-    trained without one reads as before). ``word_drop``: in training, the share of the lexicon's
-    words whose bytes are hidden (their class alone shows), so that the reader learns to read such a
-    word by its class rather than by its spelling, and a word of a known class that training never
-    spelled ("average") reads as its class.
+    trained without one reads as before).
     """
 
-    def __init__(
-        self, dim: int, layers: int, heads: int, dropout: float = 0.1, lexicon: bool = False, word_drop: float = 0.0
-    ) -> None:
+    def __init__(self, dim: int, layers: int, heads: int, dropout: float = 0.1, lexicon: bool = False) -> None:
         super().__init__()
-        self.word_drop = word_drop
         self.embedding = nn.Embedding(BYTE_SYMBOLS, dim, padding_idx=0)
         self.word_classes = None
         if lexicon:
@@ -66,10 +59,7 @@ class InstructionEncoder(nn.Module):
         valid = lengths_mask(lengths, ids.shape[1])
         embedded = self.embedding(ids)
         if self.word_classes is not None:
-            classes = word_class_ids(ids, lengths)
-            if self.training and self.word_drop > 0:
-                embedded = embedded * ~hidden_words(classes, self.word_drop)[..., None]
-            embedded = embedded + self.word_classes(classes)
+            embedded = embedded + self.word_classes(word_class_ids(ids, lengths))
         states = self.transformer(embedded, valid)
         pooled = (states * valid[..., None]).sum(1) / valid.sum(1, keepdim=True).clamp(min=1)
         return torch.where((lengths > 0)[:, None], self.out(pooled), self.null)
@@ -81,17 +71,6 @@ def word_class_ids(ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     for item, length in enumerate(lengths.cpu().tolist()):
         classes[item, :length] = torch.tensor(byte_classes(bytes(b - 1 for b in rows[item][:length])), dtype=ids.dtype)
     return classes.to(ids.device)
-
-
-def hidden_words(classes: torch.Tensor, share: float) -> torch.Tensor:
-    """``(B, L)`` word class ids (``word_class_ids``) -> ``(B, L)`` True on the bytes of a random
-    ``share`` of the classed words (each word whole)."""
-    classed = classes > 0
-    previous = F.pad(classes[:, :-1], (1, 0))
-    starts = classed & (previous != classes)
-    words = torch.cumsum(starts, dim=1) * classed  # 1 + index of the classed word a byte is in; 0 elsewhere
-    draws = torch.rand(classes.shape[0], classes.shape[1] + 1, device=classes.device) < share
-    return draws.gather(1, words) & classed
 
 
 def decode_instructions(ids: torch.Tensor, lengths: torch.Tensor) -> list[str]:
@@ -139,14 +118,11 @@ class PretrainedInstructionEncoder(nn.Module):
         return torch.where((lengths > 0)[:, None], self.out(pooled.to(self.out.weight.dtype)), self.null)
 
 
-def make_instruction_encoder(
-    dim: int, layers: int, heads: int, dropout: float, kind: str = "bytes", word_drop: float = 0.0
-) -> nn.Module:
+def make_instruction_encoder(dim: int, layers: int, heads: int, dropout: float, kind: str = "bytes") -> nn.Module:
     """The byte-level ``InstructionEncoder`` (``kind="bytes"``; ``"lexicon"``: with the lexicon's
-    word classes, ``word_drop`` of them hidden in training) or a ``PretrainedInstructionEncoder`` of
-    the local folder ``kind``."""
+    word classes) or a ``PretrainedInstructionEncoder`` of the local folder ``kind``."""
     if kind in ("bytes", "lexicon"):
-        return InstructionEncoder(dim, layers, heads, dropout, lexicon=kind == "lexicon", word_drop=word_drop)
+        return InstructionEncoder(dim, layers, heads, dropout, lexicon=kind == "lexicon")
     return PretrainedInstructionEncoder(dim, kind)
 
 

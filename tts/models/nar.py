@@ -52,8 +52,6 @@ class NarTTS(nn.Module):
             reading the classes of ``tts.instruct.lexicon``: the gender of person nouns, the synonyms
             of modifiers) or a local folder with a pretrained text encoder
             (``PretrainedInstructionEncoder``; ``instruction_layers`` > 0).
-        instruction_word_drop: with ``lexicon``, the share of the lexicon's words whose bytes are
-            hidden in training, so that a word is read by its class (``InstructionEncoder``).
         style_loss: weight of an auxiliary loss on the style vector: a linear classifier names, per
             attribute, the level the instruction asks for (``TTSBatch.style_targets``). The token
             loss alone teaches a byte-level encoder slowly to tell words that share their bytes
@@ -78,7 +76,6 @@ class NarTTS(nn.Module):
         instruction_layers: int = 0,
         instruction_drop: float = 0.2,
         instruction_encoder: str = "bytes",
-        instruction_word_drop: float = 0.0,
         style_loss: float = 0.0,
         style_levels: bool = False,
     ) -> None:
@@ -97,7 +94,7 @@ class NarTTS(nn.Module):
         self.instruction_encoder = None
         if instruction_layers:
             self.instruction_encoder = make_instruction_encoder(
-                dim, instruction_layers, heads, dropout, instruction_encoder, instruction_word_drop
+                dim, instruction_layers, heads, dropout, instruction_encoder
             )
             self.style_frames = nn.Linear(dim, dim)
         self.style_loss = style_loss if instruction_layers else 0.0
