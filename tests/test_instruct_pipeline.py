@@ -12,6 +12,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -426,34 +427,55 @@ def test_init_from_copies_the_shared_weights_of_a_folder_or_a_checkpoint(model: 
         TTSModule("ar", model={"dim": 8, "heads": 2, "layers": 1}, init_from=str(model), **shape)
 
 
+def _refit_args(corpus: Path, recipe: str, tmp_path: Path) -> list[str]:
+    """``tts train fit`` of the tiny instruction recipe followed by the refit ``recipe``, without
+    ``init_from``."""
+    data = ["--data.pairs", str(corpus / "pairs.jsonl"), "--data.tokens", str(corpus / "tokens" / "default")]
+    args = ["train", "fit", "--config", str(REPO / "recipes/tts/tiny-instruct-nar.yaml")]
+    args += ["--config", str(REPO / f"recipes/tts/{recipe}.yaml"), *data, "--data.batch_size", "8"]
+    args += ["--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), "--trainer.enable_progress_bar", "false"]
+    return args
+
+
+def _refit(corpus: Path, model: Path, recipe: str, tmp_path: Path, steps: int) -> tuple[Any, Any, dict, set[str]]:
+    """Refit ``model`` by ``recipe`` for ``steps`` and export it: the generators before and after,
+    the exported config and the names of the weights that changed."""
+    import torch
+
+    from tts.pretrained import load_generator
+
+    args = [*_refit_args(corpus, recipe, tmp_path), "--model.init_from", str(model)]
+    assert main([*args, "--trainer.max_steps", str(steps), "--trainer.val_check_interval", str(steps)]) == 0
+    checkpoint = tmp_path / "runs" / recipe / "run" / "checkpoints" / "last.ckpt"
+    assert main(["export", str(checkpoint), "-o", str(tmp_path / "refit")]) == 0
+    before, _ = load_generator(model)
+    after, config = load_generator(tmp_path / "refit")
+    old, new = before.state_dict(), after.state_dict()
+    return before, after, config, {k for k in old if not torch.equal(old[k], new[k])}
+
+
+def _instructed_batches(corpus: Path) -> list:
+    """The tiny corpus's training batches, with instructions."""
+    import torch
+
+    from tts.training.data import TTSDataModule
+
+    torch.manual_seed(0)
+    loader = TTSDataModule(str(corpus / "pairs.jsonl"), str(corpus / "tokens" / "default"), instructions=True)
+    return list(loader.train_dataloader())
+
+
 def test_a_duration_refit_trains_the_duration_predictor_alone_and_lowers_its_loss(
     corpus: Path, model: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     import torch
 
-    from tts.pretrained import load_generator
-    from tts.training.data import TTSDataModule
-
-    data = ["--data.pairs", str(corpus / "pairs.jsonl"), "--data.tokens", str(corpus / "tokens" / "default")]
-    args = ["train", "fit", "--config", str(REPO / "recipes/tts/tiny-instruct-nar.yaml")]
-    args += ["--config", str(REPO / "recipes/tts/duration-refit.yaml"), *data, "--data.batch_size", "8"]
-    args += ["--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), "--trainer.enable_progress_bar", "false"]
-    assert main([*args, "--trainer.max_steps", "1"]) == 2
+    assert main([*_refit_args(corpus, "duration-refit", tmp_path), "--trainer.max_steps", "1"]) == 2
     assert "init_from" in capsys.readouterr().err  # a refit needs the trained model
-    args += ["--model.init_from", str(model), "--trainer.max_steps", "40", "--trainer.val_check_interval", "40"]
-    assert main(args) == 0
-    checkpoint = tmp_path / "runs" / "duration-refit" / "run" / "checkpoints" / "last.ckpt"
-    assert main(["export", str(checkpoint), "-o", str(tmp_path / "refit")]) == 0
-    before, _ = load_generator(model)
-    after, config = load_generator(tmp_path / "refit")
+    before, after, config, changed = _refit(corpus, model, "duration-refit", tmp_path, 40)
     assert config["objective"] == "durations" and config["trained_steps"] == 40
-    old, new = before.state_dict(), after.state_dict()
-    changed = {k for k in old if not torch.equal(old[k], new[k])}
-    assert changed == {k for k in old if k.startswith("duration.")}
-
-    torch.manual_seed(0)
-    loader = TTSDataModule(str(corpus / "pairs.jsonl"), str(corpus / "tokens" / "default"), instructions=True)
-    batches = list(loader.train_dataloader())
+    assert changed == {k for k in before.state_dict() if k.startswith("duration.")}
+    batches = _instructed_batches(corpus)
 
     def duration_loss(generator: torch.nn.Module) -> float:
         torch.manual_seed(0)  # the same styles dropped for both models
@@ -469,28 +491,12 @@ def test_a_level_refit_trains_the_level_embeddings_alone_and_lowers_its_loss(
 ) -> None:
     import torch
 
-    from tts.pretrained import load_generator
-    from tts.training.data import TTSDataModule
-
-    data = ["--data.pairs", str(corpus / "pairs.jsonl"), "--data.tokens", str(corpus / "tokens" / "default")]
-    args = ["train", "fit", "--config", str(REPO / "recipes/tts/tiny-instruct-nar.yaml")]
-    args += ["--config", str(REPO / "recipes/tts/level-refit.yaml"), *data, "--data.batch_size", "8"]
-    args += ["--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), "--trainer.enable_progress_bar", "false"]
-    assert main([*args, "--trainer.max_steps", "1"]) == 2
+    assert main([*_refit_args(corpus, "level-refit", tmp_path), "--trainer.max_steps", "1"]) == 2
     assert "objective levels" in capsys.readouterr().err  # a refit needs the trained model
-    args += ["--model.init_from", str(model), "--trainer.max_steps", "40", "--trainer.val_check_interval", "40"]
-    assert main(args) == 0
-    checkpoint = tmp_path / "runs" / "level-refit" / "run" / "checkpoints" / "last.ckpt"
-    assert main(["export", str(checkpoint), "-o", str(tmp_path / "refit")]) == 0
-    before, _ = load_generator(model)
-    after, config = load_generator(tmp_path / "refit")
+    before, after, config, changed = _refit(corpus, model, "level-refit", tmp_path, 40)
     assert config["objective"] == "levels" and config["trained_steps"] == 40
-    old, new = before.state_dict(), after.state_dict()
-    assert {k for k in old if not torch.equal(old[k], new[k])} == {"style_levels.weight"}
-
-    torch.manual_seed(0)
-    loader = TTSDataModule(str(corpus / "pairs.jsonl"), str(corpus / "tokens" / "default"), instructions=True)
-    batches = list(loader.train_dataloader())
+    assert changed == {"style_levels.weight"}
+    batches = _instructed_batches(corpus)
 
     def losses(generator: torch.nn.Module) -> dict[str, float]:
         torch.manual_seed(0)  # the same masks and dropped styles for both models
@@ -504,20 +510,7 @@ def test_a_level_refit_trains_the_level_embeddings_alone_and_lowers_its_loss(
 
 
 def test_a_style_refit_trains_the_level_classifier_alone(corpus: Path, model: Path, tmp_path: Path) -> None:
-    import torch
-
-    from tts.pretrained import load_generator
-
-    data = ["--data.pairs", str(corpus / "pairs.jsonl"), "--data.tokens", str(corpus / "tokens" / "default")]
-    args = ["train", "fit", "--config", str(REPO / "recipes/tts/tiny-instruct-nar.yaml")]
-    args += ["--config", str(REPO / "recipes/tts/style-refit.yaml"), *data, "--data.batch_size", "8"]
-    args += ["--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), "--trainer.enable_progress_bar", "false"]
-    args += ["--model.init_from", str(model), "--trainer.max_steps", "5", "--trainer.val_check_interval", "5"]
-    assert main(args) == 0
-    checkpoint = tmp_path / "runs" / "style-refit" / "run" / "checkpoints" / "last.ckpt"
-    assert main(["export", str(checkpoint), "-o", str(tmp_path / "refit")]) == 0
-    old, new = load_generator(model)[0].state_dict(), load_generator(tmp_path / "refit")[0].state_dict()
-    changed = {k for k in old if not torch.equal(old[k], new[k])}
+    _, _, _, changed = _refit(corpus, model, "style-refit", tmp_path, 5)
     assert changed and all(k.startswith(("instruction_encoder.", "style_classifier.")) for k in changed)
     assert any(k.startswith("style_classifier.") for k in changed) and "instruction_encoder.null" not in changed
     assert "instruction_encoder.word_classes.weight" in changed  # the recipe's encoder reads the lexicon
