@@ -99,12 +99,11 @@ def _capital(phrase: str) -> str:
 
 
 def _tidy(out: str) -> str:
-    """``out`` with single spaces, none before punctuation and "an" before a vowel outside the quoted
-    text (spoken as given: "a unicorn"), and a capital first letter."""
+    """``out`` with single spaces, none before punctuation and its articles right (``_articles``)
+    outside the quoted text (spoken as given: "a unicorn"), and a capital first letter."""
 
     def tidy(part: str) -> str:
-        part = re.sub(r"\s+([,.:])", r"\1", re.sub(r"\s{2,}", " ", part))
-        return re.sub(r"\ba (?=[aeiou])", "an ", part)
+        return _articles(re.sub(r"\s+([,.:])", r"\1", re.sub(r"\s{2,}", " ", part)))
 
     return _capital(_outside_quotes(out, tidy).strip())
 
