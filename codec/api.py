@@ -3,6 +3,7 @@ chunked and checked for compatibility, over the network of ``codec.model``."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -123,7 +124,11 @@ class Codec(CodecNetwork):
         )
 
     def decode(
-        self, tokens: Tokens, path: str | Path | None = None, chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS
+        self,
+        tokens: Tokens,
+        path: str | Path | None = None,
+        chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS,
+        pitch_shift: float | Sequence[float] | None = None,
     ) -> list[torch.Tensor]:
         """Tokens -> one ``(N_i,)`` float32 CPU tensor per item at ``sample_rate``, trimmed to the
         original length.
@@ -133,15 +138,52 @@ class Codec(CodecNetwork):
         Each item's audio equals that of decoding it alone (``codec.inference.batching``; a harmonic-plus-noise
         model's in a padded batch, on an accelerator, up to a slow drift of its waveform).
 
+        ``pitch_shift`` (semitones, one for all items or one per item) moves the pitch of a
+        harmonic-plus-noise decoder (``HarmonicVocosDecoder.shifted_pitch``); items with a shift are
+        decoded one by one.
+
         Raises:
-            CodecError: the tokens were made by another model (``path`` names their file).
+            CodecError: the tokens were made by another model (``path`` names their file), or a pitch
+                shift for a decoder without a pitch track or of the wrong count.
         """
         self.check_tokens(tokens, path)
+        shifts = self._pitch_shifts(pitch_shift, tokens.batch_size)
         if tokens.codes.shape[-1] == 0:
             return [torch.zeros(0) for _ in range(tokens.batch_size)]
+        codes, lengths = tokens.codes, tokens.code_lengths
+        plain = [i for i, semitones in enumerate(shifts) if not semitones]
+        audio = torch.zeros(tokens.batch_size, codes.shape[-1] * self.hop_length)
         with self._inference(), exact_arithmetic():
-            audio = decode_batch(self, tokens.codes, tokens.code_lengths, chunk_seconds)[:, 0]
+            if plain:
+                audio[plain] = decode_batch(self, codes[plain], lengths[plain], chunk_seconds)[:, 0]
+            for i, semitones in enumerate(shifts):
+                if semitones:
+                    item_codes = codes[i : i + 1, :, : int(lengths[i])]
+                    with self.decoder.shifted_pitch(semitones):
+                        item = decode_batch(self, item_codes, lengths[i : i + 1], chunk_seconds)
+                    audio[i, : item.shape[-1]] = item[0, 0]
         return [audio[i, : int(n)].clone() for i, n in enumerate(tokens.audio_lengths)]
+
+    def check_pitch_shift(self, pitch_shift: float | Sequence[float] | None) -> None:
+        """Raise ``CodecError`` for a pitch shift this model cannot make: a non-zero or non-finite
+        shift for a decoder without a pitch track."""
+        shifts = [] if pitch_shift is None else [pitch_shift] if isinstance(pitch_shift, (int, float)) else pitch_shift
+        if not all(math.isfinite(float(semitones)) for semitones in shifts):
+            raise CodecError(f"pitch shift must be a finite number of semitones, got {pitch_shift!r}")
+        if any(shifts) and not hasattr(self.decoder, "shifted_pitch"):
+            raise CodecError(f"model {self.name} has no pitch track to shift (a harmonic-plus-noise decoder has)")
+
+    def _pitch_shifts(self, pitch_shift: float | Sequence[float] | None, batch: int) -> list[float]:
+        """Semitones per item (zeros without a shift)."""
+        self.check_pitch_shift(pitch_shift)
+        if pitch_shift is None:
+            return [0.0] * batch
+        if isinstance(pitch_shift, (int, float)):
+            pitch_shift = [pitch_shift] * batch
+        shifts = [float(semitones) for semitones in pitch_shift]
+        if len(shifts) != batch:
+            raise CodecError(f"{len(shifts)} pitch shifts for {batch} items")
+        return shifts
 
     def check_n_codebooks(self, n_codebooks: int | None) -> int:
         """The codebooks to use (default all), which must be a valid code: ``min_codebooks`` to all.

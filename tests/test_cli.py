@@ -332,7 +332,16 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
             "--overwrite",
             "--quiet",
         ],
-        "decode": ["--output", "--format", "--model", "--device", "--dtype", "--batch-size", "--overwrite"],
+        "decode": [
+            "--output",
+            "--format",
+            "--pitch-shift",
+            "--model",
+            "--device",
+            "--dtype",
+            "--batch-size",
+            "--overwrite",
+        ],
         "info": ["--json", "--model"],
         "export": ["--output", "--name", "--half"],
     }
@@ -631,6 +640,21 @@ def test_n_codebooks_out_of_range_is_a_one_line_error(
     assert_one_error_line(err, "--n-codebooks", "1..4", n)
     assert stdout == ""
     assert files_under(tmp_path) == []
+
+
+def test_pitch_shift_without_a_pitch_track_is_a_one_line_error(
+    models: dict[str, Path], audio_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tok = tmp_path / "a.tok"
+    assert main(encode_args(audio_dir / "a.wav", tok, models["vq"])) == 0
+    capsys.readouterr()
+    out = tmp_path / "a.wav"
+    code, stdout, err = run(
+        ["decode", str(tok), "-o", str(out), "--model", str(models["vq"]), "--pitch-shift", "3"], capsys
+    )
+    assert code == EXIT_ERROR
+    assert_one_error_line(err, "no pitch track")
+    assert stdout == "" and files_under(tmp_path) == ["a.tok"]
 
 
 def test_decode_folder_with_different_codebook_counts(

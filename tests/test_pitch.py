@@ -13,6 +13,7 @@ import torch
 
 from codec.api import Codec
 from codec.decoders import HarmonicVocosDecoder
+from codec.errors import CodecError
 from codec.evaluation.metrics import pitch_errors, quality
 from codec.export.onnx import OnnxCodec, export_onnx
 from codec.inference.batching import decode_batch
@@ -330,3 +331,42 @@ def test_pitch_probe_scores_a_models_own_pitch_head(tmp_path, capsys) -> None:
         assert own.startswith("decoded with its own F0") and forced.startswith("decoded with the original's F0")
         gpe = [float(line.split("f0_gpe ")[1].split(",")[0]) for line in (own, forced)]
         assert gpe[1] < 0.1 and gpe[0] == pytest.approx(gross, abs=0.1)
+
+
+def test_shifted_pitch_moves_the_decoded_pitch_and_only_the_shifted_items() -> None:
+    """``Codec.decode(pitch_shift=...)``: an octave up doubles the rendered F0 of that item alone;
+    the others decode as without a shift."""
+    codec = harmonic_codec()
+    with torch.no_grad():
+        codec.decoder.head.pitch.weight.zero_()
+        codec.decoder.head.pitch.bias.fill_(math.log2(100.0))
+        codec.decoder.head.voicing.bias.fill_(30.0)
+    codes = torch.randint(0, 64, (2, 1, 50), generator=torch.Generator().manual_seed(3))
+    tokens = codec.tokens(codes, torch.tensor([50, 40]))
+    plain, shifted = codec.decode(tokens), codec.decode(tokens, pitch_shift=[12.0, 0.0])
+    medians = []
+    for audio in (plain[0], shifted[0]):
+        estimate, voiced = yin(audio[None], RATE, HOP)
+        medians.append(float(estimate[voiced].median()))
+    assert medians[0] == pytest.approx(100.0, rel=0.02)
+    assert medians[1] == pytest.approx(200.0, rel=0.02)
+    assert shifted[0].shape == plain[0].shape
+    assert (plain[1] - shifted[1]).abs().max() < 1e-4 * plain[1].abs().max()
+    assert (codec.decode(tokens, pitch_shift=0.0)[0] - plain[0]).abs().max() < 1e-4 * plain[0].abs().max()
+    assert codec.decoder.head.log2_shift == 0.0  # the shift ends with the decode
+
+
+def test_pitch_shift_is_refused_where_it_cannot_be_made() -> None:
+    codec = harmonic_codec()
+    tokens = codec.tokens(torch.zeros(2, 1, 10, dtype=torch.long), torch.tensor([10, 10]))
+    with pytest.raises(CodecError, match="2 items"):
+        codec.decode(tokens, pitch_shift=[1.0])
+    with pytest.raises(CodecError, match="finite"):
+        codec.decode(tokens, pitch_shift=float("nan"))
+    encoder = {"name": "spectral", "dim": 16, "hop_length": 320, "n_fft": 640, "stft_hop": 160, "channels": 16}
+    decoder = {"name": "vocos", "dim": 16, "intermediate_dim": 32, "num_layers": 1, "n_fft": 1280}
+    plain = Codec(RATE, encoder, {"name": "vq", "codebook_size": 64, "codebook_dim": 4}, decoder, name="tiny").eval()
+    tokens = plain.tokens(torch.zeros(2, 1, 10, dtype=torch.long), torch.tensor([10, 10]))
+    with pytest.raises(CodecError, match="no pitch track"):
+        plain.decode(tokens, pitch_shift=2.0)
+    assert len(plain.decode(tokens, pitch_shift=0.0)) == 2

@@ -98,6 +98,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
         if args.model not in shipped_models():
             raise CodecError(f"made by model {args.model!r}, which is not shipped: pass --model", named_by)
     model = load_model_from_args(args)
+    model.check_pitch_shift(args.pitch_shift)
     if model.code_stats is not None and any(source.dataset is not None for source in sources):
         sources = _sources(args.inputs, model.code_stats)  # range-coded shards need the statistics to read
     paths = output_paths([source.key for source in sources], output_arg(args), f".{args.format}")
@@ -117,7 +118,9 @@ def cmd_decode(args: argparse.Namespace) -> int:
                     failures.append((source.path, error.reason))
             for group in groups.values():
                 decoded = model.decode(
-                    Tokens.cat([tokens for _, _, tokens in group]), chunk_seconds=args.chunk_seconds or None
+                    Tokens.cat([tokens for _, _, tokens in group]),
+                    chunk_seconds=args.chunk_seconds or None,
+                    pitch_shift=args.pitch_shift,
                 )
                 for (source, dst, _), audio in zip(group, decoded, strict=True):
                     try:
@@ -147,6 +150,13 @@ def add_parser(commands: Any) -> None:
     decode.add_argument("-o", "--output", required=True, help="output folder, or an audio path for a single input")
     decode.add_argument(
         "--format", default="wav", choices=["wav", "flac"], help="audio format in folders (default: wav)"
+    )
+    decode.add_argument(
+        "--pitch-shift",
+        type=float,
+        metavar="SEMITONES",
+        help="move the pitch by this many semitones, the voice's envelope kept (harmonic-plus-noise decoders: "
+        "speech16k-hn)",
     )
     add_model_options(decode, default=None)
     add_batch_options(decode)

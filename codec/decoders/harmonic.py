@@ -4,6 +4,8 @@ mixed into the spectrum per bin."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -50,6 +52,7 @@ class HarmonicISTFTHead(ISTFTHead):
         self.sample_rate = sample_rate
         self.pitch_hop = pitch_hop
         self.log2_range = (math.log2(fmin), math.log2(fmax))
+        self.log2_shift = 0.0
         self.pitch = nn.Linear(dim, hop_length // pitch_hop)
         self.voicing = nn.Linear(dim, self.n_bins)
         self.use_fft = True
@@ -63,10 +66,12 @@ class HarmonicISTFTHead(ISTFTHead):
         """``(B, dim, T)`` -> predicted float32 ``log2`` F0 ``(B, T * hop_length // pitch_hop)``.
 
         Computed in float32 whatever the model's dtype: a bfloat16 log2 F0 would move in 2 % steps.
+        Moved by ``log2_shift`` octaves (``HarmonicVocosDecoder.shifted_pitch``).
         """
         with full_precision(x):
             weight, bias = self.pitch.weight.float(), self.pitch.bias.float()
-            return F.linear(x.transpose(1, 2).float(), weight, bias).flatten(1).clamp(*self.log2_range)
+            log2_f0 = F.linear(x.transpose(1, 2).float(), weight, bias).flatten(1) + self.log2_shift
+            return log2_f0.clamp(*self.log2_range)
 
     def excitation_spectrum(
         self, log2_f0: torch.Tensor, anchor: tuple[int, torch.Tensor] | None = None
@@ -152,6 +157,18 @@ class HarmonicVocosDecoder(VocosDecoder):
         # The pulse train reads the F0 of frames beside the ones it writes, a path the receptive-field
         # probe does not follow (the F0 is detached): windows get this many frames more per side.
         self.window_margin_frames = 4
+
+    @contextmanager
+    def shifted_pitch(self, semitones: float) -> Iterator[None]:
+        """Within the block, every F0 the pitch head predicts (and the pulse train follows) is moved by
+        ``semitones``; the spectral envelope stays, as in a source-filter vocoder, so the voice keeps
+        its formants and only its pitch moves (within ``fmin`` .. ``fmax``)."""
+        before = self.head.log2_shift
+        self.head.log2_shift = before + semitones / 12
+        try:
+            yield
+        finally:
+            self.head.log2_shift = before
 
     def forward_with_pitch(
         self, latent: torch.Tensor, driving_log2_f0: torch.Tensor | None = None
