@@ -317,6 +317,7 @@ def test_eval_instruct_reports_every_attribute_and_contrast(
         (1.0, 3.0),
         (1.5, 3.0),
     ]
+    assert all(setting["pitch_control"] is True for setting in report["settings"])  # the default, recorded
     for setting in report["settings"]:
         assert set(setting["contrasts"]) == {"pitch", "rate", "loudness", "gender", "whisper"}
         assert all(0 <= row["exact"] <= row["within_one"] <= 1 for row in setting["accuracy"].values())

@@ -23,6 +23,7 @@ from codec.errors import CodecError
 from codec.io.audio import read_audio, resample, to_mono
 from tts.instruct.instructions import Instruction, parse_instruction
 from tts.instruct.phrasings import LEVELS
+from tts.instruct.pitch_control import level_shift
 from tts.models.batch import lengths_mask
 from tts.models.instruction_encoder import encode_instructions
 from tts.pretrained import load_generator, model_folder
@@ -113,6 +114,7 @@ class TTS:
         seed: int = 0,
         options: SamplingOptions = DEFAULT_SAMPLING,
         styles: Sequence[str] | None = None,
+        pitch_control: bool = True,
         **generate: Any,
     ) -> torch.Tensor | list[torch.Tensor]:
         """Speech for one text (a ``(N,)`` tensor) or a list of texts (a list of them).
@@ -124,6 +126,10 @@ class TTS:
             options: sampling (temperature, top-k, top-p, repetition-aware).
             styles: one style description per text (instruction models; ``instruct`` parses them
                 out of instructions).
+            pitch_control: with ``styles``, speech whose pitch misses the level the model reads is
+                decoded again with its pitch moved into that level's range
+                (``tts.instruct.pitch_control``; models that read levels, on a harmonic-plus-noise
+                tokenizer). False keeps the generator's own pitch.
             generate: the generator's own options (``nar``: ``steps``, ``guidance``, ``speed``,
                 ``instruction_guidance``; ``ar-semantic``: ``instruction_guidance``,
                 ``semantic_guidance``); those not given are ``SYNTHESIS_DEFAULTS``'.
@@ -175,6 +181,8 @@ class TTS:
                 phones, phone_lengths, prompts, prompt_lengths, generators_for(seeds), options, **generate
             )
         audio = self._decode(codes, lengths)
+        if styles is not None and pitch_control:
+            audio = self._control_pitch(audio, codes, lengths, [styles[item] for item, _, _ in pieces])
         pause = torch.zeros(int(PAUSE_SECONDS * self.sample_rate))
         out = []
         for index in range(len(texts)):
@@ -200,7 +208,10 @@ class TTS:
         """
         if getattr(self.generator, "style_levels", None) is None:
             return None
-        styles = [parsed.style for parsed in _parse_instructions(list(instructions), texts)]
+        return self._levels([parsed.style for parsed in _parse_instructions(list(instructions), texts)])
+
+    def _levels(self, styles: list[str]) -> list[dict[str, str]]:
+        """The levels the generator reads in each style description."""
         device = next(self.generator.parameters()).device
         ids, lengths = (t.to(device) for t in encode_instructions(styles))
         # in the arithmetic generation reads them in, so that a near tie reads the same
@@ -210,6 +221,28 @@ class TTS:
             {attribute: LEVELS[attribute][level - 1] for attribute, level in zip(LEVELS, row, strict=True) if level}
             for row in levels
         ]
+
+    def _control_pitch(
+        self, audio: list[torch.Tensor], codes: torch.Tensor, lengths: torch.Tensor, styles: list[str]
+    ) -> list[torch.Tensor]:
+        """``audio`` with the pieces whose pitch misses the level read in their ``styles`` decoded
+        again at a moved pitch (``tts.instruct.pitch_control``)."""
+        bins = self.config.get("style_bins")
+        if not bins or getattr(self.generator, "style_levels", None) is None:
+            return audio
+        if not hasattr(self.codec.decoder, "shifted_pitch"):
+            return audio
+        read, edges = self._levels(styles), bins["edges"]
+        shifts = [
+            level_shift(clip.numpy(), self.sample_rate, levels, edges) for clip, levels in zip(audio, read, strict=True)
+        ]
+        moved = [i for i, semitones in enumerate(shifts) if semitones]
+        if moved:
+            again = self._decode(codes[moved], lengths[moved], [shifts[i] for i in moved])
+            audio = list(audio)
+            for i, clip in zip(moved, again, strict=True):
+                audio[i] = clip
+        return audio
 
     def instruct(
         self,
@@ -244,12 +277,14 @@ class TTS:
             raise CodecError("empty text")
         return self.frontend.split(text)
 
-    def _decode(self, codes: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
+    def _decode(
+        self, codes: torch.Tensor, lengths: torch.Tensor, pitch_shift: list[float] | None = None
+    ) -> list[torch.Tensor]:
         keep = lengths_mask(lengths, codes.shape[-1])
         codes = codes * keep[:, None]
         frames = lengths.clamp(min=1)
         tokens = self.codec.tokens(codes[..., : max(1, int(frames.max()))], frames)
-        return self.codec.decode(tokens)
+        return self.codec.decode(tokens, pitch_shift=pitch_shift)
 
 
 def _parse_instructions(instructions: list[str], texts: Sequence[str] | None) -> list[Instruction]:

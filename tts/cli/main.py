@@ -103,6 +103,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         generate["semantic_guidance"] = args.semantic_guidance
     model = load_tts(args.model, codec=args.codec, device=args.device, precision=args.precision)
     common = {"prompt": args.prompt, "prompt_text": args.prompt_text, "seed": args.seed, "options": options}
+    common["pitch_control"] = not args.no_pitch_control
     instructed = args.instruct is not None or args.instruct_file is not None
     if instructed and not model.follows_instructions:
         raise CodecError("this model reads no instructions (train one with --data.instructions true)", args.model)
@@ -225,7 +226,7 @@ def _eval_instructions(args: argparse.Namespace, model: object) -> int:
     pairs = [(scale, instruction)]
     if args.ablation:
         pairs = [(1.0, 1.0), (scale, 1.0), (1.0, instruction), (scale, instruction)]
-    settings = [{name: a, "instruction_guidance": b} for a, b in pairs]
+    settings = [{name: a, "instruction_guidance": b, "pitch_control": not args.no_pitch_control} for a, b in pairs]
     bins = StyleBins.load(args.bins) if args.bins else None
     report = evaluate_instructions(
         model,
@@ -311,6 +312,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="ar-semantic: guidance scale of the semantic units (default 1.5 with --instruct, else 1)",
     )
+    synth.add_argument(
+        "--no-pitch-control",
+        action="store_true",
+        help="instruction models: keep the generator's pitch where it misses the level asked (by default such "
+        "speech is decoded again with its pitch moved into the level's range)",
+    )
     synth.add_argument("-v", "--verbose", action="store_true", help="print the style words read from instructions")
     synth.add_argument("--batch-size", type=int, default=16, help="lines per batch with --text-file (default 16)")
     synth.add_argument("--device", default="cpu", help="torch device (default cpu)")
@@ -350,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument(
         "--semantic-guidance", type=float, help="--instruct, ar-semantic: semantic guidance (default 1.5)"
+    )
+    evaluate.add_argument(
+        "--no-pitch-control", action="store_true", help="--instruct: score the generator's own pitch (no decoder move)"
     )
     evaluate.add_argument(
         "--ablation", action="store_true", help="--instruct: also score without guidance and with each scale alone"

@@ -351,6 +351,7 @@ def report_lines(report: dict[str, Any], scale_name: str) -> list[str]:
         )
     for setting in report["settings"]:
         scales = ", ".join(f"{key} {setting[key]:g}" for key in (scale_name, "instruction_guidance") if key in setting)
+        scales += ", the generator's own pitch" if setting.get("pitch_control") is False else ""
         line = f"{scales or 'the model defaults'}: WER {setting['wer']:.3f}"
         if setting.get("wer_unwhispered") is not None and wer.get("no_instruction_unwhispered") is not None:
             line += (
