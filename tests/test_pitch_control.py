@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from tts.instruct.bins import StyleBins
 from tts.instruct.pitch_control import MARGIN_SEMITONES, MAX_SHIFT_SEMITONES, level_shift, pitch_range, pitch_shift
 
 EDGES = [88.0, 100.0, 110.0, 130.0]
@@ -39,17 +40,18 @@ def test_a_pitch_in_range_stays_and_one_outside_lands_just_inside() -> None:
 
 def test_level_shift_measures_the_speech_in_the_gender_asked() -> None:
     edges = {"pitch/male": EDGES, "pitch/female": [160.0, 180.0, 220.0, 260.0], "pitch/any": [95.0, 115.0, 175, 230]}
+    bins = StyleBins(edges)
     audio = voice(120.0)
     # 120 Hz is a man's "high": no move; a man's "very low" goes below 88 Hz
-    assert level_shift(audio, RATE, {"gender": "male", "pitch": "high"}, edges) == 0.0
-    low = level_shift(audio, RATE, {"gender": "male", "pitch": "very low"}, edges)
+    assert level_shift(audio, RATE, {"gender": "male", "pitch": "high"}, bins) == 0.0
+    low = level_shift(audio, RATE, {"gender": "male", "pitch": "very low"}, bins)
     assert 120.0 * 2 ** (low / 12) == pytest.approx(88.0 / 2 ** (MARGIN_SEMITONES / 12), rel=0.01)
     # a woman's "very low" (below 160 Hz) holds it; with no gender named, "medium" among all voices does too
-    assert level_shift(audio, RATE, {"gender": "female", "pitch": "very low"}, edges) == 0.0
-    assert level_shift(audio, RATE, {"pitch": "medium"}, edges) == 0.0
-    assert level_shift(audio, RATE, {"pitch": "very high"}, edges) > 0
+    assert level_shift(audio, RATE, {"gender": "female", "pitch": "very low"}, bins) == 0.0
+    assert level_shift(audio, RATE, {"pitch": "medium"}, bins) == 0.0
+    assert level_shift(audio, RATE, {"pitch": "very high"}, bins) > 0
     # nothing to move: no pitch asked, a whisper asked, silence, bins without the gender
-    assert level_shift(audio, RATE, {"gender": "male", "rate": "fast"}, edges) == 0.0
-    assert level_shift(audio, RATE, {"pitch": "very low", "whisper": "yes"}, edges) == 0.0
-    assert level_shift(np.zeros(RATE, dtype=np.float32), RATE, {"pitch": "very low"}, edges) == 0.0
-    assert level_shift(audio, RATE, {"gender": "male", "pitch": "very low"}, {"rate": [1, 2, 3, 4]}) == 0.0
+    assert level_shift(audio, RATE, {"gender": "male", "rate": "fast"}, bins) == 0.0
+    assert level_shift(audio, RATE, {"pitch": "very low", "whisper": "yes"}, bins) == 0.0
+    assert level_shift(np.zeros(RATE, dtype=np.float32), RATE, {"pitch": "very low"}, bins) == 0.0
+    assert level_shift(audio, RATE, {"gender": "male", "pitch": "very low"}, StyleBins({"rate": [1, 2, 3, 4]})) == 0.0

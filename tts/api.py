@@ -21,6 +21,7 @@ import torch
 from codec import Codec, load_codec
 from codec.errors import CodecError
 from codec.io.audio import read_audio, resample, to_mono
+from tts.instruct.bins import StyleBins
 from tts.instruct.instructions import Instruction, parse_instruction
 from tts.instruct.phrasings import LEVELS
 from tts.instruct.pitch_control import level_shift
@@ -227,14 +228,13 @@ class TTS:
     ) -> list[torch.Tensor]:
         """``audio`` with the pieces whose pitch misses the level read in their ``styles`` decoded
         again at a moved pitch (``tts.instruct.pitch_control``)."""
-        bins = self.config.get("style_bins")
-        if not bins or getattr(self.generator, "style_levels", None) is None:
+        if not self.config.get("style_bins") or getattr(self.generator, "style_levels", None) is None:
             return audio
         if not hasattr(self.codec.decoder, "shifted_pitch"):
             return audio
-        read, edges = self._levels(styles), bins["edges"]
+        read, bins = self._levels(styles), StyleBins.from_dict(self.config["style_bins"])
         shifts = [
-            level_shift(clip.numpy(), self.sample_rate, levels, edges) for clip, levels in zip(audio, read, strict=True)
+            level_shift(clip.numpy(), self.sample_rate, levels, bins) for clip, levels in zip(audio, read, strict=True)
         ]
         moved = [i for i, semitones in enumerate(shifts) if semitones]
         if moved:

@@ -16,7 +16,8 @@ import math
 
 import numpy as np
 
-from tts.instruct.attributes import WHISPER_VOICING, measure_style
+from tts.instruct.attributes import measure_style
+from tts.instruct.bins import StyleBins
 from tts.instruct.phrasings import LEVELS
 
 MARGIN_SEMITONES = 0.7
@@ -50,17 +51,18 @@ def pitch_shift(f0_hz: float, level: str, edges: list[float]) -> float:
     return max(-MAX_SHIFT_SEMITONES, min(MAX_SHIFT_SEMITONES, semitones))
 
 
-def level_shift(audio: np.ndarray, sample_rate: int, levels: dict[str, str], edges: dict[str, list[float]]) -> float:
+def level_shift(audio: np.ndarray, sample_rate: int, levels: dict[str, str], bins: StyleBins) -> float:
     """Semitones that bring ``(N,)`` speech to the pitch ``levels`` ask (the levels a model reads,
-    e.g. ``{"gender": "male", "pitch": "low"}``), judged in the bins ``edges`` of the gender asked
-    (``pitch/male``, ``pitch/female``) or of all voices (``pitch/any``) where none is; 0 where no
-    pitch is asked, a whisper is, the speech measures as whispered or the bins lack that gender."""
+    e.g. ``{"gender": "male", "pitch": "low"}``), judged in ``bins`` as ``tts eval --instruct``
+    judges it: in the edges of the gender asked (``pitch/male``, ``pitch/female``) or of all voices
+    (``pitch/any``) where none is; 0 where no pitch is asked, a whisper is, the speech measures as
+    whispered (the bins' voicing threshold) or the bins lack that gender."""
     if "pitch" not in levels or levels.get("whisper") == "yes":
         return 0.0
     key = f"pitch/{levels['gender']}" if levels.get("gender") in ("male", "female") else "pitch/any"
-    if key not in edges:
+    if key not in bins.edges:
         return 0.0
     style = measure_style(audio, sample_rate, 1)
-    if style.voicing < WHISPER_VOICING:
+    if style.voicing < bins.whisper_voicing:
         return 0.0
-    return pitch_shift(style.f0_hz, levels["pitch"], edges[key])
+    return pitch_shift(style.f0_hz, levels["pitch"], bins.edges[key])
